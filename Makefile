@@ -1,0 +1,76 @@
+# KeyMedic — every target sets up what it needs first, so a fresh clone only needs `make run` or `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.installed
+PY        := $(BIN)/python
+export PYTHONDONTWRITEBYTECODE := 1
+# TensorFlow prints pages of C++ start-up chatter; keep warnings and errors only.
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_WARN_20 := 1
+# endpoints.yml substitutes these; `keymedic run` and the tests set the same defaults (bot/launcher.py).
+export RASA_PORT ?= 5005
+export ACTIONS_PORT ?= 5055
+export SANDBOX_PORT ?= 8765
+export KEYMEDIC_TRACKER_DB ?= $(CURDIR)/var/tracker.db
+
+.PHONY: help setup lock fmt lint validate train test test-unit test-integration test-conversations run chat bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml scripts/find-python
+	@echo "setup: creating $(VENV) with $$(scripts/find-python)"
+	@rm -rf $(VENV)
+	@"$$(scripts/find-python)" -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24,<26"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@$(PY) -m pip check
+	@touch $(STAMP)
+	@echo "setup: done"
+
+setup: $(STAMP) ## create .venv from the lock file (only when missing or stale)
+
+lock: ## re-resolve every dependency into requirements.lock (needs PyPI)
+	@test -x $(BIN)/uv || $(PY) -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.10 \
+		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" -o requirements.lock
+
+fmt: $(STAMP) ## format and auto-fix
+	$(BIN)/ruff format bot actions tests scripts
+	$(BIN)/ruff check --fix bot actions tests scripts
+
+lint: $(STAMP) ## ruff and mypy (strict on bot/)
+	$(BIN)/ruff format --check bot actions tests scripts
+	$(BIN)/ruff check bot actions tests scripts
+	$(BIN)/mypy
+
+validate: $(STAMP) ## rasa data validate, warnings are failures
+	$(BIN)/rasa data validate --fail-on-warnings --quiet
+
+train: $(STAMP) ## train the model when data, domain or config changed
+	$(BIN)/keymedic train
+
+test-unit: $(STAMP) ## fast tests: no sockets, no model
+	$(BIN)/pytest tests/unit -q
+
+test-conversations: train ## Rasa conversation tests on the current model
+	$(PY) -m scripts.conversation_tests
+
+test: lint validate train ## everything CI runs
+	$(BIN)/pytest -q
+	$(PY) -m scripts.conversation_tests
+
+run: train ## start the whole assistant on local defaults
+	$(BIN)/keymedic run
+
+chat: train ## talk to the assistant in this terminal
+	@mkdir -p var
+	$(BIN)/rasa shell --model "$$($(BIN)/keymedic train --print-path)" --endpoints endpoints.yml
+
+clean: ## remove the virtualenv, models and local state
+	rm -rf $(VENV) models/*.tar.gz var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,43 @@
+"""`keymedic` command line. Each subcommand lives in the module that owns its job; this file only routes.
+
+Subcommand modules must be cheap to import (heavy imports go inside `run`), because building the parser
+imports all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["main"]
+
+# name -> (module, help). Each module exposes `add_arguments(parser)` and `run(args) -> int`.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("bot.launcher", "start the whole assistant on local defaults"),
+    "train": ("bot.training", "train the Rasa model when its inputs changed"),
+}
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keymedic", description="KeyMedic: fix a broken exchange API key.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        module.add_arguments(command)
+        run: Callable[[argparse.Namespace], int] = module.run
+        command.set_defaults(handler=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand and return its exit code."""
+    args = _build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Settings from the environment. The only module that reads `KEYMEDIC_*` variables (and the port variables).
+
+Everything has an embedded default for a local run (`make run`): SQLite under `var/`, the exchange sandbox on
+`SANDBOX_PORT`, ports from DESIGN §2. Values are read when asked for, not at import, so tests can set the
+environment per test.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings", "load_settings", "exchange_base_url", "PROJECT_ROOT"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a KeyMedic process needs to know about where it runs."""
+
+    rasa_port: int
+    actions_port: int
+    web_port: int
+    sandbox_port: int
+    var_dir: Path
+    database_url: str
+    # Total time one live diagnosis may take. Rasa waits up to 5 minutes for an action, but the user is
+    # waiting in a chat and Rasa holds the conversation lock meanwhile, so the answer must come in seconds.
+    diagnosis_deadline_s: float
+    # Latency the sandbox adds to every response, for benchmarks and the "slow" scenario.
+    sandbox_latency_s: float
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment, with the local-run defaults."""
+    var_dir = Path(os.environ.get("KEYMEDIC_VAR_DIR", "") or PROJECT_ROOT / "var")
+    return Settings(
+        rasa_port=_int("RASA_PORT", 5005),
+        actions_port=_int("ACTIONS_PORT", 5055),
+        web_port=_int("WEB_PORT", 8080),
+        sandbox_port=_int("SANDBOX_PORT", 8765),
+        var_dir=var_dir,
+        database_url=os.environ.get("KEYMEDIC_DATABASE_URL", "") or f"sqlite:///{var_dir / 'keymedic.db'}",
+        diagnosis_deadline_s=_float("KEYMEDIC_DIAGNOSIS_DEADLINE", 6.0),
+        sandbox_latency_s=_float("KEYMEDIC_SANDBOX_LATENCY", 0.0),
+    )
+
+
+def exchange_base_url(exchange: str, default: str) -> str:
+    """An exchange's API base URL: `KEYMEDIC_<EXCHANGE>_URL` when set (sandbox, tests), else `default`."""
+    override = os.environ.get(f"KEYMEDIC_{exchange.upper()}_URL", "").strip()
+    return override.rstrip("/") if override else default

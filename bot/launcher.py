@@ -1,0 +1,242 @@
+"""`keymedic run`: start every process of a local KeyMedic and stop them all on Ctrl-C.
+
+Each service runs as its own child process in its own session, so a Ctrl-C in the terminal reaches only this
+launcher, which then stops the children in order and waits for them. Children write to `var/logs/<name>.log`;
+the terminal gets one line per service when it is ready, one line saying where to talk to the assistant, and
+the tail of a child's log if it dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from bot.config import PROJECT_ROOT, Settings, load_settings
+
+__all__ = [
+    "Service",
+    "local_services",
+    "child_environment",
+    "start_services",
+    "stop_services",
+    "supervise",
+    "add_arguments",
+    "run",
+]
+
+READY_TIMEOUT_S = 180.0  # Rasa imports TensorFlow and loads the model before it accepts connections
+STOP_GRACE_S = 10.0
+LOG_TAIL_LINES = 30
+
+
+@dataclass
+class Service:
+    """One child process and how to tell that it is ready."""
+
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    url: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+
+def _port_open(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    return check
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        import httpx  # imported here so `keymedic --help` stays fast
+
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def child_environment(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every child gets: the caller's, plus the values endpoints.yml substitutes."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("RASA_PORT", str(settings.rasa_port))
+    env.setdefault("ACTIONS_PORT", str(settings.actions_port))
+    env.setdefault("SANDBOX_PORT", str(settings.sandbox_port))
+    env.setdefault("KEYMEDIC_TRACKER_DB", str(settings.var_dir / "tracker.db"))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def local_services(settings: Settings, model: Path) -> list[Service]:
+    """The processes of a local run, in start order (DESIGN §2)."""
+    bin_dir = Path(sys.executable).parent
+    rasa, keymedic = str(bin_dir / "rasa"), str(bin_dir / "keymedic")
+    return [
+        Service(
+            name="sandbox",
+            argv=[keymedic, "sandbox", "--host", "127.0.0.1", "--port", str(settings.sandbox_port)],
+            ready=_port_open(settings.sandbox_port),
+            url=f"http://127.0.0.1:{settings.sandbox_port}",
+        ),
+        Service(
+            name="actions",
+            argv=[rasa, "run", "actions", "--actions", "actions", "--port", str(settings.actions_port)],
+            ready=_http_ok(f"http://127.0.0.1:{settings.actions_port}/health"),
+            url=f"http://127.0.0.1:{settings.actions_port}",
+            # rasa_sdk reads its bind address from SANIC_HOST; it must not listen beyond this machine.
+            extra_env={"SANIC_HOST": "127.0.0.1"},
+        ),
+        Service(
+            name="rasa",
+            argv=[
+                rasa,
+                "run",
+                "--enable-api",
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(settings.rasa_port),
+                "--model",
+                str(model),
+                "--endpoints",
+                "endpoints.yml",
+                "--credentials",
+                "credentials.yml",
+            ],  # fmt: skip
+            ready=_http_ok(f"http://127.0.0.1:{settings.rasa_port}/"),
+            url=f"http://127.0.0.1:{settings.rasa_port}",
+        ),
+    ]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def _tail(path: Path | None) -> str:
+    if path is None or not path.exists():
+        return ""
+    lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    return "\n".join(f"    {line}" for line in lines)
+
+
+def _start(service: Service, env: dict[str, str], log_dir: Path) -> None:
+    service.log_path = log_dir / f"{service.name}.log"
+    with open(service.log_path, "wb") as log:
+        service.process = subprocess.Popen(
+            service.argv,
+            cwd=PROJECT_ROOT,
+            env={**env, **service.extra_env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _wait_ready(service: Service, deadline: float) -> None:
+    assert service.process is not None
+    while not service.ready():
+        if service.process.poll() is not None:
+            raise RuntimeError(
+                f"{service.name} exited with code {service.process.returncode} before it was ready; "
+                f"last lines of {service.log_path}:\n{_tail(service.log_path)}"
+            )
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{service.name} was not ready after {READY_TIMEOUT_S:.0f} s; see {service.log_path}"
+            )
+        time.sleep(0.25)
+
+
+def start_services(services: list[Service], env: dict[str, str], log_dir: Path) -> None:
+    """Start the services in order, each only once the previous one is ready; raise if one fails."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for service in services:
+        _start(service, env, log_dir)
+        _wait_ready(service, time.monotonic() + READY_TIMEOUT_S)
+        print(f"{service.name} ready on {service.url} (log: {service.log_path})", flush=True)
+
+
+def stop_services(services: list[Service]) -> None:
+    """Stop the running services, last started first; kill what ignores SIGTERM for too long."""
+    running = [s for s in reversed(services) if s.process is not None and s.process.poll() is None]
+    for service in running:
+        assert service.process is not None
+        os.killpg(service.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for service in running:
+        assert service.process is not None
+        try:
+            service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(service.process.pid, signal.SIGKILL)
+            service.process.wait()
+
+
+def supervise(services: list[Service], env: dict[str, str], log_dir: Path, banner: str) -> int:
+    """Start the services in order, print `banner` once all are ready, and run until Ctrl-C or a crash."""
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        start_services(services, env, log_dir)
+        print(banner, flush=True)
+        while True:
+            for service in services:
+                assert service.process is not None
+                if service.process.poll() is not None:
+                    raise RuntimeError(
+                        f"{service.name} stopped with code {service.process.returncode}; "
+                        f"last lines of {service.log_path}:\n{_tail(service.log_path)}"
+                    )
+            time.sleep(0.5)
+    except _Stop:
+        print("stopping KeyMedic ...", flush=True)
+        return 0
+    except RuntimeError as error:
+        print(f"keymedic run: {error}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stop_services(services)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`keymedic run` takes its ports from RASA_PORT, ACTIONS_PORT and SANDBOX_PORT."""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the local KeyMedic: train if stale, then every service, until Ctrl-C."""
+    from bot.training import ensure_model
+
+    settings = load_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    model = ensure_model()
+    banner = (
+        f"KeyMedic is up. Talk to it: curl -s localhost:{settings.rasa_port}/webhooks/rest/webhook "
+        f'-d \'{{"sender": "demo", "message": "hi"}}\'  (Ctrl-C stops everything)'
+    )
+    env = child_environment(settings)
+    return supervise(local_services(settings, model), env, settings.var_dir / "logs", banner)

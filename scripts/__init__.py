@@ -1,0 +1,1 @@
+"""Developer tooling run with `python -m scripts.<name>` from the project root."""

@@ -1,0 +1,63 @@
+"""The real Rasa server and action server, started once per test run on free ports.
+
+They use the one fingerprinted model of this run (`bot.training.ensure_model`: `make test` has trained it
+already; a bare `pytest` trains it once) and a SQL tracker store on a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.config import load_settings
+from bot.launcher import child_environment, local_services, start_services, stop_services
+from bot.training import ensure_model
+from tests.conftest import free_port
+
+
+@dataclass(frozen=True)
+class RasaStack:
+    rasa_url: str
+    tracker_db: Path
+
+    def say(self, sender: str, text: str) -> list[dict[str, object]]:
+        """Send one user message over the REST channel and return the bot's replies."""
+        response = httpx.post(
+            f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=30
+        )
+        response.raise_for_status()
+        replies: list[dict[str, object]] = response.json()
+        return replies
+
+    def parse(self, text: str) -> dict[str, object]:
+        """Rasa's NLU result for one message, from the running server."""
+        response = httpx.post(f"{self.rasa_url}/model/parse", json={"text": text}, timeout=30)
+        response.raise_for_status()
+        parsed: dict[str, object] = response.json()
+        return parsed
+
+
+@pytest.fixture(scope="session")
+def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
+    var_dir = tmp_path_factory.mktemp("var")
+    settings = replace(
+        load_settings(),
+        rasa_port=free_port(),
+        actions_port=free_port(),
+        sandbox_port=free_port(),
+        var_dir=var_dir,
+    )
+    tracker_db = var_dir / "tracker.db"
+    env = child_environment(settings, {**os.environ, "KEYMEDIC_TRACKER_DB": str(tracker_db)})
+    env.update(RASA_PORT=str(settings.rasa_port), ACTIONS_PORT=str(settings.actions_port))
+    services = [s for s in local_services(settings, ensure_model()) if s.name in {"actions", "rasa"}]
+    try:
+        start_services(services, env, var_dir / "logs")
+        yield RasaStack(rasa_url=f"http://127.0.0.1:{settings.rasa_port}", tracker_db=tracker_db)
+    finally:
+        stop_services(services)
