@@ -50,7 +50,7 @@ lint: $(STAMP) ## ruff and mypy (strict on bot/)
 	$(BIN)/mypy
 
 validate: $(STAMP) ## rasa data validate, warnings are failures
-	$(BIN)/rasa data validate --fail-on-warnings --quiet
+	PYTHONWARNINGS=ignore::DeprecationWarning $(BIN)/rasa data validate --fail-on-warnings --quiet
 
 train: $(STAMP) ## train the model when data, domain or config changed
 	$(BIN)/keymedic train

@@ -17,7 +17,7 @@ import pytest
 from bot.config import load_settings
 from bot.launcher import child_environment, local_services, start_services, stop_services
 from bot.training import ensure_model
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 @dataclass(frozen=True)

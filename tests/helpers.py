@@ -1,4 +1,4 @@
-"""Shared test helpers. Fixtures that start servers live in the conftest of the folder that needs them."""
+"""Small helpers shared by tests. Fixtures that start servers live in the conftest of the folder that needs them."""
 
 from __future__ import annotations
 
