@@ -17,10 +17,10 @@ export ACTIONS_PORT ?= 5055
 export SANDBOX_PORT ?= 8765
 export KEYMEDIC_TRACKER_DB ?= $(CURDIR)/var/tracker.db
 
-.PHONY: help setup lock fmt lint validate train test test-unit test-integration test-conversations run chat bench clean
+.PHONY: help setup lock fmt lint validate train test test-unit test-integration test-e2e test-conversations run chat bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml scripts/find-python
 	@echo "setup: creating $(VENV) with $$(scripts/find-python)"
@@ -58,10 +58,18 @@ train: $(STAMP) ## train the model when data, domain or config changed
 test-unit: $(STAMP) ## fast tests: no sockets, no model
 	$(BIN)/pytest tests/unit -q
 
+test-integration: $(STAMP) ## real servers and databases on this machine
+	scripts/ensure-services
+	$(BIN)/pytest tests/integration -q
+
+test-e2e: train ## the real Rasa and action servers over HTTP, with the held-out NLU set
+	$(BIN)/pytest tests/e2e -q
+
 test-conversations: train ## Rasa conversation tests on the current model
 	$(PY) -m scripts.conversation_tests
 
 test: lint validate train ## everything CI runs
+	scripts/ensure-services
 	$(BIN)/pytest -q
 	$(PY) -m scripts.conversation_tests
 
