@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from bot.config import PROJECT_ROOT, Settings, load_settings
+from bot.sandbox.scenarios import SANDBOX_EXCHANGES
 
 __all__ = [
     "Service",
@@ -82,6 +83,11 @@ def child_environment(settings: Settings, base: Mapping[str, str] | None = None)
     env.setdefault("SANDBOX_PORT", str(settings.sandbox_port))
     env.setdefault("KEYMEDIC_TRACKER_DB", str(settings.var_dir / "tracker.db"))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # A local run talks to the exchange sandbox, never to a real exchange (DESIGN §4).
+    for exchange in SANDBOX_EXCHANGES:
+        env.setdefault(
+            f"KEYMEDIC_{exchange.upper()}_URL", f"http://127.0.0.1:{settings.sandbox_port}/{exchange}"
+        )
     return env
 
 

@@ -1,0 +1,146 @@
+"""The sandbox's HTTP server: one port, one prefix per exchange (`/kraken/0/private/Balance`).
+
+The prefix is stripped before an exchange module sees the request, so clients sign the exchange's own path
+(`/0/private/Balance`); host-bound schemes (Coinbase's JWT `uri`, Bitstamp's signed host) use the request's
+Host header. Every answer waits the global latency (`KEYMEDIC_SANDBOX_LATENCY`) plus the `slow` key's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+
+from bot.config import load_settings
+from bot.sandbox._common import Clock, ExchangeSandbox, SandboxRequest
+from bot.sandbox.binance import BinanceSandbox, BinanceUsSandbox
+from bot.sandbox.bitstamp import BitstampSandbox
+from bot.sandbox.coinbase import CoinbaseSandbox
+from bot.sandbox.gemini import GeminiSandbox
+from bot.sandbox.kraken import KrakenSandbox
+from bot.sandbox.kucoin import KucoinSandbox
+from bot.sandbox.okx import OkxSandbox
+
+__all__ = ["build_app", "build_sandboxes", "serve_in_thread", "start", "SANDBOX_CLASSES"]
+
+SANDBOX_CLASSES: tuple[type[ExchangeSandbox], ...] = (
+    CoinbaseSandbox,
+    KrakenSandbox,
+    KucoinSandbox,
+    BinanceSandbox,
+    BinanceUsSandbox,
+    OkxSandbox,
+    GeminiSandbox,
+    BitstampSandbox,
+)
+
+START_TIMEOUT_S = 10.0
+
+_SANDBOXES_KEY = web.AppKey("sandboxes", dict[str, ExchangeSandbox])
+
+
+def build_sandboxes(slow_latency_s: float, clock: Clock = time.time) -> dict[str, ExchangeSandbox]:
+    """One instance per exchange, each with its own nonce memory."""
+    return {cls.exchange_id: cls(clock=clock, slow_latency_s=slow_latency_s) for cls in SANDBOX_CLASSES}
+
+
+def build_app(
+    latency_s: float | None = None, slow_latency_s: float | None = None, clock: Clock = time.time
+) -> web.Application:
+    """The aiohttp app; latencies default to `KEYMEDIC_SANDBOX_LATENCY` and `…_SLOW_LATENCY`."""
+    settings = load_settings()
+    latency = settings.sandbox_latency_s if latency_s is None else latency_s
+    slow = settings.sandbox_slow_latency_s if slow_latency_s is None else slow_latency_s
+    sandboxes = build_sandboxes(slow, clock)
+
+    async def index(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"sandbox": "keymedic", "exchanges": sorted(sandboxes), "docs": "docs/sandbox.md"}
+        )
+
+    async def dispatch(request: web.Request) -> web.Response:
+        sandbox = sandboxes.get(request.match_info["exchange"])
+        if sandbox is None:
+            return web.json_response(
+                {"error": "unknown exchange prefix", "exchanges": sorted(sandboxes)}, status=404
+            )
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        prefix_length = len(sandbox.exchange_id) + 1
+        answer = sandbox.handle(
+            SandboxRequest(
+                method=request.method,
+                path=raw_path[prefix_length:] or "/",
+                raw_query=raw_query,
+                headers=dict(request.headers),
+                body=await request.read(),
+                host=request.host,
+                remote=request.remote or "",
+            )
+        )
+        delay = latency + answer.delay_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+        headers = {"Content-Type": answer.content_type, **dict(answer.headers)}
+        return web.Response(status=answer.status, body=answer.body, headers=headers)
+
+    app = web.Application()
+    app[_SANDBOXES_KEY] = sandboxes
+    app.router.add_get("/", index)
+    app.router.add_route("*", "/{exchange}/{tail:.*}", dispatch)
+    return app
+
+
+async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving `app`; the runner (for cleanup) and the port actually bound (port 0 picks one)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return runner, int(bound)
+
+
+@contextmanager
+def serve_in_thread(
+    latency_s: float = 0.0,
+    slow_latency_s: float | None = None,
+    clock: Clock = time.time,
+    host: str = "127.0.0.1",
+) -> Iterator[str]:
+    """Run the sandbox on a free port in a thread; yields its base URL once it accepts connections."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    stopped = threading.Event()
+    state: dict[str, object] = {}
+
+    async def main() -> None:
+        try:
+            runner, port = await start(build_app(latency_s, slow_latency_s, clock), host, 0)
+        except Exception as exc:  # reported to the caller below
+            state["error"] = exc
+            ready.set()
+            return
+        state["port"] = port
+        ready.set()
+        while not stopped.is_set():
+            await asyncio.sleep(0.02)
+        await runner.cleanup()
+
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(main(),), name="keymedic-sandbox", daemon=True
+    )
+    thread.start()
+    try:
+        if not ready.wait(START_TIMEOUT_S):
+            raise RuntimeError(f"the sandbox did not start within {START_TIMEOUT_S:.0f} s")
+        if "error" in state:
+            raise RuntimeError(f"the sandbox failed to start: {state['error']}")
+        yield f"http://{host}:{state['port']}"
+    finally:
+        stopped.set()
+        thread.join(START_TIMEOUT_S)
+        loop.close()
