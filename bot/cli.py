@@ -16,7 +16,13 @@ __all__ = ["main"]
 # name -> (module, help). Each module exposes `add_arguments(parser)` and `run(args) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.launcher", "start the whole assistant on local defaults"),
+    "sandbox": ("bot.sandbox.cli", "run the local exchange sandbox"),
+    "diagnose": ("bot.diagnosis.cli", "test an exchange API key (JSON on stdin)"),
     "train": ("bot.training", "train the Rasa model when its inputs changed"),
+    "db": ("bot.store.cli_db", "database schema migrations (db upgrade, db current)"),
+    "seed-demo": ("bot.demo", "load the demo user and wallets into an empty database"),
+    "rotate-keys": ("bot.store.cli_rotate", "re-encrypt stored credentials with the current key"),
+    "worker": ("bot.jobs", "run the background job consumer (resyncs)"),
 }
 
 

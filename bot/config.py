@@ -8,7 +8,7 @@ environment per test.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["Settings", "load_settings", "exchange_base_url", "PROJECT_ROOT"]
@@ -47,10 +47,24 @@ class Settings:
     var_dir: Path
     database_url: str
     # Total time one live diagnosis may take. Rasa waits up to 5 minutes for an action, but the user is
-    # waiting in a chat and Rasa holds the conversation lock meanwhile, so the answer must come in seconds.
+    # waiting in a chat and Rasa holds the conversation lock meanwhile, so the answer must come in seconds:
+    # 8 s leaves room for two round trips to a slow exchange (a gate call, then the permission/history calls
+    # together) and still lets the bot answer within ~10 s.
     diagnosis_deadline_s: float
     # Latency the sandbox adds to every response, for benchmarks and the "slow" scenario.
     sandbox_latency_s: float
+    # Extra latency of the sandbox's `slow` scenario keys (on top of sandbox_latency_s).
+    sandbox_slow_latency_s: float = 3.0
+    # At most this many live diagnoses per user and exchange (and per key) in a sliding window: KeyMedic is no
+    # oracle for stolen keys and never gets a user's key locked out by repeated attempts.
+    diagnosis_rate_limit: int = 5
+    diagnosis_rate_window_s: float = 600.0
+    # `KEYMEDIC_ENCRYPTION_KEYS`: "kid1:base64key,kid2:base64key", first = current (docs/store.md).
+    # Empty means a local run: the key file under var/keys/ is used (and created). Kept out of repr so a
+    # logged Settings never shows a key.
+    encryption_keys: str = field(default="", repr=False)
+    # `KEYMEDIC_JOBS_URL`: `redis://…` for RedisHuey; empty means SqliteHuey on var/jobs.db (local run).
+    jobs_url: str = field(default="", repr=False)
 
 
 def load_settings() -> Settings:
@@ -63,8 +77,13 @@ def load_settings() -> Settings:
         sandbox_port=_int("SANDBOX_PORT", 8765),
         var_dir=var_dir,
         database_url=os.environ.get("KEYMEDIC_DATABASE_URL", "") or f"sqlite:///{var_dir / 'keymedic.db'}",
-        diagnosis_deadline_s=_float("KEYMEDIC_DIAGNOSIS_DEADLINE", 6.0),
+        diagnosis_deadline_s=_float("KEYMEDIC_DIAGNOSIS_DEADLINE", 8.0),
         sandbox_latency_s=_float("KEYMEDIC_SANDBOX_LATENCY", 0.0),
+        sandbox_slow_latency_s=_float("KEYMEDIC_SANDBOX_SLOW_LATENCY", 3.0),
+        diagnosis_rate_limit=_int("KEYMEDIC_DIAGNOSIS_RATE_LIMIT", 5),
+        diagnosis_rate_window_s=_float("KEYMEDIC_DIAGNOSIS_RATE_WINDOW", 600.0),
+        encryption_keys=os.environ.get("KEYMEDIC_ENCRYPTION_KEYS", "").strip(),
+        jobs_url=os.environ.get("KEYMEDIC_JOBS_URL", "").strip(),
     )
 
 

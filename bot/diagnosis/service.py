@@ -1,0 +1,136 @@
+"""`diagnose()`: test one pasted key live on its exchange and return one outcome per checklist item.
+
+Flow: format checks (no request when they fail) → per user/key rate limit → the exchange client's probe on the
+shared pooled client, inside one deadline. An exchange that cannot be asked (down, rate limited, clock skew,
+timeout, nonsense answers) gives `Diagnosis.unavailable`, and the items it did not settle stay UNKNOWN: never
+a bad-key verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from typing import Final
+
+import httpx
+
+from bot.config import exchange_base_url, load_settings
+from bot.diagnosis.errors import DiagnosisRateLimited, UnsupportedExchange
+from bot.diagnosis.format import check_format
+from bot.diagnosis.model import Credentials, Diagnosis, Item, Status, Unavailable
+from bot.diagnosis.ratelimit import SlidingWindowLimiter
+from bot.exchange_ids import DISPLAY_NAMES, EXCHANGE_IDS
+from bot.exchanges import LIVE_CLIENTS, client_class
+from bot.exchanges._base import AuthRejected, ExchangeUnavailable, Findings, undecided
+from bot.exchanges._http import Deadline, Session, shared_client
+
+__all__ = ["diagnose", "LIVE_EXCHANGES", "reset_rate_limits"]
+
+logger = logging.getLogger("bot.diagnosis")
+
+LIVE_EXCHANGES: Final[tuple[str, ...]] = tuple(LIVE_CLIENTS)
+
+_LIMITER: Final = SlidingWindowLimiter()
+
+# The outer guard gives the probe this much beyond the deadline to unwind (every request and sleep inside is
+# already bounded by the deadline itself).
+_GUARD_GRACE_S: Final = 0.25
+
+
+def reset_rate_limits() -> None:
+    """Forget recent diagnoses (tests; an operator after a false alarm)."""
+    _LIMITER.reset()
+
+
+async def diagnose(
+    exchange: str,
+    credentials: Credentials,
+    *,
+    client: httpx.AsyncClient | None = None,
+    deadline_s: float | None = None,
+    user_id: str | None = None,
+) -> Diagnosis:
+    """Test `credentials` on `exchange` and say, item by item, what works and what to fix.
+
+    Raises `UnsupportedExchange` for an exchange without a live client and `DiagnosisRateLimited` when this
+    user or key was tested too often lately; every other outcome, the exchange being down included, is a
+    `Diagnosis`.
+    """
+    started = time.monotonic()
+    if exchange not in LIVE_CLIENTS:
+        raise UnsupportedExchange(
+            DISPLAY_NAMES.get(exchange, exchange) if exchange in EXCHANGE_IDS else exchange
+        )
+    cls = client_class(exchange)
+    name = DISPLAY_NAMES.get(exchange, exchange)  # type: ignore[call-overload]
+
+    checked = check_format(cls, credentials)
+    if not checked.ok:
+        items = (checked.outcome,) + tuple(
+            undecided(item, "Not tested: fix the format problem first.") for item in list(Item)[1:]
+        )
+        diagnosis = Diagnosis(exchange, items, None, time.monotonic() - started)
+        _log(diagnosis, requests=0)
+        return diagnosis
+
+    settings = load_settings()
+    wait = _LIMITER.acquire(
+        _limit_keys(exchange, checked.credentials, user_id),
+        limit=settings.diagnosis_rate_limit,
+        window_s=settings.diagnosis_rate_window_s,
+    )
+    if wait > 0:
+        logger.warning("diagnosis refused: rate limit exchange=%s wait_s=%.0f", exchange, wait)
+        raise DiagnosisRateLimited(name, wait)
+
+    deadline = Deadline(settings.diagnosis_deadline_s if deadline_s is None else deadline_s)
+    session = Session(
+        client or shared_client(),
+        exchange=name,
+        base_url=exchange_base_url(exchange, cls.default_base_url),
+        deadline=deadline,
+    )
+    probe = cls(checked.credentials)
+    findings = Findings()
+    findings.add(checked.outcome)
+    probe.preset(findings)
+    unavailable: Unavailable | None = None
+    try:
+        await asyncio.wait_for(probe.probe(session, findings), timeout=deadline.remaining() + _GUARD_GRACE_S)
+    except AuthRejected as exc:
+        findings.rejected(exc)
+    except ExchangeUnavailable as exc:
+        unavailable = exc.to_unavailable()
+    except asyncio.TimeoutError:
+        unavailable = Unavailable("timeout", f"{name} did not answer within the time KeyMedic allows")
+
+    if unavailable is not None:
+        default = f"Couldn't be checked: {unavailable.message}."
+    else:
+        default = "Not checked: the exchange stopped at an earlier problem."
+    diagnosis = Diagnosis(exchange, findings.complete(default), unavailable, time.monotonic() - started)
+    _log(diagnosis, requests=session.requests_sent)
+    return diagnosis
+
+
+def _limit_keys(exchange: str, credentials: Credentials, user_id: str | None) -> tuple[tuple[str, ...], ...]:
+    # The key is limited whoever submits it; a digest, so the limiter holds no key material worth stealing.
+    fingerprint = hashlib.sha256(f"{exchange}\0{credentials.api_key}".encode()).hexdigest()[:32]
+    keys: tuple[tuple[str, ...], ...] = (("key", fingerprint),)
+    if user_id is not None:
+        keys += (("user", user_id, exchange),)
+    return keys
+
+
+def _log(diagnosis: Diagnosis, *, requests: int) -> None:
+    # Statuses and exchange codes only: a diagnosis holds no secret, but keep the line short and greppable.
+    logger.info(
+        "diagnosis exchange=%s %s unavailable=%s requests=%d elapsed_s=%.3f",
+        diagnosis.exchange,
+        " ".join(f"{o.item.value}={o.status.value}" for o in diagnosis.items if o.status is not Status.PASS),
+        diagnosis.unavailable.kind if diagnosis.unavailable else "-",
+        requests,
+        diagnosis.elapsed_s,
+    )

@@ -1,0 +1,150 @@
+"""Every exchange client against the real sandbox over real HTTP, for every scenario key it plays: the
+diagnosis names the right checklist item (FAIL, or UNKNOWN where the exchange's own answer is ambiguous), no
+other item fails, and an exchange that cannot answer is reported as unavailable, never as a bad key.
+
+The sandbox verifies each exchange's real signature scheme with its own code (bot/sandbox), so a signing bug
+in bot/exchanges fails here rather than passing on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from bot.diagnosis import diagnose
+from bot.diagnosis.model import Credentials, Item, Status
+from bot.diagnosis.service import reset_rate_limits
+from bot.exchanges._http import aclose_shared_client
+
+scenarios = pytest.importorskip("bot.sandbox.scenarios")
+server = pytest.importorskip("bot.sandbox.server")
+
+pytestmark = pytest.mark.integration
+
+# The sandbox's `slow` keys wait this long per answer: two round trips fit the default deadline.
+SLOW_LATENCY_S = 0.5
+
+# The item each scenario is about.
+NAMED: dict[str, Item] = {
+    "wrong_secret": Item.SECRET_OK,
+    "wrong_passphrase": Item.PASSPHRASE_OK,
+    "unknown_key": Item.KEY_KNOWN,
+    "revoked": Item.KEY_KNOWN,
+    "not_activated": Item.ACTIVATED,
+    "withdrawals_enabled": Item.NO_TRADE_OR_WITHDRAW,
+    "trading_enabled": Item.NO_TRADE_OR_WITHDRAW,
+    "ip_whitelist": Item.NO_IP_RESTRICTION,
+    "empty_account": Item.HAS_ACTIVITY,
+}
+
+# Where the exchange's own answer cannot tell the cause apart (reference/exchanges.md §0.4), the named item is
+# UNKNOWN (with a fix for the checklist) instead of FAIL.
+AMBIGUOUS: set[tuple[str, str]] = {
+    # Coinbase answers a bare 401 for an unknown key, a wrong private key and a blocked IP alike.
+    ("coinbase", "wrong_secret"),
+    ("coinbase", "unknown_key"),
+    ("coinbase", "revoked"),
+    ("coinbase", "ip_whitelist"),
+    # Binance's -2015: invalid key, IP, or permissions.
+    *{(ex, sc) for ex in ("binance", "binance_us") for sc in ("unknown_key", "revoked", "ip_whitelist")},
+    # Bitstamp's "Authentication failed" does not say the key is inactive (§8, unconfirmed wording).
+    ("bitstamp", "not_activated"),
+    # No single call shows the whole history: empty balances and recent records are not proof of none.
+    *{(ex, "empty_account") for ex in ("coinbase", "binance", "binance_us", "kucoin", "okx")},
+}
+
+# Other items that truly fail in a scenario, as the sandbox plays it.
+ALSO_FAILING: dict[tuple[str, str], set[Item]] = {
+    # Binance requires an IP restriction before it enables withdrawals (§5), so that key has one.
+    ("binance", "withdrawals_enabled"): {Item.NO_IP_RESTRICTION},
+    ("binance_us", "withdrawals_enabled"): {Item.NO_IP_RESTRICTION},
+    # A Gemini Fund Manager key without Auditor or Trader cannot read trade history.
+    ("gemini", "withdrawals_enabled"): {Item.READ_PERMISSION},
+}
+
+UNAVAILABLE: dict[str, str] = {"rate_limited": "rate_limited", "down": "server_error"}
+
+CASES = [(ex, sc) for ex in scenarios.SANDBOX_EXCHANGES for sc in scenarios.scenarios_for(ex)]
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    with server.serve_in_thread(slow_latency_s=SLOW_LATENCY_S) as url:
+        yield url
+
+
+@pytest.fixture(autouse=True)
+async def point_clients_at_sandbox(sandbox_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    for exchange in scenarios.SANDBOX_EXCHANGES:
+        monkeypatch.setenv(f"KEYMEDIC_{exchange.upper()}_URL", f"{sandbox_url}/{exchange}")
+    monkeypatch.delenv("KEYMEDIC_DIAGNOSIS_DEADLINE", raising=False)
+    reset_rate_limits()
+    yield
+    reset_rate_limits()
+    # The shared client belongs to this test's event loop; close its connections with it.
+    await aclose_shared_client()
+
+
+def creds(exchange: str, scenario: str) -> Credentials:
+    return Credentials.from_mapping(scenarios.credentials_for(exchange, scenario))
+
+
+@pytest.mark.parametrize(("exchange", "scenario"), CASES, ids=[f"{ex}-{sc}" for ex, sc in CASES])
+async def test_diagnosis_names_the_right_item(exchange: str, scenario: str) -> None:
+    diagnosis = await diagnose(exchange, creds(exchange, scenario))
+    failing = {o.item for o in diagnosis.failing()}
+    summary = {o.item.value: o.status.value for o in diagnosis.items}
+
+    assert diagnosis.outcome(Item.FORMAT).status is Status.PASS, "sandbox keys have real shapes"
+    if scenario in UNAVAILABLE:
+        assert diagnosis.unavailable is not None, summary
+        assert diagnosis.unavailable.kind == UNAVAILABLE[scenario]
+        assert failing == set(), summary
+        return
+    assert diagnosis.unavailable is None, diagnosis.unavailable
+    if scenario in ("valid", "slow"):
+        assert failing == set(), summary
+        assert diagnosis.outcome(Item.KEY_KNOWN).status is Status.PASS
+        assert diagnosis.outcome(Item.SECRET_OK).status is Status.PASS
+        assert diagnosis.outcome(Item.HAS_ACTIVITY).status is Status.PASS
+        return
+
+    named = diagnosis.outcome(NAMED[scenario])
+    expected = Status.UNKNOWN if (exchange, scenario) in AMBIGUOUS else Status.FAIL
+    assert named.status is expected, summary
+    assert named.fix, "the user is told what to do"
+    assert failing <= {named.item} | ALSO_FAILING.get((exchange, scenario), set()), summary
+
+
+async def test_slow_exchange_past_the_deadline_is_a_timeout_not_a_bad_key() -> None:
+    diagnosis = await diagnose("okx", creds("okx", "slow"), deadline_s=SLOW_LATENCY_S / 2)
+    assert diagnosis.unavailable is not None and diagnosis.unavailable.kind == "timeout"
+    assert diagnosis.failing() == ()
+
+
+async def test_kraken_nonces_stay_increasing_across_diagnoses() -> None:
+    # The sandbox rejects a nonce not above the key's last one, as Kraken does.
+    for _ in range(3):
+        diagnosis = await diagnose("kraken", creds("kraken", "valid"))
+        assert diagnosis.all_passed, diagnosis.to_dict()
+
+
+@pytest.mark.parametrize(("scenario", "exit_code"), [("valid", 0), ("wrong_secret", 1), ("down", 2)])
+def test_keymedic_diagnose_cli_against_the_sandbox(scenario: str, exit_code: int) -> None:
+    pasted = scenarios.credentials_for("kraken", scenario)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "diagnose", "--exchange", "kraken"],
+        input=json.dumps(pasted),
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=60,
+    )
+    assert result.returncode == exit_code, result.stderr
+    assert json.loads(result.stdout)["exchange"] == "kraken"
+    assert pasted["api_secret"] not in result.stdout + result.stderr
