@@ -45,7 +45,8 @@ class Settings:
     web_port: int
     sandbox_port: int
     var_dir: Path
-    database_url: str
+    # May carry a PostgreSQL password, so it stays out of repr (a logged Settings must not leak it).
+    database_url: str = field(repr=False)
     # Total time one live diagnosis may take. Rasa waits up to 5 minutes for an action, but the user is
     # waiting in a chat and Rasa holds the conversation lock meanwhile, so the answer must come in seconds:
     # 8 s leaves room for two round trips to a slow exchange (a gate call, then the permission/history calls

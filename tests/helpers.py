@@ -1,4 +1,4 @@
-"""Small helpers shared by tests. Fixtures that start servers live in the conftest of the folder that needs them."""
+"""Small helpers shared by tests (fixtures that start servers live in the conftest of their folder)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,111 @@
+"""Background jobs on Huey (DESIGN §7): resyncs run here, never inside an action's request.
+
+The queue is chosen when first used, from the settings of that moment: `RedisHuey` storage when
+`KEYMEDIC_JOBS_URL=redis://…`, else `SqliteHuey` storage on `var/jobs.db` for a local run. Importing this
+module connects nowhere and creates no file.
+
+Jobs are idempotent: `resync_wallet(sync_run_id)` runs a sync run that was created (with its idempotency key)
+in the same transaction as the change that needs it, and the run's status is a compare-and-set guard, so a
+retried, duplicated or concurrent job never applies a sync twice.
+
+`keymedic worker` starts a consumer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from huey import Huey  # type: ignore[import-untyped]
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage  # type: ignore[import-untyped]
+
+__all__ = ["huey", "resync_wallet", "enqueue_resync", "run_resync", "add_arguments", "run"]
+
+log = logging.getLogger(__name__)
+
+
+class _LazyHuey(Huey):  # type: ignore[misc]
+    """A Huey whose storage is built on first use (Huey's own classes open SQLite at construction)."""
+
+    def __init__(self, name: str) -> None:
+        self._storage: Any = None
+        super().__init__(name, utc=True)
+
+    def create_storage(self) -> Any:
+        if self._immediate and self.immediate_use_memory:
+            return MemoryStorage(self.name)
+        return None  # built by the `storage` property when first needed
+
+    @property
+    def storage(self) -> Any:
+        if self._storage is None:
+            self._storage = self._build_storage()
+        return self._storage
+
+    @storage.setter
+    def storage(self, value: Any) -> None:
+        self._storage = value
+
+    def _build_storage(self) -> Any:
+        from bot.config import load_settings
+
+        settings = load_settings()
+        if settings.jobs_url.startswith(("redis://", "rediss://", "unix://")):
+            return RedisStorage(self.name, url=settings.jobs_url)
+        if settings.jobs_url:
+            raise ValueError("KEYMEDIC_JOBS_URL must be a redis:// URL (or unset for the local SQLite queue)")
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteStorage(self.name, filename=str(settings.var_dir / "jobs.db"))
+
+
+huey = _LazyHuey("keymedic")
+
+
+def run_resync(sync_run_id: int) -> dict[str, Any]:
+    """Run one sync run with the process's settings (database, keys, history adapters)."""
+    import asyncio
+
+    from bot.config import load_settings
+    from bot.store.crypto import load_key_ring
+    from bot.store.db import create_database
+    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+    from bot.sync.runner import sync_wallet
+
+    settings = load_settings()
+    database = create_database(settings.database_url)
+    try:
+        uow = SqlAlchemyUnitOfWork(database, load_key_ring(settings))
+        outcome = asyncio.run(sync_wallet(uow, sync_run_id))
+    finally:
+        database.dispose()
+    return outcome.to_dict()
+
+
+# Retries cover what happens before the run is claimed (database briefly unreachable, worker restarted);
+# once claimed, a failure is recorded on the run and the claim guard makes a retry a no-op.
+@huey.task(retries=3, retry_delay=10)  # type: ignore[untyped-decorator]
+def resync_wallet(sync_run_id: int) -> dict[str, Any]:
+    """Resync the wallet of sync run `sync_run_id` (idempotent)."""
+    return run_resync(sync_run_id)
+
+
+def enqueue_resync(sync_run_id: int) -> None:
+    """Queue the resync job of a sync run (made by `services.replace_credential` or `request_sync`)."""
+    resync_wallet(sync_run_id)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=2, help="concurrent jobs (default 2)")
+    parser.add_argument(
+        "--worker-type", choices=("thread", "process"), default="thread", help="how jobs run (default thread)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """`keymedic worker`: consume jobs until stopped (Ctrl-C or SIGTERM)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    consumer = huey.create_consumer(workers=args.workers, worker_type=args.worker_type)
+    print(f"worker: ready ({args.workers} {args.worker_type} worker(s))", flush=True)
+    consumer.run()
+    return 0

@@ -1,0 +1,3 @@
+"""Resync of a wallet's history from its exchange (DESIGN §5): `source` (the `HistorySource` protocol and the
+adapter seam), `runner` (stage, then merge in one transaction), `testing` (`FakeHistorySource`).
+"""

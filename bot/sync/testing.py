@@ -1,0 +1,83 @@
+"""Test doubles for resync: `FakeHistorySource` (a paginated history in memory) and a history generator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from itertools import islice
+
+from bot.diagnosis.model import Credentials
+from bot.sync.source import HistorySource, SourceTransaction, WalletRef
+
+__all__ = ["FakeHistorySource", "FakeSourceFailure", "generate_history", "fake_sources"]
+
+
+class FakeSourceFailure(Exception):
+    """What a `FakeHistorySource` raises when told to fail halfway."""
+
+
+class FakeHistorySource:
+    """A history served in pages of `page_size`. `fail_after_pages=n` raises `error` after n pages were
+    served, like an exchange that errors or times out halfway through."""
+
+    def __init__(
+        self,
+        history: Iterable[SourceTransaction] | Callable[[], Iterable[SourceTransaction]],
+        *,
+        page_size: int = 100,
+        fail_after_pages: int | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        self._history = history
+        self.page_size = page_size
+        self.fail_after_pages = fail_after_pages
+        self.error = error or FakeSourceFailure("the exchange stopped answering halfway")
+        self.calls: list[tuple[WalletRef, Credentials]] = []
+
+    def _iterate(self) -> Iterator[SourceTransaction]:
+        history = self._history() if callable(self._history) else self._history
+        return iter(history)
+
+    async def pages(
+        self, wallet: WalletRef, credentials: Credentials
+    ) -> AsyncIterator[Sequence[SourceTransaction]]:
+        self.calls.append((wallet, credentials))
+        items = self._iterate()
+        served = 0
+        while True:
+            if self.fail_after_pages is not None and served >= self.fail_after_pages:
+                raise self.error
+            page = list(islice(items, self.page_size))
+            if not page:
+                return
+            served += 1
+            yield page
+
+
+def fake_sources(source: HistorySource) -> Callable[[str], HistorySource]:
+    """A source factory that answers `source` for every exchange."""
+    return lambda _exchange: source
+
+
+def generate_history(
+    count: int,
+    *,
+    prefix: str = "tx",
+    start: datetime = datetime(2024, 1, 1, tzinfo=timezone.utc),
+    amount_bump: Decimal = Decimal(0),
+) -> Iterator[SourceTransaction]:
+    """`count` plausible transactions, lazily (a 100,000-row history never sits in memory at once)."""
+    kinds = ("deposit", "trade", "withdrawal", "staking_reward")
+    assets = ("BTC", "ETH", "SOL", "USDC")
+    for i in range(count):
+        yield SourceTransaction(
+            exchange_tx_id=f"{prefix}-{i:07d}",
+            kind=kinds[i % len(kinds)],
+            asset=assets[i % len(assets)],
+            amount=Decimal(i % 1000 + 1) / Decimal(1000) + amount_bump,
+            occurred_at=start + timedelta(minutes=i),
+            fee=Decimal("0.0001") if i % 3 == 0 else None,
+            fee_asset=assets[i % len(assets)] if i % 3 == 0 else None,
+            raw={"id": f"{prefix}-{i:07d}", "seq": i},
+        )

@@ -1,0 +1,122 @@
+"""The resync job: idempotent when run twice, queued through SqliteHuey and RedisHuey, lazy on import."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.diagnosis.model import Credentials
+from bot.secret import Secret
+from bot.store import services
+from bot.store.crypto import new_key_entry, parse_key_ring
+from bot.store.db import Database
+from bot.store.model import SyncStatus
+from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.sync import source as sync_source
+from bot.sync.testing import FakeHistorySource, generate_history
+
+pytestmark = pytest.mark.integration
+
+ENTRY = new_key_entry("jobkey")
+
+
+def history_source() -> FakeHistorySource:
+    """Registered as the kraken adapter for these tests."""
+    return FakeHistorySource(lambda: generate_history(25), page_size=10)
+
+
+@pytest.fixture
+def job_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    from bot.jobs import huey
+
+    var = tmp_path / "var"
+    monkeypatch.setenv("KEYMEDIC_DATABASE_URL", database_url)
+    monkeypatch.setenv("KEYMEDIC_ENCRYPTION_KEYS", ENTRY)
+    monkeypatch.setenv("KEYMEDIC_VAR_DIR", str(var))
+    monkeypatch.delenv("KEYMEDIC_JOBS_URL", raising=False)
+    monkeypatch.setitem(sync_source.ADAPTERS, "kraken", f"{__name__}:history_source")
+    huey.storage = None  # rebuilt from this test's settings on first use
+    yield var
+    huey.storage = None
+
+
+def queued_run(database: Database) -> tuple[SqlAlchemyUnitOfWork, int, int]:
+    uow = SqlAlchemyUnitOfWork(database, parse_key_ring(ENTRY))
+    with uow:
+        user = services.ensure_user(uow, "jobber")
+        user_id = user.id
+        uow.commit()
+    assert user_id is not None
+    update = services.update_or_connect(
+        uow,
+        user_id=user_id,
+        exchange="kraken",
+        credentials=Credentials(api_key="JOBKEY-00000000-abcd", api_secret=Secret("job-secret-123456789")),
+        diagnosis_passed=True,
+    )
+    return uow, update.wallet_id, update.sync_run_id
+
+
+def test_the_resync_job_applies_a_sync_once_when_run_twice(database: Database, job_env: Path) -> None:
+    from bot.jobs import resync_wallet
+
+    uow, wallet_id, run_id = queued_run(database)
+    first = resync_wallet.call_local(run_id)
+    second = resync_wallet.call_local(run_id)
+
+    assert first["ran"] and first["status"] == "succeeded" and first["added"] == 25
+    assert not second["ran"] and second["status"] == "succeeded"
+    with uow:
+        assert uow.transactions.count(wallet_id) == 25
+        run = uow.sync_runs.get(run_id)
+        assert run is not None and run.status is SyncStatus.SUCCEEDED and run.attempt == 1
+
+
+def test_a_queued_job_runs_through_the_local_sqlite_queue(database: Database, job_env: Path) -> None:
+    from huey.storage import SqliteStorage
+
+    from bot.jobs import huey, resync_wallet
+
+    _, _, run_id = queued_run(database)
+    resync_wallet(run_id)
+    resync_wallet(run_id)  # a duplicate enqueue
+    assert isinstance(huey.storage, SqliteStorage)
+    assert (job_env / "jobs.db").exists()
+    results = [huey.execute(huey.dequeue()) for _ in range(2)]
+    assert [r["ran"] for r in results] == [True, False]
+    assert huey.dequeue() is None
+
+
+def test_a_queued_job_runs_through_redis(
+    database: Database, job_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huey.storage import RedisStorage
+
+    from bot.jobs import huey, resync_wallet
+
+    monkeypatch.setenv("KEYMEDIC_JOBS_URL", "redis://127.0.0.1:6379/15")
+    _, _, run_id = queued_run(database)
+    resync_wallet(run_id)
+    assert isinstance(huey.storage, RedisStorage)
+    task = huey.dequeue()
+    assert task is not None and task.args == (run_id,)
+    assert huey.execute(task)["status"] == "succeeded"
+    huey.storage.flush_all()  # database 15 holds only this test's queue and results
+
+
+def test_importing_the_jobs_module_connects_nowhere(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "KEYMEDIC_VAR_DIR": str(tmp_path / "var"),
+        "KEYMEDIC_JOBS_URL": "redis://127.0.0.1:1/0",  # nothing listens there
+    }
+    code = "import bot.jobs, bot.cli; bot.cli._build_parser(); print(type(bot.jobs.huey._storage).__name__)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "NoneType"
+    assert not (tmp_path / "var").exists()
