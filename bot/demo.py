@@ -149,7 +149,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-migrate", action="store_true", help="do not run `db upgrade` first")
 
 
-def run(args: argparse.Namespace) -> int:
+def prepare_database(*, migrate_first: bool = True) -> bool:
+    """Bring the configured database to the latest schema and load the demo when it has no users.
+
+    Returns whether the demo was loaded (False when the database already had users).
+    """
     from bot.config import load_settings
     from bot.store import migrate
     from bot.store.crypto import load_key_ring
@@ -157,13 +161,17 @@ def run(args: argparse.Namespace) -> int:
     from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 
     settings = load_settings()
-    if not args.no_migrate:
+    if migrate_first:
         migrate.upgrade(settings.database_url)
     database = create_database(settings.database_url)
     try:
-        seeded = seed_demo(SqlAlchemyUnitOfWork(database, load_key_ring(settings)))
+        return seed_demo(SqlAlchemyUnitOfWork(database, load_key_ring(settings)))
     finally:
         database.dispose()
+
+
+def run(args: argparse.Namespace) -> int:
+    seeded = prepare_database(migrate_first=not args.no_migrate)
     print(
         "seed-demo: loaded the demo user `demo`"
         if seeded

@@ -75,6 +75,16 @@ def _http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
+def _log_says(path: Path, text: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return text in path.read_text(errors="replace")
+        except OSError:
+            return False
+
+    return check
+
+
 def child_environment(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment every child gets: the caller's, plus the values endpoints.yml substitutes."""
     env = dict(os.environ if base is None else base)
@@ -109,6 +119,12 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
             url=f"http://127.0.0.1:{settings.actions_port}",
             # rasa_sdk reads its bind address from SANIC_HOST; it must not listen beyond this machine.
             extra_env={"SANIC_HOST": "127.0.0.1"},
+        ),
+        Service(
+            name="worker",
+            argv=[keymedic, "worker"],
+            ready=_log_says(settings.var_dir / "logs" / "worker.log", "worker: ready"),
+            url=settings.jobs_url or f"sqlite:{settings.var_dir / 'jobs.db'}",
         ),
         Service(
             name="rasa",
@@ -235,11 +251,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the local KeyMedic: train if stale, then every service, until Ctrl-C."""
+    from bot.demo import prepare_database
     from bot.training import ensure_model
 
     settings = load_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     model = ensure_model()
+    if prepare_database():
+        print("database: migrated and loaded the demo user `demo` (README, 'Demo data')", flush=True)
     banner = (
         f"KeyMedic is up. Talk to it: curl -s localhost:{settings.rasa_port}/webhooks/rest/webhook "
         f'-d \'{{"sender": "demo", "message": "hi"}}\'  (Ctrl-C stops everything)'
