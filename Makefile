@@ -80,5 +80,8 @@ chat: train ## talk to the assistant in this terminal
 	@mkdir -p var
 	$(BIN)/rasa shell --model "$$($(BIN)/keymedic train --print-path)" --endpoints endpoints.yml
 
+bench: train ## measure speed and memory next to Rasa's starter bot
+	$(PY) -m scripts.bench
+
 clean: ## remove the virtualenv, models and local state
 	rm -rf $(VENV) models/*.tar.gz var .pytest_cache .mypy_cache .ruff_cache

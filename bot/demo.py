@@ -21,9 +21,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from bot.config import Settings
     from bot.store.unit_of_work import AbstractUnitOfWork
 
-__all__ = ["DEMO_HANDLE", "REST_CHANNEL", "seed_demo", "add_arguments", "run"]
+__all__ = ["DEMO_HANDLE", "REST_CHANNEL", "seed_demo", "prepare_database", "add_arguments", "run"]
 
 DEMO_HANDLE: Final = "demo"
 REST_CHANNEL: Final = "rest"  # Rasa's REST input channel; its sender id names the KeyMedic user
@@ -149,7 +150,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-migrate", action="store_true", help="do not run `db upgrade` first")
 
 
-def prepare_database(*, migrate_first: bool = True) -> bool:
+def prepare_database(settings: Settings | None = None, *, migrate_first: bool = True) -> bool:
     """Bring the configured database to the latest schema and load the demo when it has no users.
 
     Returns whether the demo was loaded (False when the database already had users).
@@ -160,7 +161,7 @@ def prepare_database(*, migrate_first: bool = True) -> bool:
     from bot.store.db import create_database
     from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 
-    settings = load_settings()
+    settings = settings or load_settings()
     if migrate_first:
         migrate.upgrade(settings.database_url)
     database = create_database(settings.database_url)

@@ -45,8 +45,10 @@ class Service:
 
     name: str
     argv: list[str]
-    ready: Callable[[], bool]
     url: str
+    # Ready when `ready()` says so, or (for processes without a port) when their log shows `ready_line`.
+    ready: Callable[[], bool] | None = None
+    ready_line: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -68,29 +70,42 @@ def _http_ok(url: str) -> Callable[[], bool]:
         import httpx  # imported here so `keymedic --help` stays fast
 
         try:
-            return httpx.get(url, timeout=1.0).status_code == 200
+            # trust_env=False: a proxy configured in the environment must never see requests to 127.0.0.1.
+            return httpx.get(url, timeout=1.0, trust_env=False).status_code == 200
         except httpx.HTTPError:
             return False
 
     return check
 
 
-def _log_says(path: Path, text: str) -> Callable[[], bool]:
-    def check() -> bool:
+def _is_ready(service: Service) -> bool:
+    if service.ready is not None and not service.ready():
+        return False
+    if service.ready_line is not None:
         try:
-            return text in path.read_text(errors="replace")
+            return service.log_path is not None and service.ready_line in service.log_path.read_text(
+                "utf-8", "replace"
+            )
         except OSError:
             return False
-
-    return check
+    return True
 
 
 def child_environment(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment every child gets: the caller's, plus the values endpoints.yml substitutes."""
+    """The environment every child gets: the caller's, with `settings` written over it.
+
+    The children read their ports, state folder and database from here (endpoints.yml substitutes some of
+    them), so they agree with `settings` even when the caller's environment said otherwise.
+    """
     env = dict(os.environ if base is None else base)
-    env.setdefault("RASA_PORT", str(settings.rasa_port))
-    env.setdefault("ACTIONS_PORT", str(settings.actions_port))
-    env.setdefault("SANDBOX_PORT", str(settings.sandbox_port))
+    env.update(
+        RASA_PORT=str(settings.rasa_port),
+        ACTIONS_PORT=str(settings.actions_port),
+        WEB_PORT=str(settings.web_port),
+        SANDBOX_PORT=str(settings.sandbox_port),
+        KEYMEDIC_VAR_DIR=str(settings.var_dir),
+        KEYMEDIC_DATABASE_URL=settings.database_url,
+    )
     env.setdefault("KEYMEDIC_TRACKER_DB", str(settings.var_dir / "tracker.db"))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # A local run talks to the exchange sandbox, never to a real exchange (DESIGN §4).
@@ -123,8 +138,14 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
         Service(
             name="worker",
             argv=[keymedic, "worker"],
-            ready=_log_says(settings.var_dir / "logs" / "worker.log", "worker: ready"),
+            ready_line="worker: ready",
             url=settings.jobs_url or f"sqlite:{settings.var_dir / 'jobs.db'}",
+        ),
+        Service(
+            name="web",
+            argv=[keymedic, "web", "--host", "127.0.0.1", "--port", str(settings.web_port)],
+            ready=_http_ok(f"http://127.0.0.1:{settings.web_port}/healthz"),
+            url=f"http://127.0.0.1:{settings.web_port}",
         ),
         Service(
             name="rasa",
@@ -180,7 +201,7 @@ def _start(service: Service, env: dict[str, str], log_dir: Path) -> None:
 
 def _wait_ready(service: Service, deadline: float) -> None:
     assert service.process is not None
-    while not service.ready():
+    while not _is_ready(service):
         if service.process.poll() is not None:
             raise RuntimeError(
                 f"{service.name} exited with code {service.process.returncode} before it was ready; "
@@ -257,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     model = ensure_model()
-    if prepare_database():
+    if prepare_database(settings):
         print("database: migrated and loaded the demo user `demo` (README, 'Demo data')", flush=True)
     banner = (
         f"KeyMedic is up. Talk to it: curl -s localhost:{settings.rasa_port}/webhooks/rest/webhook "
