@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "seed-demo": ("bot.demo", "load the demo user and wallets into an empty database"),
     "rotate-keys": ("bot.store.cli_rotate", "re-encrypt stored credentials with the current key"),
     "worker": ("bot.jobs", "run the background job consumer (resyncs)"),
+    "web": ("bot.web.cli", "run the web app (secure credential intake)"),
 }
 
 

@@ -66,6 +66,21 @@ class Settings:
     encryption_keys: str = field(default="", repr=False)
     # `KEYMEDIC_JOBS_URL`: `redis://…` for RedisHuey; empty means SqliteHuey on var/jobs.db (local run).
     jobs_url: str = field(default="", repr=False)
+    # `KEYMEDIC_WEB_PUBLIC_URL`: where users reach the web app (the credential form's links). Empty means a
+    # local run: http://127.0.0.1:WEB_PORT (`web_base_url`).
+    web_public_url: str = ""
+    # A resync is a long background job (thousands of pages for a big wallet), so it has no overall deadline;
+    # each API call, with its retries and back-off, must finish within this many seconds (docs/store.md
+    # "History adapters"). Generous next to a diagnosis's 8 s total: a slow page should not fail a sync.
+    sync_request_deadline_s: float = 60.0
+    # How many history rows each of the sandbox's history-bearing keys serves (generated lazily, so 100,000
+    # costs no memory; docs/sandbox.md "History").
+    sandbox_history_size: int = 40
+
+    @property
+    def web_base_url(self) -> str:
+        """The web app's address as users reach it, without a trailing slash."""
+        return (self.web_public_url or f"http://127.0.0.1:{self.web_port}").rstrip("/")
 
 
 def load_settings() -> Settings:
@@ -85,6 +100,9 @@ def load_settings() -> Settings:
         diagnosis_rate_window_s=_float("KEYMEDIC_DIAGNOSIS_RATE_WINDOW", 600.0),
         encryption_keys=os.environ.get("KEYMEDIC_ENCRYPTION_KEYS", "").strip(),
         jobs_url=os.environ.get("KEYMEDIC_JOBS_URL", "").strip(),
+        web_public_url=os.environ.get("KEYMEDIC_WEB_PUBLIC_URL", "").strip(),
+        sync_request_deadline_s=_float("KEYMEDIC_SYNC_REQUEST_DEADLINE", 60.0),
+        sandbox_history_size=_int("KEYMEDIC_SANDBOX_HISTORY_SIZE", 40),
     )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "SyncRun",
     "Ticket",
     "OutboxMessage",
+    "IntakeToken",
     "RemovalImpact",
     "DEFAULT_ACCOUNT_LABEL",
 ]
@@ -208,6 +209,21 @@ class OutboxMessage:
     last_error: str | None = None
     created_at: datetime = field(default_factory=utcnow)
     delivered_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class IntakeToken:
+    """A one-time permission to post one credential into one wallet, for one user and conversation
+    (DESIGN §5, `bot.web.intake`). Only the token's SHA-256 is kept; `used_at` is set when it is redeemed."""
+
+    token_hash: str
+    user_id: int
+    wallet_id: int
+    conversation_id: str
+    expires_at: datetime
+    created_at: datetime = field(default_factory=utcnow)
+    used_at: datetime | None = None
     id: int | None = None
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "sync_staged_transactions",
     "tickets",
     "outbox",
+    "intake_tokens",
     "start_mappers",
     "canonical_decimal",
     "canonical_json",
@@ -304,6 +305,21 @@ outbox = Table(
     Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
+# One-time intake-form tokens (`bot.web.intake`): a token is good for one credential submission, by one user,
+# into one wallet. Only its SHA-256 is stored, so reading the table does not let anyone post a credential.
+intake_tokens = Table(
+    "intake_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("wallet_id", Integer, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
+    Column("conversation_id", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+    Column("used_at", UtcDateTime, nullable=True),
+)
+
 _mapper_registry = registry(metadata=metadata)
 _mapped = False
 
@@ -322,4 +338,5 @@ def start_mappers() -> None:
     _mapper_registry.map_imperatively(model.SyncRun, sync_runs)
     _mapper_registry.map_imperatively(model.Ticket, tickets)
     _mapper_registry.map_imperatively(model.OutboxMessage, outbox)
+    _mapper_registry.map_imperatively(model.IntakeToken, intake_tokens)
     _mapped = True

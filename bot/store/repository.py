@@ -27,6 +27,7 @@ __all__ = [
     "SyncRunRepository",
     "TicketRepository",
     "OutboxRepository",
+    "IntakeTokenRepository",
     "SOURCE_COLUMNS",
     "ApplyCounts",
 ]
@@ -354,3 +355,33 @@ class OutboxRepository(_Repository):
     def by_delivery_id(self, delivery_id: str) -> model.OutboxMessage | None:
         query = select(model.OutboxMessage).where(orm.outbox.c.delivery_id == delivery_id)
         return self.session.scalars(query).first()
+
+
+class IntakeTokenRepository(_Repository):
+    def by_hash(self, token_hash: str) -> model.IntakeToken | None:
+        query = select(model.IntakeToken).where(orm.intake_tokens.c.token_hash == token_hash)
+        return self.session.scalars(query).first()
+
+    def claim(self, token_id: int, *, now: datetime) -> bool:
+        """Mark an unused, unexpired token used. A compare-and-set, so two submissions racing with the same
+        token cannot both redeem it; False when it was used, or lapsed, first."""
+        t = orm.intake_tokens
+        result = self.session.execute(
+            update(t)
+            .where(t.c.id == token_id, t.c.used_at.is_(None), t.c.expires_at > now)
+            .values(used_at=now)
+        )
+        return _rowcount(result) == 1
+
+    def release(self, token_id: int, *, claimed_at: datetime) -> bool:
+        """Undo this caller's `claim` (the submission could not be stored, so the user may try again)."""
+        t = orm.intake_tokens
+        result = self.session.execute(
+            update(t).where(t.c.id == token_id, t.c.used_at == claimed_at).values(used_at=None)
+        )
+        return _rowcount(result) == 1
+
+    def delete_lapsed(self, before: datetime) -> int:
+        """Forget tokens that expired before `before` (kept until then to tell "expired" from "unknown")."""
+        t = orm.intake_tokens
+        return _rowcount(self.session.execute(delete(t).where(t.c.expires_at < before)))

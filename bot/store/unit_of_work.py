@@ -22,6 +22,7 @@ from bot.store.crypto import KeyRing
 from bot.store.db import Database
 from bot.store.repository import (
     CredentialRepository,
+    IntakeTokenRepository,
     OutboxRepository,
     SyncRunRepository,
     TicketRepository,
@@ -43,6 +44,7 @@ class AbstractUnitOfWork(abc.ABC):
     sync_runs: SyncRunRepository
     tickets: TicketRepository
     outbox: OutboxRepository
+    intake_tokens: IntakeTokenRepository
     keys: KeyRing
     dialect: str
 
@@ -98,6 +100,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.sync_runs = SyncRunRepository(session)
         self.tickets = TicketRepository(session)
         self.outbox = OutboxRepository(session)
+        self.intake_tokens = IntakeTokenRepository(session)
         return self
 
     def __exit__(

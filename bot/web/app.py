@@ -1,0 +1,271 @@
+"""The KeyMedic web app on aiohttp.web: the secure credential intake (DESIGN §5) and a health check.
+
+    GET  /healthz              200 {"status": "ok"} while the process serves
+    GET  /intake/form?token=…  the credential form for the wallet the token is bound to (HTML)
+    POST /intake/credentials   JSON or form-encoded; 201 {"status": "received", "reference": "pc_…", …}
+                               or 4xx {"error": {"code", "message", "field"?}} (codes: `bot.web.intake`)
+
+A browser's form post (form-encoded, `Accept: text/html`) gets an HTML page instead of JSON. Every response
+carries the security headers (`SECURITY_HEADERS`, a strict CSP, no caching, no referrer). Request bodies are
+never logged: the access log records method, path (without the query, which holds the token), status and
+time; the intake logs ids and error codes only.
+
+The handlers only translate HTTP to `bot.web.intake` calls; database work runs in a thread, off the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+
+from bot.config import Settings
+from bot.store.model import utcnow
+from bot.store.unit_of_work import AbstractUnitOfWork
+from bot.web import form, intake
+
+__all__ = [
+    "Identify",
+    "UowFactory",
+    "SECURITY_HEADERS",
+    "token_bound_identity",
+    "build_app",
+    "start",
+    "AccessLogger",
+]
+
+logger = logging.getLogger(__name__)
+
+# The seam for the widget's verified JWT (DESIGN §6): returns the KeyMedic user id the request is verified
+# to come from, or None when nothing but the token vouches for the user. A JWT check plugs in here: it returns
+# the JWT's user, and raises `intake.NotSignedIn` when the JWT is missing or does not verify.
+Identify = Callable[[web.Request], Awaitable[int | None]]
+UowFactory = Callable[[], AbstractUnitOfWork]
+_T = TypeVar("_T")
+
+
+async def token_bound_identity(request: web.Request) -> int | None:
+    """Before the widget's JWT: the user is the one the token was issued to (the token is the credential)."""
+    return None
+
+
+SECURITY_HEADERS: Final[dict[str, str]] = {
+    # JSON answers need nothing; the form pages replace this with `form.PAGE_CSP`.
+    "Content-Security-Policy": (
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+}
+
+_UOW: Final[web.AppKey[UowFactory]] = web.AppKey("uow_factory")
+_IDENTIFY: Final[web.AppKey[Identify]] = web.AppKey("identify")
+_CLOCK: Final[web.AppKey[Callable[[], datetime]]] = web.AppKey("clock")
+_MAX_BODY: Final[web.AppKey[int]] = web.AppKey("max_body_bytes", int)
+
+
+class _InternalError(intake.IntakeError):
+    code, status = "internal_error", 500
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request without the query string (it carries the form's token) or anything posted."""
+
+    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %d %.1fms", request.remote, request.method, request.path, response.status, time * 1000
+        )
+
+
+def _json_error(error: intake.IntakeError) -> web.Response:
+    return web.json_response({"error": error.to_dict()}, status=error.status)
+
+
+_HTTP_CODES: Final = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+@web.middleware
+async def _secure_responses(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """The security headers on every response, and aiohttp's own refusals (unknown path, wrong method) in
+    the same JSON shape as the intake's."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = _HTTP_CODES.get(error.status, f"http_{error.status}")
+        response = web.json_response({"error": {"code": code, "message": error.reason}}, status=error.status)
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+async def _in_thread(function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    # SQLAlchemy here is synchronous (SQLite may wait up to its busy timeout): keep it off the event loop.
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(function, *args, **kwargs)
+    )
+
+
+def _html(page: str, status: int = 200) -> web.Response:
+    response = web.Response(text=page, content_type="text/html", charset="utf-8", status=status)
+    response.headers["Content-Security-Policy"] = form.PAGE_CSP
+    return response
+
+
+def _wants_html(request: web.Request) -> bool:
+    """A browser posting the HTML form (as opposed to the widget's fetch, which sends JSON)."""
+    media_type = request.content_type
+    return media_type == "application/x-www-form-urlencoded" and "text/html" in request.headers.get(
+        "Accept", ""
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def intake_form(request: web.Request) -> web.Response:
+    """The credential form, for a usable token; otherwise a page saying why the link cannot be used."""
+    token = request.query.get("token", "")
+    now = request.app[_CLOCK]()
+    try:
+        if not token:
+            raise intake.TokenUnknown(intake.UNKNOWN_TOKEN_MESSAGE)
+        user_id = await request.app[_IDENTIFY](request)
+        binding = await _in_thread(
+            intake.inspect_intake_token, request.app[_UOW](), token, user_id=user_id, now=now
+        )
+    except intake.IntakeError as error:
+        logger.info("intake form refused: %s", error.code)
+        return _html(form.render_refused(error), status=error.status)
+    return _html(form.render_form(binding, token))
+
+
+async def _read_body(request: web.Request, max_bytes: int) -> bytes:
+    # Refuse a declared oversize body before reading any of it; a chunked one stops at the limit.
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise intake.PayloadTooLarge(f"The request is larger than {max_bytes} bytes; a key is much shorter.")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise intake.PayloadTooLarge(
+            f"The request is larger than {max_bytes} bytes; a key is much shorter."
+        ) from None
+
+
+async def submit(request: web.Request) -> web.Response:
+    """Store a credential posted by the form or the widget; answer with the opaque reference."""
+    app = request.app
+    html = _wants_html(request)
+    token: object = None
+    try:
+        body = await _read_body(request, app[_MAX_BODY])
+        fields = intake.parse_body(request.headers.get("Content-Type", ""), body, max_bytes=app[_MAX_BODY])
+        token = fields.get("token")
+        user_id = await app[_IDENTIFY](request)
+        receipt = await _in_thread(
+            intake.submit_credentials, app[_UOW](), token, user_id=user_id, fields=fields, now=app[_CLOCK]()
+        )
+    except intake.IntakeError as error:
+        logger.info("intake submission refused: %s%s", error.code, f" ({error.field})" if error.field else "")
+        if not html:
+            return _json_error(error)
+        return await _html_refusal(request, error, token)
+    except Exception as error:
+        # Only the type and the frames: an exception's message could quote what it failed on.
+        logger.error(
+            "intake submission failed: %s\n%s",
+            type(error).__name__,
+            "".join(traceback.format_tb(error.__traceback__)),
+        )
+        internal = _InternalError("KeyMedic could not save the key just now; nothing was stored. Try again.")
+        return _html(form.render_refused(internal), 500) if html else _json_error(internal)
+    if html:
+        return _html(form.render_received(receipt), status=201)
+    return web.json_response(receipt.to_dict(), status=201)
+
+
+async def _html_refusal(request: web.Request, error: intake.IntakeError, token: object) -> web.Response:
+    """For a browser: the form again with the error when the token is still good, else why it is not."""
+    if isinstance(error, intake.SubmissionInvalid) and isinstance(token, str):
+        try:
+            user_id = await request.app[_IDENTIFY](request)
+            binding = await _in_thread(
+                intake.inspect_intake_token,
+                request.app[_UOW](),
+                token,
+                user_id=user_id,
+                now=request.app[_CLOCK](),
+            )
+        except intake.IntakeError:
+            pass
+        else:
+            return _html(form.render_form(binding, token, error=error), status=error.status)
+    return _html(form.render_refused(error), status=error.status)
+
+
+def _default_uow_factory(app: web.Application, settings: Settings) -> UowFactory:
+    from bot.store.crypto import load_key_ring
+    from bot.store.db import create_database
+    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    database = create_database(settings.database_url)
+    keys = load_key_ring(settings)
+
+    async def database_lifetime(app: web.Application) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app.cleanup_ctx.append(database_lifetime)
+    return lambda: SqlAlchemyUnitOfWork(database, keys)
+
+
+def build_app(
+    settings: Settings,
+    *,
+    uow_factory: UowFactory | None = None,
+    identify: Identify = token_bound_identity,
+    clock: Callable[[], datetime] = utcnow,
+    max_body_bytes: int = intake.MAX_BODY_BYTES,
+) -> web.Application:
+    """The web app. By default it uses the database and encryption keys of `settings`; tests pass a
+    `uow_factory`, an `identify` (the JWT seam) and a `clock`."""
+    # aiohttp refuses a body of `client_max_size` bytes or more; the intake accepts exactly `max_body_bytes`.
+    app = web.Application(client_max_size=max_body_bytes + 1, middlewares=[_secure_responses])
+    app[_UOW] = uow_factory or _default_uow_factory(app, settings)
+    app[_IDENTIFY] = identify
+    app[_CLOCK] = clock
+    app[_MAX_BODY] = max_body_bytes
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get(intake.FORM_PATH, intake_form)
+    app.router.add_post(intake.SUBMIT_PATH, submit)
+    return app
+
+
+async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving `app`; the runner (for cleanup) and the port actually bound (port 0 picks one)."""
+    runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=logging.getLogger("bot.web.access"))
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return runner, int(bound)

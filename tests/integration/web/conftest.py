@@ -1,0 +1,181 @@
+"""The real web app on a free port, over real HTTP, on SQLite and on PostgreSQL.
+
+Databases as in `tests/integration/store`: PostgreSQL created and migrated once per run (emptied before each
+test), SQLite a copy of a migrated file per test. The app runs in a thread with its own event loop; its clock
+is the test's, and its `identify` reads the `X-Test-User` header, standing in for the widget's verified JWT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bot.config import load_settings
+from bot.store import services
+from bot.store.crypto import KeyRing
+from bot.store.db import Database, create_database
+from bot.store.testing import create_postgres_database, drop_postgres_database, migrated_sqlite, truncate_all
+from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.web.app import build_app, start
+
+START_TIMEOUT_S = 10.0
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    try:
+        url = create_postgres_database()
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL never came up: {type(exc).__name__}")
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "keymedic.db"
+    migrated_sqlite(path)
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "keymedic.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    database = create_database(url)
+    truncate_all(database.engine)
+    database.dispose()
+    return url
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    database = create_database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def keys() -> KeyRing:
+    return KeyRing({"k1": os.urandom(32)}, current="k1")
+
+
+@pytest.fixture
+def uow(database: Database, keys: KeyRing) -> SqlAlchemyUnitOfWork:
+    return SqlAlchemyUnitOfWork(database, keys)
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+async def header_identity(request: web.Request) -> int | None:
+    """The JWT seam, for tests: the user the request says it comes from."""
+    raw = request.headers.get("X-Test-User")
+    return int(raw) if raw else None
+
+
+@contextmanager
+def serve(app: web.Application) -> Iterator[str]:
+    """Run `app` on a free port in a thread; yields its base URL once it accepts connections."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    state: dict[str, object] = {}
+
+    async def main() -> None:
+        try:
+            runner, port = await start(app, "127.0.0.1", 0)
+        except Exception as exc:  # reported below
+            state["error"] = exc
+            ready.set()
+            return
+        stop = asyncio.Event()
+        state["port"], state["stop"] = port, stop
+        ready.set()
+        await stop.wait()
+        await runner.cleanup()
+        await loop.shutdown_default_executor()
+
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(main(),), name="keymedic-web", daemon=True
+    )
+    thread.start()
+    try:
+        if not ready.wait(START_TIMEOUT_S):
+            pytest.fail("the web app did not start")
+        if "error" in state:
+            pytest.fail(f"the web app failed to start: {state['error']}")
+        yield f"http://127.0.0.1:{state['port']}"
+    finally:
+        stop = state.get("stop")
+        if isinstance(stop, asyncio.Event):
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(START_TIMEOUT_S)
+        loop.close()
+
+
+@dataclass
+class World:
+    """The served app and what the tests post into: a user with a Kraken and an OKX wallet, a second user."""
+
+    url: str
+    uow: SqlAlchemyUnitOfWork
+    clock: Clock
+    user_id: int
+    other_user_id: int
+    kraken_wallet: int
+    okx_wallet: int
+
+    def token(self, wallet_id: int | None = None, *, conversation_id: str = "conv-1") -> str:
+        from bot.web.intake import issue_intake_token
+
+        return issue_intake_token(
+            self.uow,
+            user_id=self.user_id,
+            conversation_id=conversation_id,
+            wallet_id=wallet_id or self.kraken_wallet,
+            now=self.clock(),
+        )
+
+
+@pytest.fixture
+def world(uow: SqlAlchemyUnitOfWork, database: Database, keys: KeyRing, clock: Clock) -> Iterator[World]:
+    with uow:
+        user = services.ensure_user(uow, "alice")
+        other = services.ensure_user(uow, "mallory")
+        assert user.id is not None and other.id is not None
+        kraken = services.get_or_create_wallet(uow, user_id=user.id, exchange="kraken")
+        okx = services.get_or_create_wallet(uow, user_id=user.id, exchange="okx")
+        assert kraken.id is not None and okx.id is not None
+        ids = (user.id, other.id, kraken.id, okx.id)
+        uow.commit()
+    app = build_app(
+        load_settings(),
+        uow_factory=lambda: SqlAlchemyUnitOfWork(database, keys),
+        identify=header_identity,
+        clock=clock,
+    )
+    with serve(app) as url:
+        yield World(url, uow, clock, *ids)
