@@ -1,8 +1,10 @@
 """HTTP policy shared by all exchange clients: one deadline, bounded retries, one pooled client per process.
 
 Rules (DESIGN §4, reference/exchanges.md §0.3):
-- every request and every back-off sleep fits inside the diagnosis deadline; a response that trickles in past
-  it is cut off (`asyncio.wait_for` around send *and* body read, since httpx's read timeout is per chunk);
+- every request and every back-off sleep fits inside the deadline; a response that trickles in past it is cut
+  off (`asyncio.wait_for` around send *and* body read, since httpx's read timeout is per chunk). A diagnosis
+  has one deadline for all its calls (`Session(deadline=…)`); a history sync is a long job with a fresh
+  deadline per call, retries and back-off included (`Session(per_call_s=…)`, docs/store.md);
 - only `ExchangeUnreachable`, `RateLimited` and `ServerError` are retried, with exponential back-off and
   jitter, honouring `Retry-After`; an `AuthRejected` is never retried;
 - each attempt builds and signs a fresh request, so a retry carries a fresh nonce/timestamp;
@@ -172,7 +174,8 @@ async def aclose_shared_client() -> None:
 
 
 class Session:
-    """Requests for one diagnosis: one exchange, one base URL, one deadline, one retry policy."""
+    """Requests for one job on one exchange: one base URL, one retry policy, and either one deadline for every
+    call (a diagnosis: `deadline`) or a fresh deadline for each call (a history sync: `per_call_s`)."""
 
     def __init__(
         self,
@@ -180,9 +183,12 @@ class Session:
         *,
         exchange: str,
         base_url: str,
-        deadline: Deadline,
+        deadline: Deadline | None = None,
         policy: RetryPolicy | None = None,
+        per_call_s: float | None = None,
     ) -> None:
+        if (deadline is None) == (per_call_s is None):
+            raise ValueError("a Session has either one deadline or a deadline per call")
         self.client = client
         self.exchange = exchange
         self.base_url = base_url.rstrip("/")
@@ -190,6 +196,7 @@ class Session:
         # the exchange's own API path, so they strip this prefix.
         self.prefix = httpx.URL(self.base_url).path.rstrip("/")
         self.deadline = deadline
+        self.per_call_s = per_call_s
         self.policy = policy or RetryPolicy()
         self.requests_sent = 0
 
@@ -205,18 +212,24 @@ class Session:
         json_data: object = None,
     ) -> T:
         """Send one API call, retrying only retryable unavailability within the deadline, and decode it."""
+        deadline = self.deadline
+        if deadline is None:
+            assert self.per_call_s is not None
+            deadline = Deadline(self.per_call_s)
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._send_once(method, path, auth, params, data, json_data, attempt)
+                response = await self._send_once(
+                    method, path, auth, params, data, json_data, attempt, deadline
+                )
                 return decode(response)
             except ExchangeUnavailable as exc:
                 if not exc.retryable or attempt >= self.policy.max_attempts:
                     raise
                 delay = self.policy.delay(attempt, exc.retry_after_s)
                 # Leave room for the retry itself; a Retry-After beyond the deadline means "tell the user".
-                if delay + 0.05 >= self.deadline.remaining():
+                if delay + 0.05 >= deadline.remaining():
                     raise
                 logger.debug("%s %s %s: %s, retrying in %.2f s", self.exchange, method, path, exc.kind, delay)
                 await self.policy.sleep(delay)
@@ -230,8 +243,9 @@ class Session:
         data: Mapping[str, str] | None,
         json_data: object,
         attempt: int,
+        deadline: Deadline,
     ) -> httpx.Response:
-        remaining = self.deadline.remaining()
+        remaining = deadline.remaining()
         if remaining <= 0:
             raise ExchangeTimeout(f"{self.exchange} did not answer within the time KeyMedic allows")
         request = self.client.build_request(

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.sandbox._history import DEFAULT_HISTORY_SIZE, HistoryBook
 from bot.sandbox.scenarios import SandboxKey, registered_key
 
 __all__ = [
@@ -123,9 +124,16 @@ class ExchangeSandbox(ABC):
 
     exchange_id: str = ""
 
-    def __init__(self, clock: Clock = time.time, slow_latency_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        clock: Clock = time.time,
+        slow_latency_s: float = 3.0,
+        history_size: int = DEFAULT_HISTORY_SIZE,
+    ) -> None:
         self._clock = clock
         self.slow_latency_s = slow_latency_s
+        # Rows of history each history-bearing key sees (`_history.HistoryBook`; empty_account sees none).
+        self.history_size = history_size
         # Per-key nonce memory: the last accepted nonce (Kraken, Gemini) and recently used one-off nonces with
         # their expiry (Bitstamp). One sandbox instance lives as long as the server, like the exchange's own.
         self.last_nonce: dict[str, int] = {}
@@ -136,6 +144,11 @@ class ExchangeSandbox(ABC):
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    def history(self, key: SandboxKey) -> HistoryBook:
+        """This key's history as of now: `history_size` rows, or none for the `empty_account` key."""
+        size = 0 if key.scenario == "empty_account" else self.history_size
+        return HistoryBook(self.exchange_id, size, self.now())
 
     @abstractmethod
     def routes(self) -> list[Route]:

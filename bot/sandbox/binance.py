@@ -9,6 +9,9 @@ Errors are `{"code": -NNNN, "msg": "…"}`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime, timezone
+from decimal import Decimal
 from urllib.parse import parse_qsl
 
 from bot.sandbox._common import (
@@ -22,6 +25,7 @@ from bot.sandbox._common import (
     safe_equal,
     text_response,
 )
+from bot.sandbox._history import HistoryBook, fixed
 from bot.sandbox.scenarios import SandboxKey
 
 __all__ = ["BinanceSandbox", "BinanceUsSandbox", "binance_signature", "split_signature"]
@@ -67,6 +71,7 @@ class BinanceSandbox(ExchangeSandbox):
             Route("GET", "/sapi/v1/account/apiRestrictions", self._api_restrictions),
             Route("GET", "/api/v3/myTrades", self._my_trades),
             Route("GET", "/sapi/v1/capital/deposit/hisrec", self._deposits),
+            Route("GET", "/sapi/v1/capital/withdraw/history", self._withdrawals),
         ]
 
     def public_routes(self) -> dict[tuple[str, str], PublicHandler]:
@@ -201,49 +206,169 @@ class BinanceSandbox(ExchangeSandbox):
         )
 
     def _my_trades(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
-        symbol = dict(parse_qsl(request.raw_query)).get("symbol")
+        # `symbol` is mandatory; `fromId` pages forward by trade id, `startTime`/`endTime` span at most 24 h,
+        # neither gives the most recent `limit` (default 500, at most 1000); always oldest first
+        # (reference/exchanges.md §5 "History").
+        params = dict(parse_qsl(request.raw_query))
+        symbol = params.get("symbol")
         if not symbol:
             return _error(
                 -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.", 400
             )
-        if key.scenario == "empty_account":
-            return json_response([])
-        trade = {
-            "symbol": symbol,
-            "id": 28457,
-            "orderId": 100234,
-            "orderListId": -1,
-            "price": "25000.00000000",
-            "qty": "0.05000000",
-            "quoteQty": "1250.00000000",
-            "commission": "0.00005000",
-            "commissionAsset": "BTC",
-            "time": 1688464484178,
-            "isBuyer": True,
-            "isMaker": False,
-            "isBestMatch": True,
-        }
-        return json_response([trade])
+        residues = _SYMBOL_ROWS.get(symbol)
+        if residues is None:
+            return _error(-1121, "Invalid symbol.", 400)
+        try:
+            limit = min(1000, max(1, int(params.get("limit", "500"))))
+            from_id = int(params["fromId"]) if "fromId" in params else None
+            start = int(params["startTime"]) if "startTime" in params else None
+            end = int(params["endTime"]) if "endTime" in params else None
+        except ValueError:
+            return _error(-1100, "Illegal characters found in a parameter.", 400)
+        book = self.history(key)
+        if start is not None or end is not None:
+            end = end if end is not None else (start or 0) + _DAY_MS
+            start = start if start is not None else end - _DAY_MS
+            if end - start > _DAY_MS:
+                return _error(-1127, "More than 24 hours between startTime and endTime.", 400)
+        if from_id is not None or start is not None:
+            lo = max(0, (from_id or 0) - _TRADE_ID_BASE) if from_id is not None else 0
+            if start is not None:
+                lo = max(lo, book.first_at_or_after(start))
+            hi = book.first_at_or_after(end + 1) if end is not None else book.size
+            found = _rows(range(lo, hi), residues, limit)
+        else:
+            found = _rows(range(book.size - 1, -1, -1), residues, limit)[::-1]
+        return json_response([_trade(book, i, symbol) for i in found])
 
     def _deposits(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
-        if key.scenario == "empty_account":
-            return json_response([])
-        deposit = {
-            "id": "769800519366885376",
-            "amount": "0.5012",
-            "coin": "BTC",
-            "network": "BTC",
-            "status": 1,
-            "address": "bc1qsandboxsandboxsandboxsandboxsandbox0",
-            "addressTag": "",
-            "txId": "sandbox-deposit-0001",
-            "insertTime": 1688000000000,
-            "transferType": 0,
-            "confirmTimes": "2/2",
-            "unlockConfirm": 0,
-            "walletType": 0,
-        }
-        return json_response([deposit])
+        return self._capital(request, key, 0, _deposit)
+
+    def _withdrawals(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
+        return self._capital(request, key, 5, _withdrawal)
+
+    def _capital(
+        self,
+        request: SandboxRequest,
+        key: SandboxKey,
+        residue: int,
+        render: Callable[[HistoryBook, int], dict[str, object]],
+    ) -> SandboxResponse:
+        # Deposit and withdrawal history: `startTime`..`endTime` at most 90 days (default the last 90 days),
+        # `offset`, `limit` (default and maximum 1000), newest first.
+        params = dict(parse_qsl(request.raw_query))
+        try:
+            end = int(params["endTime"]) if "endTime" in params else None
+            start = int(params["startTime"]) if "startTime" in params else None
+            offset = max(0, int(params.get("offset", "0")))
+            limit = min(1000, max(1, int(params.get("limit", "1000"))))
+        except ValueError:
+            return _error(-1100, "Illegal characters found in a parameter.", 400)
+        if end is None:
+            end = self.now_ms() if start is None else start + _WINDOW_MS
+        if start is None:
+            start = end - _WINDOW_MS
+        if end - start > _WINDOW_MS:
+            return _error(-1127, "More than 2160 hours between startTime and endTime.", 400)
+        book = self.history(key)
+        lo, hi = book.first_at_or_after(start), book.first_at_or_after(end + 1)
+        first = lo + (residue - lo) % _CYCLE
+        rows = range(first, hi, _CYCLE)[::-1][offset : offset + limit]
+        return json_response([render(book, i) for i in rows])
+
+
+# History rows cycle through six kinds: a deposit, four trades, a withdrawal. Which trade rows belong to which
+# symbol (all three exist on Binance and Binance.US); any other symbol is "Invalid symbol".
+_CYCLE = 6
+_SYMBOL_ROWS: dict[str, tuple[int, ...]] = {"BTCUSDT": (1, 3), "ETHUSDT": (2,), "ETHBTC": (4,)}
+_TRADE_ID_BASE = 28_000_000
+_DAY_MS = 86_400_000
+_WINDOW_MS = 90 * _DAY_MS
+
+
+def _rows(candidates: range, residues: tuple[int, ...], limit: int) -> list[int]:
+    found: list[int] = []
+    for i in candidates:
+        if i % _CYCLE in residues:
+            found.append(i)
+            if len(found) == limit:
+                break
+    return found
+
+
+def _coin(book: HistoryBook, i: int) -> str:
+    return book.choice(i, "coin", ("BTC", "ETH", "USDT"))
+
+
+def _trade(book: HistoryBook, i: int, symbol: str) -> dict[str, object]:
+    base, quote = {"BTCUSDT": ("BTC", "USDT"), "ETHUSDT": ("ETH", "USDT"), "ETHBTC": ("ETH", "BTC")}[symbol]
+    usd_price = book.amount(i, "price", "20000", "65000", 2)
+    price = {"BTCUSDT": usd_price, "ETHUSDT": usd_price / 15, "ETHBTC": Decimal(1) / 15}[symbol]
+    price = price.quantize(Decimal("0.01") if quote == "USDT" else Decimal("0.000001"))
+    qty = book.amount(i, "qty", "0.001", "0.5") * (1 if base == "BTC" else 10)
+    buyer = book.choice(i, "side", ("buy", "buy", "sell")) == "buy"
+    commission_asset = base if buyer else quote
+    quote_qty = (price * qty).quantize(Decimal("1E-8"))
+    commission = (qty if buyer else quote_qty) * Decimal("0.001")
+    return {
+        "symbol": symbol,
+        "id": _TRADE_ID_BASE + i,
+        "orderId": 100_000_000 + i,
+        "orderListId": -1,
+        "price": fixed(price),
+        "qty": fixed(qty),
+        "quoteQty": fixed(quote_qty),
+        "commission": fixed(commission.quantize(Decimal("1E-8"))),
+        "commissionAsset": commission_asset,
+        "time": book.ts_ms(i),
+        "isBuyer": buyer,
+        "isMaker": book.choice(i, "maker", ("yes", "no")) == "yes",
+        "isBestMatch": True,
+    }
+
+
+def _deposit(book: HistoryBook, i: int) -> dict[str, object]:
+    coin = _coin(book, i)
+    amount = (
+        book.amount(i, "amount", "100", "5000", 2) if coin == "USDT" else book.amount(i, "qty", "0.01", "1")
+    )
+    return {
+        "id": str(769_800_519_366_000_000 + i),
+        "amount": fixed(amount),
+        "coin": coin,
+        "network": {"BTC": "BTC", "ETH": "ETH", "USDT": "TRX"}[coin],
+        "status": 1,
+        "address": "bc1qsandbox" + book.hex(i, "address", 30),
+        "addressTag": "",
+        "txId": book.hex(i, "txid", 64),
+        "insertTime": book.ts_ms(i),
+        "transferType": 0,
+        "confirmTimes": "2/2",
+        "unlockConfirm": 0,
+        "walletType": 0,
+    }
+
+
+def _withdrawal(book: HistoryBook, i: int) -> dict[str, object]:
+    coin = book.choice(i, "coin", ("BTC", "ETH"))
+    when = datetime.fromtimestamp(book.ts_ms(i) / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return {
+        "id": book.hex(i, "withdrawal", 32),
+        "amount": fixed(book.amount(i, "qty", "0.001", "0.05")),
+        "transactionFee": "0.0001" if coin == "BTC" else "0.0012",
+        "coin": coin,
+        "status": 6,
+        "address": "0xsandbox" + book.hex(i, "address", 31),
+        "txId": book.hex(i, "txid", 64),
+        "applyTime": when,
+        "network": coin,
+        "transferType": 0,
+        "info": "",
+        "confirmNo": 3,
+        "walletType": 0,
+        "txKey": "",
+        "completeTime": when,
+    }
 
 
 class BinanceUsSandbox(BinanceSandbox):

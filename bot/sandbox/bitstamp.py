@@ -11,6 +11,9 @@ unconfirmed (reference §15), so clients should match on `reason`, as ccxt does.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
+from decimal import Decimal
+from urllib.parse import parse_qsl
 
 from bot.sandbox._common import (
     ExchangeSandbox,
@@ -21,6 +24,7 @@ from bot.sandbox._common import (
     json_response,
     safe_equal,
 )
+from bot.sandbox._history import HistoryBook, fixed
 from bot.sandbox.scenarios import SandboxKey
 
 __all__ = ["BitstampSandbox", "bitstamp_signature"]
@@ -166,19 +170,49 @@ class BitstampSandbox(ExchangeSandbox):
         return self.sign_response(request, key, response)
 
     def _user_transactions(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
-        transactions: list[dict[str, object]] = []
-        if key.scenario != "empty_account":
-            transactions = [
-                {
-                    "id": 285641832,
-                    "datetime": "2023-07-04 09:54:44.178000",
-                    "type": "2",
-                    "fee": "2.50",
-                    "btc": "0.05000000",
-                    "usd": "-1250.00",
-                    "btc_usd": "25000.00",
-                    "eur": "0.0",
-                    "order_id": 1631460612517888,
-                }
-            ]
-        return self.sign_response(request, key, json_response(transactions))
+        # `offset` (at most 200000), `limit` (default 100, at most 1000), `sort` desc (default) or asc
+        # (reference/exchanges.md §8 "History").
+        fields = dict(parse_qsl(request.text))
+        try:
+            offset = int(fields.get("offset", "0"))
+            limit = int(fields.get("limit", "100"))
+        except ValueError:
+            return self.sign_response(request, key, _error("Invalid offset or limit", "API0009", 400))
+        if not 0 <= offset <= 200_000 or not 1 <= limit <= 1000:
+            return self.sign_response(request, key, _error("Invalid offset or limit", "API0009", 400))
+        book = self.history(key)
+        if fields.get("sort", "desc") == "asc":
+            rows = range(offset, min(offset + limit, book.size))
+        else:
+            newest = book.size - 1 - offset
+            rows = range(newest, max(newest - limit, -1), -1)
+        return self.sign_response(request, key, json_response([_user_transaction(book, i) for i in rows]))
+
+
+def _user_transaction(book: HistoryBook, i: int) -> dict[str, object]:
+    """Row `i`: a cycle of a USD deposit, two market trades (BTC or ETH for USD) and a withdrawal."""
+    when = datetime.fromtimestamp(book.ts_ms(i) / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    row: dict[str, object] = {"id": 200_000_000 + i * 17 + book.number(i, "id", 0, 16), "datetime": when}
+    step = i % 4
+    coin = book.choice(i, "coin", ("btc", "eth"))
+    if step == 0:
+        row |= {"type": "0", "fee": "0.00", "usd": fixed(book.amount(i, "usd", "100", "5000", 2), 2)}
+    elif step == 3:
+        qty = book.amount(i, "qty", "0.001", "0.05")
+        row |= {"type": "1", "fee": "0.00050000", coin: fixed(-qty), "usd": "0.00"}
+    else:
+        usd = book.amount(i, "usd", "50", "2500", 2)
+        price = (book.amount(i, "price", "20000", "65000", 2) / (1 if coin == "btc" else 15)).quantize(
+            Decimal("0.01")
+        )
+        qty = (usd / price).quantize(Decimal("1E-8"))
+        buy = book.choice(i, "side", ("buy", "buy", "sell")) == "buy"
+        row |= {
+            "type": "2",
+            "fee": fixed((usd * Decimal("0.004")).quantize(Decimal("0.01")), 2),
+            coin: fixed(qty if buy else -qty),
+            "usd": fixed(-usd if buy else usd, 2),
+            f"{coin}_usd": fixed(price, 2),
+            "order_id": book.number(i, "order", 10**15, 10**16 - 1),
+        }
+    return row

@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra seconds of the `slow` scenario keys (default KEYMEDIC_SANDBOX_SLOW_LATENCY, 3)",
     )
     parser.add_argument(
+        "--history-size",
+        type=int,
+        default=None,
+        help="history rows of each key that has history (default KEYMEDIC_SANDBOX_HISTORY_SIZE, 40)",
+    )
+    parser.add_argument(
         "--list", action="store_true", help="print the scenario keys and what each answers, then exit"
     )
     parser.add_argument(
@@ -73,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
     port = load_settings().sandbox_port if args.port is None else args.port
 
     async def serve() -> None:
-        runner, bound = await start(build_app(args.latency, args.slow_latency), args.host, port)
+        runner, bound = await start(
+            build_app(args.latency, args.slow_latency, history_size=args.history_size), args.host, port
+        )
         print(f"sandbox ready on http://{args.host}:{bound}", flush=True)
         try:
             await asyncio.Event().wait()

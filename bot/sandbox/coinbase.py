@@ -11,8 +11,10 @@ February 2025 and get the same 401.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 from functools import cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -27,6 +29,7 @@ from bot.sandbox._common import (
     json_response,
     text_response,
 )
+from bot.sandbox._history import HistoryBook, fixed
 from bot.sandbox.scenarios import SandboxKey
 
 __all__ = ["CoinbaseSandbox", "verify_coinbase_jwt", "CoinbaseAuthError"]
@@ -195,25 +198,51 @@ class CoinbaseSandbox(ExchangeSandbox):
         )
 
     def _fills(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
-        fills = []
-        if key.scenario != "empty_account":
-            fills = [
-                {
-                    "entry_id": "00000000-5a4d-4b0c-8000-000000000001",
-                    "trade_id": "00000000-5a4d-4b0c-8000-000000000002",
-                    "order_id": "00000000-5a4d-4b0c-8000-000000000003",
-                    "trade_time": "2023-07-04T09:54:44.178Z",
-                    "trade_type": "FILL",
-                    "price": "25000.00",
-                    "size": "0.05",
-                    "commission": "2.50",
-                    "product_id": "BTC-USD",
-                    "sequence_timestamp": "2023-07-04T09:54:44.180Z",
-                    "liquidity_indicator": "TAKER",
-                    "size_in_quote": False,
-                    "user_id": "00000000-0000-4000-8000-6b65796d6564",
-                    "side": "BUY",
-                    "retail_portfolio_id": "00000000-0000-4000-8000-6b65796d6564",
-                }
-            ]
-        return json_response({"fills": fills, "cursor": ""})
+        # Newest first, `limit` a page (default 100, at most 1000), an opaque `cursor` to the next page that
+        # is empty after the last one (reference/exchanges.md §2 "History").
+        params = dict(parse_qsl(request.raw_query))
+        try:
+            limit = min(1000, max(1, int(params.get("limit", "100"))))
+            offset = int(params.get("cursor") or "0")
+        except ValueError:
+            return json_response(
+                {"error": "INVALID_ARGUMENT", "error_details": "invalid cursor", "message": "invalid cursor"},
+                400,
+            )
+        book = self.history(key)
+        newest = book.size - 1 - offset
+        fills = [_fill(book, i) for i in range(newest, max(newest - limit, -1), -1)]
+        more = offset + limit < book.size
+        return json_response({"fills": fills, "cursor": str(offset + limit) if more else ""})
+
+
+def _uuid(book: HistoryBook, i: int, what: str) -> str:
+    text = book.hex(i, what, 32)
+    return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-8{text[17:20]}-{text[20:]}"
+
+
+def _fill(book: HistoryBook, i: int) -> dict[str, object]:
+    """Fill `i`: a buy or sell of BTC, ETH or SOL for USD."""
+    coin = book.choice(i, "coin", ("BTC", "ETH", "SOL"))
+    price = book.amount(i, "price", "20000", "65000", 2) / {"BTC": 1, "ETH": 15, "SOL": 500}[coin]
+    price = price.quantize(Decimal("0.01"))
+    size = book.amount(i, "size", "0.001", "0.5", 8) * {"BTC": 1, "ETH": 10, "SOL": 100}[coin]
+    when = datetime.fromtimestamp(book.ts_ms(i) / 1000, timezone.utc)
+    iso = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    return {
+        "entry_id": _uuid(book, i, "entry"),
+        "trade_id": _uuid(book, i, "trade"),
+        "order_id": _uuid(book, i, "order"),
+        "trade_time": iso,
+        "trade_type": "FILL",
+        "price": fixed(price, 2),
+        "size": fixed(size, 8),
+        "commission": fixed((price * size * Decimal("0.006")).quantize(Decimal("0.01")), 2),
+        "product_id": f"{coin}-USD",
+        "sequence_timestamp": iso,
+        "liquidity_indicator": book.choice(i, "liquidity", ("MAKER", "TAKER")),
+        "size_in_quote": False,
+        "user_id": "00000000-0000-4000-8000-6b65796d6564",
+        "side": book.choice(i, "side", ("BUY", "BUY", "SELL")),
+        "retail_portfolio_id": "00000000-0000-4000-8000-6b65796d6564",
+    }

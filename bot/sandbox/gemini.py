@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
+from decimal import Decimal
 
 from bot.sandbox._common import (
     ExchangeSandbox,
@@ -21,6 +23,7 @@ from bot.sandbox._common import (
     json_response,
     safe_equal,
 )
+from bot.sandbox._history import HistoryBook, fixed
 from bot.sandbox.scenarios import SandboxKey
 
 __all__ = ["GeminiSandbox", "gemini_signature"]
@@ -144,36 +147,103 @@ class GeminiSandbox(ExchangeSandbox):
         )
 
     def _my_trades(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
-        if key.scenario == "empty_account":
-            return json_response([])
-        trade = {
-            "price": "25000.00",
-            "amount": "0.05",
-            "timestamp": 1688464484,
-            "timestampms": 1688464484178,
-            "type": "Buy",
-            "aggressor": True,
-            "fee_currency": "USD",
-            "fee_amount": "2.50",
-            "tid": 107317526,
-            "order_id": "107317524",
-            "exchange": "gemini",
-            "is_auction_fill": False,
-            "symbol": "BTCUSD",
-        }
-        return json_response([trade])
+        # `limit_trades` (default 50, at most 500), `timestamp` (s or ms: the trades on or after it, oldest
+        # first; without it the most recent), optional `symbol`; answered newest first.
+        params = _payload(request)
+        symbol = str(params.get("symbol", "")).upper()
+        residues = _TRADE_ROWS if not symbol else tuple(r for r in _TRADE_ROWS if _SYMBOLS[r] == symbol)
+        if symbol and not residues:
+            return _error("InvalidSymbol", f"Invalid symbol: {symbol.lower()}")
+        return self._page(key, params, "limit_trades", 50, 500, residues, _trade)
 
     def _transfers(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
-        if key.scenario == "empty_account":
-            return json_response([])
-        transfer = {
-            "type": "Deposit",
-            "status": "Advanced",
-            "timestampms": 1688000000000,
-            "eid": 320013281,
-            "currency": "BTC",
-            "amount": "0.5012",
-            "method": "Blockchain",
-            "txHash": "sandbox-deposit-0001",
-        }
-        return json_response([transfer])
+        # `limit_transfers` (default 10, at most 50) and `timestamp`, as for trades.
+        return self._page(key, _payload(request), "limit_transfers", 10, 50, (0,), _transfer)
+
+    def _page(
+        self,
+        key: SandboxKey,
+        params: dict[str, object],
+        limit_name: str,
+        default: int,
+        maximum: int,
+        residues: tuple[int, ...],
+        render: Callable[[HistoryBook, int], dict[str, object]],
+    ) -> SandboxResponse:
+        try:
+            limit = min(maximum, max(1, int(str(params.get(limit_name, default)))))
+            since = int(str(params["timestamp"])) if "timestamp" in params else None
+        except ValueError:
+            return _error("InvalidParameter", f"{limit_name} or timestamp is not a number")
+        book = self.history(key)
+        if since is None:
+            candidates = range(book.size - 1, -1, -1)
+        else:
+            # Gemini reads a small timestamp as seconds, a large one as milliseconds.
+            since_ms = since if since > 10**11 else since * 1000
+            candidates = range(book.first_at_or_after(since_ms), book.size)
+        found = []
+        for i in candidates:
+            if i % _CYCLE in residues:
+                found.append(i)
+                if len(found) == limit:
+                    break
+        return json_response([render(book, i) for i in sorted(found, reverse=True)])
+
+
+# History rows cycle through a transfer and three trades (BTCUSD, ETHUSD, BTCUSD).
+_CYCLE = 4
+_TRADE_ROWS = (1, 2, 3)
+_SYMBOLS = {1: "BTCUSD", 2: "ETHUSD", 3: "BTCUSD"}
+
+
+def _payload(request: SandboxRequest) -> dict[str, object]:
+    """The JSON payload the request carries in X-GEMINI-PAYLOAD (already verified by `authenticate`)."""
+    try:
+        data = json.loads(base64.b64decode(request.header("X-GEMINI-PAYLOAD") or ""))
+    except (binascii.Error, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _trade(book: HistoryBook, i: int) -> dict[str, object]:
+    symbol = _SYMBOLS[i % _CYCLE]
+    price = book.amount(i, "price", "20000", "65000", 2) / (1 if symbol == "BTCUSD" else 15)
+    price = price.quantize(Decimal("0.01"))
+    amount = book.amount(i, "qty", "0.001", "0.5") * (1 if symbol == "BTCUSD" else 10)
+    ms = book.ts_ms(i)
+    return {
+        "price": fixed(price, 2),
+        "amount": fixed(amount),
+        "timestamp": ms // 1000,
+        "timestampms": ms,
+        "type": book.choice(i, "side", ("Buy", "Buy", "Sell")),
+        "aggressor": True,
+        "fee_currency": "USD",
+        "fee_amount": fixed((price * amount * Decimal("0.004")).quantize(Decimal("0.01")), 2),
+        "tid": 107_000_000 + i * 3,
+        "order_id": str(106_000_000 + i * 3),
+        "exchange": "gemini",
+        "is_auction_fill": False,
+        "is_clearing_fill": False,
+        "symbol": symbol,
+    }
+
+
+def _transfer(book: HistoryBook, i: int) -> dict[str, object]:
+    withdrawal = (i // _CYCLE) % 3 == 2
+    currency = book.choice(i, "coin", ("BTC", "ETH")) if withdrawal else "USD"
+    row: dict[str, object] = {
+        "type": "Withdrawal" if withdrawal else "Deposit",
+        "status": "Complete" if withdrawal else "Advanced",
+        "timestampms": book.ts_ms(i),
+        "eid": 320_000_000 + i * 7,
+        "currency": currency,
+        "amount": fixed(book.amount(i, "qty", "0.001", "0.05"))
+        if withdrawal
+        else fixed(book.amount(i, "usd", "100", "5000", 2), 2),
+        "method": "Blockchain" if withdrawal else "ACH",
+    }
+    if withdrawal:
+        row |= {"txHash": book.hex(i, "txid", 64), "feeAmount": "0.0001", "feeCurrency": currency}
+    return row

@@ -13,6 +13,7 @@ import email.utils
 import hashlib
 import hmac
 import json
+from decimal import Decimal
 from urllib.parse import parse_qsl
 
 from bot.sandbox._common import (
@@ -24,6 +25,7 @@ from bot.sandbox._common import (
     json_response,
     safe_equal,
 )
+from bot.sandbox._history import HistoryBook, fixed
 from bot.sandbox.scenarios import BLOCKED_IP, SandboxKey
 
 __all__ = ["KrakenSandbox", "kraken_signature"]
@@ -52,6 +54,18 @@ def _ok(result: object) -> SandboxResponse:
     return json_response({"error": [], "result": result})
 
 
+def _fields(request: SandboxRequest) -> dict[str, str]:
+    """The request's parameters, from its form body or (the newer API reference's style) its JSON body."""
+    content_type = (request.header("Content-Type") or "").lower()
+    if content_type.startswith("application/json"):
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return dict(parse_qsl(request.text, keep_blank_values=True))
+
+
 def _nonce_of(request: SandboxRequest) -> str | None:
     content_type = (request.header("Content-Type") or "").lower()
     if content_type.startswith("application/json"):
@@ -61,8 +75,7 @@ def _nonce_of(request: SandboxRequest) -> str | None:
             return None
         nonce = data.get("nonce") if isinstance(data, dict) else None
         return None if nonce is None else str(nonce)
-    fields = dict(parse_qsl(request.text, keep_blank_values=True))
-    return fields.get("nonce")
+    return _fields(request).get("nonce")
 
 
 class KrakenSandbox(ExchangeSandbox):
@@ -154,30 +167,79 @@ class KrakenSandbox(ExchangeSandbox):
         )
 
     def _ledgers(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
-        if key.scenario == "empty_account":
-            return _ok({"ledger": {}, "count": 0})
-        ledger = {
-            "L4UESK-KG3EQ-UFO4T5": {
-                "refid": "TJKLXX-PGMUI-4NTLXU",
-                "time": 1688464484.1787,
-                "type": "trade",
-                "subtype": "",
-                "aclass": "currency",
-                "asset": "ZUSD",
-                "amount": "-1250.0000",
-                "fee": "2.5000",
-                "balance": "1250.0000",
-            },
-            "LMKZCZ-Z3GVL-CXKK4H": {
-                "refid": "TJKLXX-PGMUI-4NTLXU",
-                "time": 1688464484.1787,
-                "type": "trade",
-                "subtype": "",
-                "aclass": "currency",
-                "asset": "XXBT",
-                "amount": "0.0500000000",
-                "fee": "0.0000000000",
-                "balance": "0.5012000000",
-            },
-        }
-        return _ok({"ledger": ledger, "count": len(ledger)})
+        # Kraken: 50 entries a page, newest first, `ofs` skips that many, `count` is the total unless
+        # `without_count` (reference/exchanges.md §3 "History").
+        fields = _fields(request)
+        raw_offset = fields.get("ofs", "0") or "0"
+        if not raw_offset.isdigit():
+            return _error("EGeneral:Invalid arguments:ofs")
+        book = self.history(key)
+        newest = book.size - 1 - int(raw_offset)
+        ledger = dict(_ledger_entry(book, i) for i in range(newest, max(newest - LEDGER_PAGE, -1), -1))
+        result: dict[str, object] = {"ledger": ledger}
+        if fields.get("without_count", "").lower() not in ("true", "1"):
+            result["count"] = book.size
+        return _ok(result)
+
+
+LEDGER_PAGE = 50
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def _kraken_id(book: HistoryBook, i: int, what: str, first: str) -> str:
+    # Kraken ids look like L4UESK-KG3EQ-UFO4T5: a letter for the record type, then base32.
+    number = int.from_bytes(book.digest(i, what)[:10], "big")
+    chars = [first]
+    for _ in range(16):
+        number, rest = divmod(number, 32)
+        chars.append(_BASE32[rest])
+    text = "".join(chars)
+    return f"{text[:6]}-{text[6:11]}-{text[11:]}"
+
+
+def _ledger_entry(book: HistoryBook, i: int) -> tuple[str, dict[str, object]]:
+    """Ledger row `i`: a cycle of a USD deposit, two trades (USD spent, crypto received: two rows each, one
+    `refid`) and a crypto withdrawal."""
+    step = i % 6
+    # Both rows of a trade carry the trade's time.
+    time_s = round(book.ts_ms(i - 1 if step in (2, 4) else i) / 1000, 4)
+    if step == 0:
+        kind, asset, amount, fee = (
+            "deposit",
+            "ZUSD",
+            fixed(book.amount(i, "usd", "100", "5000", 2), 4),
+            "0.0000",
+        )
+        refid = _kraken_id(book, i, "ref", "F")
+    elif step == 5:
+        asset = book.choice(i, "coin", ("XXBT", "XETH"))
+        kind, amount = "withdrawal", fixed(-book.amount(i, "qty", "0.001", "0.05", 8), 10)
+        fee = "0.0001000000" if asset == "XXBT" else "0.0025000000"
+        refid = _kraken_id(book, i, "ref", "A")
+    else:
+        first = i if step in (1, 3) else i - 1
+        usd = book.amount(first, "usd", "50", "2500", 2)
+        coin = book.choice(first, "coin", ("XXBT", "XETH"))
+        price = book.amount(first, "price", "20000", "65000", 1) / (1 if coin == "XXBT" else 15)
+        refid = _kraken_id(book, first, "trade", "T")
+        kind = "trade"
+        if i == first:
+            asset, amount, fee = (
+                "ZUSD",
+                fixed(-usd, 4),
+                fixed((usd * Decimal("0.0026")).quantize(Decimal("0.0001")), 4),
+            )
+        else:
+            asset, amount, fee = coin, fixed((usd / price).quantize(Decimal("1E-10")), 10), "0.0000000000"
+    entry = {
+        "refid": refid,
+        "time": time_s,
+        "type": kind,
+        "subtype": "",
+        "aclass": "currency",
+        "asset": asset,
+        "amount": amount,
+        "fee": fee,
+        "balance": fixed(book.amount(i, "balance", "0", "10000", 4), 4),
+    }
+    return _kraken_id(book, i, "ledger", "L"), entry

@@ -9,7 +9,8 @@ Errors are `{"code": "4000xx", "msg": "…"}`.
 from __future__ import annotations
 
 import base64
-from urllib.parse import unquote
+from decimal import Decimal
+from urllib.parse import parse_qsl, unquote
 
 from bot.sandbox._common import (
     ExchangeSandbox,
@@ -21,6 +22,7 @@ from bot.sandbox._common import (
     json_response,
     safe_equal,
 )
+from bot.sandbox._history import HistoryBook, fixed
 from bot.sandbox.scenarios import SandboxKey
 
 __all__ = ["KucoinSandbox", "kucoin_signature", "kucoin_passphrase"]
@@ -161,20 +163,58 @@ class KucoinSandbox(ExchangeSandbox):
         )
 
     def _ledgers(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
-        items = []
-        if key.scenario != "empty_account":
-            items = [
-                {
-                    "id": "611a1e7c6a053300067a88d9",
-                    "currency": "BTC",
-                    "amount": "0.5012",
-                    "fee": "0",
-                    "balance": "0.5012",
-                    "accountType": "MAIN",
-                    "bizType": "Deposit",
-                    "direction": "in",
-                    "createdAt": 1688000000000,
-                    "context": "",
-                }
-            ]
-        return _ok({"currentPage": 1, "pageSize": 50, "totalNum": len(items), "totalPage": 1, "items": items})
+        # KuCoin pages: `currentPage` from 1, `pageSize` 10..500 (default 50), newest first, with `totalNum`
+        # and `totalPage` (reference/exchanges.md §4 "History").
+        params = dict(parse_qsl(request.raw_query))
+        try:
+            page = max(1, int(params.get("currentPage", "1")))
+            size = min(500, max(10, int(params.get("pageSize", "50"))))
+        except ValueError:
+            return _error("400100", "Parameter error", 400)
+        book = self.history(key)
+        newest = book.size - 1 - (page - 1) * size
+        items = [_ledger_item(book, i) for i in range(newest, max(newest - size, -1), -1)]
+        return _ok(
+            {
+                "currentPage": page,
+                "pageSize": size,
+                "totalNum": book.size,
+                "totalPage": (book.size + size - 1) // size,
+                "items": items,
+            }
+        )
+
+
+def _ledger_item(book: HistoryBook, i: int) -> dict[str, object]:
+    """Ledger row `i`: a cycle of a USDT deposit, a trade (USDT out, coin in: two rows) and a withdrawal."""
+    step = i % 4
+    first = i - 1 if step == 2 else i
+    coin = book.choice(first, "coin", ("BTC", "ETH"))
+    usdt = book.amount(first, "usdt", "50", "2500", 2)
+    price = book.amount(first, "price", "20000", "65000", 1) / (1 if coin == "BTC" else 15)
+    created = book.ts_ms(first)
+    if step == 0:
+        currency, amount, fee, direction, biz, account = "USDT", fixed(usdt, 2), "0", "in", "Deposit", "MAIN"
+    elif step == 1:
+        currency, amount, direction, biz, account = "USDT", fixed(usdt, 2), "out", "Exchange", "TRADE"
+        fee = fixed((usdt * Decimal("0.001")).quantize(Decimal("0.01")), 2)
+    elif step == 2:
+        qty = (usdt / price).quantize(Decimal("1E-8"))
+        currency, amount, fee, direction, biz, account = coin, fixed(qty), "0", "in", "Exchange", "TRADE"
+    else:
+        currency, direction, biz, account = coin, "out", "Withdrawal", "MAIN"
+        amount = fixed(book.amount(i, "qty", "0.001", "0.05"))
+        fee = "0.0005" if coin == "BTC" else "0.005"
+    return {
+        # An ObjectId: 8 hex digits of creation time, then 16 more.
+        "id": f"{created // 1000:08x}{book.hex(i, 'id', 16)}",
+        "currency": currency,
+        "amount": amount,
+        "fee": fee,
+        "balance": fixed(book.amount(i, "balance", "0", "10000"), 8),
+        "accountType": account,
+        "bizType": biz,
+        "direction": direction,
+        "createdAt": created,
+        "context": "",
+    }

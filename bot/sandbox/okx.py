@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime, timezone
-from urllib.parse import unquote
+from decimal import Decimal
+from urllib.parse import parse_qsl, unquote
 
 from bot.sandbox._common import (
     ExchangeSandbox,
@@ -22,6 +23,7 @@ from bot.sandbox._common import (
     json_response,
     safe_equal,
 )
+from bot.sandbox._history import HistoryBook, fixed
 from bot.sandbox.scenarios import SandboxKey
 
 __all__ = ["OkxSandbox", "okx_signature", "parse_okx_timestamp"]
@@ -188,29 +190,91 @@ class OkxSandbox(ExchangeSandbox):
         )
 
     def _bills(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
-        if key.scenario == "empty_account":
-            return _ok([])
-        bill = {
-            "bal": "0.5012",
-            "balChg": "0.5012",
-            "billId": "623950854533513219",
-            "ccy": "BTC",
-            "execType": "",
-            "fee": "0",
-            "from": "6",
-            "instId": "",
-            "instType": "",
-            "mgnMode": "",
-            "notes": "",
-            "ordId": "",
-            "pnl": "0",
-            "posBal": "0",
-            "posBalChg": "0",
-            "subType": "11",
-            "sz": "0.5012",
-            "to": "18",
-            "tradeId": "",
-            "ts": "1688000000000",
-            "type": "1",
-        }
-        return _ok([bill])
+        # Newest first, at most `limit` (100); `after=<billId>` gives older bills, `before=<billId>` newer
+        # ones. `bills` covers the last 7 days, `bills-archive` the last 3 months (reference/exchanges.md §6).
+        params = dict(parse_qsl(request.raw_query))
+        try:
+            limit = min(100, max(1, int(params.get("limit", "100"))))
+            after = int(params["after"]) if params.get("after") else None
+            before = int(params["before"]) if params.get("before") else None
+        except ValueError:
+            return _error("51000", "Parameter limit, after or before error", 400)
+        book = self.history(key)
+        days = 7 if request.path.endswith("/bills") else 90
+        oldest = book.first_at_or_after(self.now_ms() - days * 86_400_000)
+        if oldest % 4 == 2:
+            oldest += 1  # the second bill of a trade carries the first one's time (see `_bill`)
+        newest = book.size - 1
+        if after is not None:
+            newest = min(newest, _last_below(book, after))
+        if before is not None:
+            oldest = max(oldest, _last_below(book, before + 1) + 1)
+        rows = range(newest, max(newest - limit, oldest - 1), -1)
+        return _ok([_bill(book, i) for i in rows])
+
+
+# Bill ids grow with time, like OKX's: row i has an id in [BASE + i * 1000, BASE + i * 1000 + 999].
+_BILL_BASE = 600_000_000_000_000_000
+
+
+def _bill_id(book: HistoryBook, i: int) -> int:
+    return _BILL_BASE + i * 1000 + book.number(i, "bill", 0, 999)
+
+
+def _last_below(book: HistoryBook, bill_id: int) -> int:
+    """The index of the newest row whose bill id is below `bill_id` (-1 when none is)."""
+    k = (bill_id - _BILL_BASE) // 1000
+    if k < 0:
+        return -1
+    return k if _bill_id(book, k) < bill_id else k - 1
+
+
+def _bill(book: HistoryBook, i: int) -> dict[str, object]:
+    """Bill row `i`: a cycle of a USDT transfer in, a spot trade (USDT out, coin in: two bills) and a coin
+    transfer out."""
+    step = i % 4
+    first = i - 1 if step == 2 else i
+    coin = book.choice(first, "coin", ("BTC", "ETH"))
+    usdt = book.amount(first, "usdt", "50", "2500", 2)
+    price = book.amount(first, "price", "20000", "65000", 1) / (1 if coin == "BTC" else 15)
+    qty = (usdt / price).quantize(Decimal("1E-8"))
+    trade = {"instId": f"{coin}-USDT", "instType": "SPOT", "mgnMode": "cash", "execType": "T"}
+    trade |= {
+        "ordId": str(book.number(first, "ord", 10**17, 10**18 - 1)),
+        "tradeId": str(book.number(first, "tid", 10**8, 10**9)),
+    }
+    blank = {"instId": "", "instType": "", "mgnMode": "", "execType": "", "ordId": "", "tradeId": ""}
+    if step == 0:
+        ccy, change, fee, kind, sub, extra = "USDT", fixed(usdt, 2), "0", "1", "11", blank
+    elif step == 1:
+        ccy, change, kind, sub, extra = "USDT", fixed(-usdt, 2), "2", "1", trade
+        fee = fixed(-(usdt * Decimal("0.001")).quantize(Decimal("0.01")), 2)
+    elif step == 2:
+        ccy, change, fee, kind, sub, extra = coin, fixed(qty), "0", "2", "1", trade
+    else:
+        ccy, change, fee, kind, sub, extra = (
+            coin,
+            fixed(-book.amount(i, "qty", "0.001", "0.05")),
+            "0",
+            "1",
+            "12",
+            blank,
+        )
+    return {
+        "bal": fixed(book.amount(i, "balance", "0", "10000")),
+        "balChg": change,
+        "billId": str(_bill_id(book, i)),
+        "ccy": ccy,
+        "fee": fee,
+        "from": "6" if sub == "11" else "",
+        "to": "18" if sub == "11" else ("6" if sub == "12" else ""),
+        "notes": "",
+        "pnl": "0",
+        "posBal": "0",
+        "posBalChg": "0",
+        "subType": sub,
+        "sz": change.lstrip("-"),
+        "ts": str(book.ts_ms(first)),
+        "type": kind,
+        **extra,
+    }

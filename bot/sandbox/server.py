@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bot.config import load_settings
 from bot.sandbox._common import Clock, ExchangeSandbox, SandboxRequest
+from bot.sandbox._history import DEFAULT_HISTORY_SIZE
 from bot.sandbox.binance import BinanceSandbox, BinanceUsSandbox
 from bot.sandbox.bitstamp import BitstampSandbox
 from bot.sandbox.coinbase import CoinbaseSandbox
@@ -43,19 +44,29 @@ START_TIMEOUT_S = 10.0
 _SANDBOXES_KEY = web.AppKey("sandboxes", dict[str, ExchangeSandbox])
 
 
-def build_sandboxes(slow_latency_s: float, clock: Clock = time.time) -> dict[str, ExchangeSandbox]:
+def build_sandboxes(
+    slow_latency_s: float, clock: Clock = time.time, history_size: int = DEFAULT_HISTORY_SIZE
+) -> dict[str, ExchangeSandbox]:
     """One instance per exchange, each with its own nonce memory."""
-    return {cls.exchange_id: cls(clock=clock, slow_latency_s=slow_latency_s) for cls in SANDBOX_CLASSES}
+    return {
+        cls.exchange_id: cls(clock=clock, slow_latency_s=slow_latency_s, history_size=history_size)
+        for cls in SANDBOX_CLASSES
+    }
 
 
 def build_app(
-    latency_s: float | None = None, slow_latency_s: float | None = None, clock: Clock = time.time
+    latency_s: float | None = None,
+    slow_latency_s: float | None = None,
+    clock: Clock = time.time,
+    history_size: int | None = None,
 ) -> web.Application:
-    """The aiohttp app; latencies default to `KEYMEDIC_SANDBOX_LATENCY` and `…_SLOW_LATENCY`."""
+    """The aiohttp app; latencies default to `KEYMEDIC_SANDBOX_LATENCY` and `…_SLOW_LATENCY`, the history
+    size to `KEYMEDIC_SANDBOX_HISTORY_SIZE`."""
     settings = load_settings()
     latency = settings.sandbox_latency_s if latency_s is None else latency_s
     slow = settings.sandbox_slow_latency_s if slow_latency_s is None else slow_latency_s
-    sandboxes = build_sandboxes(slow, clock)
+    size = settings.sandbox_history_size if history_size is None else history_size
+    sandboxes = build_sandboxes(slow, clock, size)
 
     async def index(request: web.Request) -> web.Response:
         return web.json_response(
@@ -110,6 +121,7 @@ def serve_in_thread(
     slow_latency_s: float | None = None,
     clock: Clock = time.time,
     host: str = "127.0.0.1",
+    history_size: int | None = None,
 ) -> Iterator[str]:
     """Run the sandbox on a free port in a thread; yields its base URL once it accepts connections."""
     loop = asyncio.new_event_loop()
@@ -119,7 +131,7 @@ def serve_in_thread(
 
     async def main() -> None:
         try:
-            runner, port = await start(build_app(latency_s, slow_latency_s, clock), host, 0)
+            runner, port = await start(build_app(latency_s, slow_latency_s, clock, history_size), host, 0)
         except Exception as exc:  # reported to the caller below
             state["error"] = exc
             ready.set()

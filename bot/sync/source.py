@@ -79,7 +79,16 @@ class HistorySource(Protocol):
 HistorySourceFactory = Callable[[str], HistorySource]
 
 # exchange id -> "module:callable" returning a HistorySource (see the module docstring).
-ADAPTERS: dict[str, str] = {}
+ADAPTERS: dict[str, str] = {
+    "coinbase": "bot.exchanges.coinbase_history:CoinbaseHistory",
+    "kraken": "bot.exchanges.kraken_history:KrakenHistory",
+    "kucoin": "bot.exchanges.kucoin_history:KucoinHistory",
+    "binance": "bot.exchanges.binance_history:BinanceHistory",
+    "binance_us": "bot.exchanges.binance_history:BinanceUsHistory",
+    "okx": "bot.exchanges.okx_history:OkxHistory",
+    "gemini": "bot.exchanges.gemini_history:GeminiHistory",
+    "bitstamp": "bot.exchanges.bitstamp_history:BitstampHistory",
+}
 
 
 def default_history_source(exchange: str) -> HistorySource:

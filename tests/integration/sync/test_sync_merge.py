@@ -18,6 +18,7 @@ from bot.secret import Secret
 from bot.store import orm, services
 from bot.store.model import CredentialStatus, SyncStatus, utcnow
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.sync import source as sync_source
 from bot.sync.runner import sync_wallet
 from bot.sync.source import HistoryError, SourceTransaction
 from bot.sync.testing import FakeHistorySource, fake_sources, generate_history
@@ -243,7 +244,10 @@ async def test_the_source_gets_the_decrypted_active_credential(uow: SqlAlchemyUn
     assert credentials == CREDS
 
 
-async def test_an_exchange_without_an_adapter_fails_the_run_with_a_reason(uow: SqlAlchemyUnitOfWork) -> None:
+async def test_an_exchange_without_an_adapter_fails_the_run_with_a_reason(
+    uow: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(sync_source.ADAPTERS, "kraken")  # Kraken has one now; play an exchange without
     first = connect(uow)
     outcome = await sync_wallet(uow, first.sync_run_id)
     assert outcome.status is SyncStatus.FAILED
