@@ -26,6 +26,7 @@ __all__ = [
     "Ticket",
     "OutboxMessage",
     "IntakeToken",
+    "DiagnosisRecord",
     "RemovalImpact",
     "DEFAULT_ACCOUNT_LABEL",
 ]
@@ -248,3 +249,19 @@ class RemovalImpact:
             "manual_transactions": self.manual_transactions,
             "total": self.total,
         }
+
+
+@dataclass(eq=False)
+class DiagnosisRecord:
+    """One live test of a key (DESIGN §4): each checklist item's outcome with the exchange's raw code, as
+    `bot.diagnosis.model.Diagnosis.to_dict()` gives it — never the key itself. The key update reads it to know
+    the test passed; the hand-off ticket and the analytics read it to know what failed."""
+
+    wallet_id: int
+    exchange: str
+    all_passed: bool
+    outcome: dict[str, Any]
+    credential_id: int | None = None
+    conversation_id: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    id: int | None = None

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -48,6 +49,7 @@ __all__ = [
     "tickets",
     "outbox",
     "intake_tokens",
+    "diagnoses",
     "start_mappers",
     "canonical_decimal",
     "canonical_json",
@@ -320,6 +322,24 @@ intake_tokens = Table(
     Column("used_at", UtcDateTime, nullable=True),
 )
 
+# Live key tests (`bot.diagnosis`), newest last. `outcome` holds item statuses, fixes and raw exchange codes;
+# secrets never reach it (Diagnosis.to_dict() is built without them).
+diagnoses = Table(
+    "diagnoses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("wallet_id", Integer, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "credential_id", Integer, ForeignKey("credentials.id", ondelete="SET NULL"), nullable=True, index=True
+    ),
+    Column("conversation_id", String(255), nullable=True),
+    Column("exchange", String(32), nullable=False),
+    Column("all_passed", Boolean, nullable=False),
+    Column("outcome", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_diagnoses_wallet_id_created_at", "wallet_id", "created_at"),
+)
+
 _mapper_registry = registry(metadata=metadata)
 _mapped = False
 
@@ -339,4 +359,5 @@ def start_mappers() -> None:
     _mapper_registry.map_imperatively(model.Ticket, tickets)
     _mapper_registry.map_imperatively(model.OutboxMessage, outbox)
     _mapper_registry.map_imperatively(model.IntakeToken, intake_tokens)
+    _mapper_registry.map_imperatively(model.DiagnosisRecord, diagnoses)
     _mapped = True

@@ -385,3 +385,23 @@ class IntakeTokenRepository(_Repository):
         """Forget tokens that expired before `before` (kept until then to tell "expired" from "unknown")."""
         t = orm.intake_tokens
         return _rowcount(self.session.execute(delete(t).where(t.c.expires_at < before)))
+
+
+class DiagnosisRepository(_Repository):
+    def latest_for_credential(self, credential_id: int) -> model.DiagnosisRecord | None:
+        d = orm.diagnoses
+        query = (
+            select(model.DiagnosisRecord)
+            .where(d.c.credential_id == credential_id)
+            .order_by(d.c.created_at.desc(), d.c.id.desc())
+        )
+        return self.session.scalars(query).first()
+
+    def latest_for_wallet(self, wallet_id: int) -> model.DiagnosisRecord | None:
+        d = orm.diagnoses
+        query = (
+            select(model.DiagnosisRecord)
+            .where(d.c.wallet_id == wallet_id)
+            .order_by(d.c.created_at.desc(), d.c.id.desc())
+        )
+        return self.session.scalars(query).first()

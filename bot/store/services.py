@@ -24,6 +24,7 @@ from bot.store.model import (
     ChannelIdentity,
     Credential,
     CredentialStatus,
+    DiagnosisRecord,
     RemovalImpact,
     SyncRun,
     SyncStatus,
@@ -62,6 +63,8 @@ __all__ = [
     "removal_impact",
     "add_manual_transaction",
     "edit_transaction",
+    "record_diagnosis",
+    "diagnosis_of_reference",
 ]
 
 # How long a credential entered in the intake form waits for its live test and swap.
@@ -426,6 +429,54 @@ def sync_status(uow: AbstractUnitOfWork, sync_run_id: int) -> SyncStatus:
         if run is None:
             raise NotFound(f"sync run {sync_run_id} does not exist")
         return run.status
+
+
+# -- live key tests ------------------------------------------------------------------------------------------
+
+
+def record_diagnosis(
+    uow: AbstractUnitOfWork,
+    *,
+    wallet_id: int,
+    exchange: str,
+    all_passed: bool,
+    outcome: dict[str, object],
+    reference: str | None = None,
+    conversation_id: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Keep the outcome of a live test (no secrets: `Diagnosis.to_dict()`), tied to the intake reference it
+    tested when there is one. Commits; returns the record's id."""
+    now = now or utcnow()
+    with uow:
+        credential_id = _pending(uow, reference, wallet_id, now).id if reference is not None else None
+        record = DiagnosisRecord(
+            wallet_id=wallet_id,
+            exchange=exchange,
+            all_passed=all_passed,
+            outcome=dict(outcome),
+            credential_id=credential_id,
+            conversation_id=conversation_id,
+            created_at=now,
+        )
+        uow.diagnoses.add(record)
+        uow.flush()
+        assert record.id is not None
+        record_id = record.id
+        uow.commit()
+    return record_id
+
+
+def diagnosis_of_reference(
+    uow: AbstractUnitOfWork, reference: str, *, wallet_id: int, now: datetime | None = None
+) -> DiagnosisRecord | None:
+    """The latest live test of the credential behind an intake reference, or None when it was never tested.
+    The key update trusts this record, not anything the conversation claims."""
+    now = now or utcnow()
+    with uow:
+        credential = _pending(uow, reference, wallet_id, now)
+        assert credential.id is not None
+        return uow.diagnoses.latest_for_credential(credential.id)
 
 
 # -- transactions and removal impact -------------------------------------------------------------------------

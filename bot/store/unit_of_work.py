@@ -22,6 +22,7 @@ from bot.store.crypto import KeyRing
 from bot.store.db import Database
 from bot.store.repository import (
     CredentialRepository,
+    DiagnosisRepository,
     IntakeTokenRepository,
     OutboxRepository,
     SyncRunRepository,
@@ -45,6 +46,7 @@ class AbstractUnitOfWork(abc.ABC):
     tickets: TicketRepository
     outbox: OutboxRepository
     intake_tokens: IntakeTokenRepository
+    diagnoses: DiagnosisRepository
     keys: KeyRing
     dialect: str
 
@@ -101,6 +103,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.tickets = TicketRepository(session)
         self.outbox = OutboxRepository(session)
         self.intake_tokens = IntakeTokenRepository(session)
+        self.diagnoses = DiagnosisRepository(session)
         return self
 
     def __exit__(

@@ -1,0 +1,306 @@
+"""`SupportDesk`: the conversation's use cases on top of the store, the live diagnosis and the job queue.
+
+Every method is async and runs its database work in a worker thread, because the action server is one
+asyncio loop serving every conversation: a blocking query there would stall them all. A user is named by the
+channel they talk on and their id there (the REST channel's sender id, later a Slack user or the widget's
+verified JWT subject); `bot.store.services.user_for_channel` maps that to a KeyMedic user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bot.config import Settings, load_settings
+from bot.diagnosis.model import Diagnosis
+from bot.exchange_ids import EXCHANGE_IDS, display_name
+
+if TYPE_CHECKING:
+    from bot.diagnosis.model import Credentials
+    from bot.store.db import Database
+    from bot.store.model import RemovalImpact
+    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+
+__all__ = ["SupportDesk", "WalletView", "KeyCheck", "KeyUpdated", "SyncReport", "DiagnoseFn"]
+
+DiagnoseFn = Callable[..., Awaitable[Diagnosis]]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class WalletView:
+    """A wallet as the conversation shows it: no secret, the key only masked."""
+
+    wallet_id: int
+    exchange: str
+    account_label: str
+    masked_key: str | None
+    last_synced_at: datetime | None
+
+    @property
+    def title(self) -> str:
+        name = display_name(self.exchange) if self.exchange in EXCHANGE_IDS else self.exchange
+        return name if self.account_label == "default" else f"{name} ({self.account_label})"
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """A live test of the key behind an intake reference, as recorded."""
+
+    diagnosis: Diagnosis
+    record_id: int
+
+
+@dataclass(frozen=True)
+class KeyUpdated:
+    """The verified key is now the wallet's; its resync is queued."""
+
+    wallet_id: int
+    masked_key: str
+    sync_run_id: int
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """Where a resync stands, and what it did once finished."""
+
+    sync_run_id: int
+    status: str  # queued, running, succeeded, failed
+    added: int
+    updated: int
+    unchanged: int
+    error: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed")
+
+
+class SupportDesk:
+    """The use cases of the support conversation. Collaborators default to the real ones; tests pass fakes."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        diagnose: DiagnoseFn | None = None,
+        enqueue_resync: Callable[[int], None] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._diagnose = diagnose
+        self._enqueue = enqueue_resync
+        self._database: Database | None = None
+
+    # -- plumbing ------------------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    def _uow(self) -> SqlAlchemyUnitOfWork:
+        # Built on first use, not in __init__: rasa_sdk instantiates every action at import time.
+        from bot.store.crypto import load_key_ring
+        from bot.store.db import create_database
+        from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+
+        if self._database is None:
+            self._database = create_database(self.settings.database_url)
+        return SqlAlchemyUnitOfWork(self._database, load_key_ring(self.settings))
+
+    async def _in_thread(self, work: Callable[[], _T]) -> _T:
+        return await asyncio.to_thread(work)
+
+    def _user_id(self, channel: str, sender_id: str, *, create: bool = False) -> int | None:
+        from bot.store import services
+
+        uow = self._uow()
+        with uow:
+            user = services.user_for_channel(uow, channel, sender_id)
+            if user is None and create:
+                # Someone KeyMedic does not know yet (a new REST sender in a local run): a user with no
+                # wallets, created only when they start connecting an exchange.
+                user = services.ensure_user(uow, f"{channel}:{sender_id}")
+                services.link_identity(uow, user, channel=channel, external_id=sender_id)
+                uow.commit()
+            return user.id if user is not None else None
+
+    def _owned_wallet(self, uow: SqlAlchemyUnitOfWork, user_id: int | None, wallet_id: int) -> None:
+        from bot.store.services import NotFound
+
+        wallet = uow.wallets.get(wallet_id)
+        if user_id is None or wallet is None or wallet.user_id != user_id:
+            raise NotFound(f"this user has no wallet {wallet_id}")
+
+    # -- wallets -------------------------------------------------------------------------------------------
+
+    async def wallets(self, channel: str, sender_id: str) -> list[WalletView]:
+        """The user's wallets, in the order they were connected; empty for a stranger."""
+
+        def work() -> list[WalletView]:
+            user_id = self._user_id(channel, sender_id)
+            if user_id is None:
+                return []
+            uow = self._uow()
+            with uow:
+                views = []
+                for wallet in uow.wallets.for_user(user_id):
+                    assert wallet.id is not None
+                    active = uow.credentials.active(wallet.id)
+                    views.append(
+                        WalletView(
+                            wallet_id=wallet.id,
+                            exchange=wallet.exchange,
+                            account_label=wallet.account_label,
+                            masked_key=active.api_key_masked if active is not None else None,
+                            last_synced_at=wallet.last_synced_at,
+                        )
+                    )
+                return views
+
+        return await self._in_thread(work)
+
+    async def connect_wallet(self, channel: str, sender_id: str, exchange: str) -> WalletView:
+        """The user's wallet on this exchange, created (without a key) when they have none there yet — the
+        article's "if the exchange isn't connected yet, add it as a new wallet". Never a second one."""
+        from bot.store import services
+
+        def work() -> WalletView:
+            user_id = self._user_id(channel, sender_id, create=True)
+            assert user_id is not None
+            uow = self._uow()
+            with uow:
+                wallet = services.get_or_create_wallet(uow, user_id=user_id, exchange=exchange)
+                uow.commit()
+                assert wallet.id is not None
+                return WalletView(
+                    wallet.id, wallet.exchange, wallet.account_label, None, wallet.last_synced_at
+                )
+
+        return await self._in_thread(work)
+
+    # -- the key -------------------------------------------------------------------------------------------
+
+    async def credential_form(
+        self, channel: str, sender_id: str, conversation_id: str, wallet_id: int
+    ) -> dict[str, Any]:
+        """A one-time intake token for this wallet and conversation, as the payload the widget renders."""
+        from bot.web.intake import credential_form_payload, issue_intake_token
+
+        def work() -> dict[str, Any]:
+            user_id = self._user_id(channel, sender_id)
+            uow = self._uow()
+            with uow:
+                self._owned_wallet(uow, user_id, wallet_id)
+                wallet = uow.wallets.get(wallet_id)
+                assert wallet is not None and user_id is not None
+                exchange = wallet.exchange
+            token = issue_intake_token(
+                uow, user_id=user_id, conversation_id=conversation_id, wallet_id=wallet_id
+            )
+            return credential_form_payload(
+                self.settings.web_base_url, token, wallet_id=wallet_id, exchange=exchange
+            )
+
+        return await self._in_thread(work)
+
+    async def check_key(
+        self, channel: str, sender_id: str, conversation_id: str, wallet_id: int, reference: str
+    ) -> KeyCheck:
+        """Test the key behind an intake reference live and record the outcome for the key update.
+
+        Raises `PendingCredentialInvalid` for a reference that is unknown, used, expired or another wallet's,
+        `UnsupportedExchange` and `DiagnosisRateLimited` as `bot.diagnosis.diagnose` does.
+        """
+        from bot.store import services
+
+        def load() -> tuple[str, Credentials]:
+            user_id = self._user_id(channel, sender_id)
+            uow = self._uow()
+            with uow:
+                self._owned_wallet(uow, user_id, wallet_id)
+                wallet = uow.wallets.get(wallet_id)
+                assert wallet is not None
+                exchange = wallet.exchange
+            return exchange, services.load_pending_credential(self._uow(), reference, wallet_id=wallet_id)
+
+        exchange, credentials = await self._in_thread(load)
+        diagnose = self._diagnose
+        if diagnose is None:
+            from bot.diagnosis import diagnose as live_diagnose
+
+            diagnose = live_diagnose
+        diagnosis = await diagnose(exchange, credentials, user_id=f"{channel}:{sender_id}")
+
+        def record() -> int:
+            return services.record_diagnosis(
+                self._uow(),
+                wallet_id=wallet_id,
+                exchange=exchange,
+                all_passed=diagnosis.all_passed,
+                outcome=diagnosis.to_dict(),
+                reference=reference,
+                conversation_id=conversation_id,
+            )
+
+        return KeyCheck(diagnosis=diagnosis, record_id=await self._in_thread(record))
+
+    async def update_key(self, channel: str, sender_id: str, wallet_id: int, reference: str) -> KeyUpdated:
+        """Swap the tested key into the existing wallet and queue its resync. Only a key whose recorded live
+        test passed is accepted (`DiagnosisNotPassed` otherwise) — whatever the conversation's slots say."""
+        from bot.store import services
+
+        def work() -> KeyUpdated:
+            user_id = self._user_id(channel, sender_id)
+            uow = self._uow()
+            with uow:
+                self._owned_wallet(uow, user_id, wallet_id)
+            record = services.diagnosis_of_reference(self._uow(), reference, wallet_id=wallet_id)
+            if record is None:
+                raise services.DiagnosisNotPassed("this key has not been tested yet; it was not saved")
+            update = services.replace_credential(self._uow(), wallet_id, reference, record)
+            return KeyUpdated(wallet_id, update.api_key_masked, update.sync_run_id)
+
+        updated = await self._in_thread(work)
+        enqueue = self._enqueue
+        if enqueue is None:
+            from bot.jobs import enqueue_resync
+
+            enqueue = enqueue_resync
+        await self._in_thread(lambda: enqueue(updated.sync_run_id))
+        return updated
+
+    # -- after the update ----------------------------------------------------------------------------------
+
+    async def sync_report(self, sync_run_id: int) -> SyncReport:
+        """How the resync of a key update is going."""
+        from bot.store.services import NotFound
+
+        def work() -> SyncReport:
+            uow = self._uow()
+            with uow:
+                run = uow.sync_runs.get(sync_run_id)
+                if run is None:
+                    raise NotFound(f"sync run {sync_run_id} does not exist")
+                return SyncReport(
+                    sync_run_id, run.status.value, run.added, run.updated, run.unchanged, run.error
+                )
+
+        return await self._in_thread(work)
+
+    async def removal_impact(self, channel: str, sender_id: str, wallet_id: int) -> RemovalImpact:
+        """What removing this wallet would delete for good."""
+        from bot.store import services
+
+        def work() -> RemovalImpact:
+            user_id = self._user_id(channel, sender_id)
+            uow = self._uow()
+            with uow:
+                self._owned_wallet(uow, user_id, wallet_id)
+            return services.removal_impact(self._uow(), wallet_id)
+
+        return await self._in_thread(work)
