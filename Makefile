@@ -47,7 +47,8 @@ fmt: $(STAMP) ## format and auto-fix
 lint: $(STAMP) ## ruff and mypy (strict on bot/)
 	$(BIN)/ruff format --check bot actions tests scripts
 	$(BIN)/ruff check bot actions tests scripts
-	$(BIN)/mypy
+	$(BIN)/mypy --strict bot
+	$(BIN)/mypy actions scripts
 
 validate: $(STAMP) ## rasa data validate, warnings are failures
 	PYTHONWARNINGS=ignore::DeprecationWarning $(BIN)/rasa data validate --fail-on-warnings --quiet

@@ -292,6 +292,51 @@ class SupportDesk:
 
         return await self._in_thread(work)
 
+    async def open_ticket(
+        self,
+        channel: str,
+        sender_id: str,
+        conversation_id: str,
+        *,
+        reason: str,
+        wallet_id: int | None = None,
+        checklist: dict[str, Any] | None = None,
+    ) -> int:
+        """The conversation's support ticket, opened with what KeyMedic learned, or the one already open
+        (never two tickets for one conversation). Returns its id."""
+        from bot.store.model import Ticket
+
+        def work() -> int:
+            user_id = self._user_id(channel, sender_id)
+            uow = self._uow()
+            with uow:
+                if wallet_id is not None:
+                    self._owned_wallet(uow, user_id, wallet_id)
+                ticket = uow.tickets.by_conversation(conversation_id)
+                if ticket is None:
+                    ticket = Ticket(conversation_id=conversation_id, reason=reason, user_id=user_id)
+                    uow.tickets.add(ticket)
+                ticket.wallet_id = wallet_id if wallet_id is not None else ticket.wallet_id
+                payload = dict(ticket.payload)
+                payload["channel"] = channel
+                if ticket.wallet_id is not None:
+                    latest = uow.diagnoses.latest_for_wallet(ticket.wallet_id)
+                    payload["diagnosis"] = latest.outcome if latest is not None else None
+                    payload["removal_impact"] = uow.transactions.removal_impact(ticket.wallet_id).to_dict()
+                if checklist:
+                    payload["checklist"] = dict(checklist)
+                payload.setdefault("reasons", [])
+                if reason not in payload["reasons"]:
+                    payload["reasons"].append(reason)
+                ticket.payload = payload
+                uow.flush()
+                assert ticket.id is not None
+                ticket_id = ticket.id
+                uow.commit()
+                return ticket_id
+
+        return await self._in_thread(work)
+
     async def removal_impact(self, channel: str, sender_id: str, wallet_id: int) -> RemovalImpact:
         """What removing this wallet would delete for good."""
         from bot.store import services

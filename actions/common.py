@@ -1,0 +1,44 @@
+"""What every KeyMedic action shares: who is talking, on which channel, and the one `SupportDesk`.
+
+rasa_sdk builds each action once, at import time, with no arguments, so the desk is created lazily and
+shared; tests hand their own desk to an action's constructor instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+
+from bot.assistant import SupportDesk
+
+_shared_desk: SupportDesk | None = None
+
+
+def shared_desk() -> SupportDesk:
+    """The process's desk (database connections are pooled inside it)."""
+    global _shared_desk
+    if _shared_desk is None:
+        _shared_desk = SupportDesk()
+    return _shared_desk
+
+
+def channel_of(tracker: Tracker) -> str:
+    """The channel the user talks on ("rest", "socketio", "slack", …); "rest" when Rasa did not say."""
+    return tracker.get_latest_input_channel() or "rest"
+
+
+def wallet_id_of(tracker: Tracker) -> int | None:
+    """The `wallet_id` slot as a number, or None when unset or not a number."""
+    value: Any = tracker.get_slot("wallet_id")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def inform_payload(**entities: object) -> str:
+    """A button payload that sets entities without going through NLU, e.g. `/inform{"wallet_id":"3"}`."""
+    import json
+
+    return "/inform" + json.dumps({k: str(v) for k, v in entities.items()}, separators=(",", ":"))

@@ -1,0 +1,26 @@
+"""Answers that depend on the user's exchange: the CSV backup, and the new-key steps."""
+
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.exchange_ids import normalize_exchange
+from bot.knowledge import csv_backup_steps, guide_for
+
+
+class ActionCsvBackup(Action):
+    def name(self) -> str:
+        return "action_csv_backup"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        exchange = normalize_exchange(tracker.get_slot("exchange"))
+        if exchange is None:
+            dispatcher.utter_message(response="utter_csv_backup")
+            return []
+        dispatcher.utter_message(text=" ".join(csv_backup_steps(guide_for(exchange))))
+        return []

@@ -1,0 +1,54 @@
+"""Hand-off to a person: record everything KeyMedic learned on the conversation's ticket."""
+
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import channel_of, shared_desk, wallet_id_of
+from bot.assistant import SupportDesk
+
+CHECKLIST_SLOTS = (
+    "checklist_copied_whole",
+    "checklist_passphrase",
+    "checklist_read_permission",
+    "checklist_no_trade_or_withdraw",
+    "checklist_activated",
+    "checklist_no_ip_restriction",
+    "checklist_has_activity",
+)
+
+
+class ActionHandoffToSupport(Action):
+    def __init__(self, desk: SupportDesk | None = None) -> None:
+        self._desk = desk
+
+    def name(self) -> str:
+        return "action_handoff_to_support"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = self._desk or shared_desk()
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        reason = "user asked for a person" if intent == "request_human" else "key still failing after checks"
+        answers = {
+            slot: tracker.get_slot(slot) for slot in CHECKLIST_SLOTS if tracker.get_slot(slot) is not None
+        }
+        ticket_id = await desk.open_ticket(
+            channel_of(tracker),
+            tracker.sender_id,
+            tracker.sender_id,
+            reason=reason,
+            wallet_id=wallet_id_of(tracker),
+            checklist=answers,
+        )
+        dispatcher.utter_message(
+            text=(
+                f"I've passed this to our support team (ticket #{ticket_id}) with everything we've found so "
+                "far, so you won't have to repeat yourself. A person will reply right here."
+            )
+        )
+        return [SlotSet("ticket_id", str(ticket_id))]

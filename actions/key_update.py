@@ -1,0 +1,312 @@
+"""The key update: the form that finds the wallet and takes the new key through the secure form, the live
+test (`action_check_api_key`) and the swap with its resync (`action_update_credentials`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, ReminderScheduled, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import channel_of, inform_payload, shared_desk, wallet_id_of
+from bot.assistant import SupportDesk
+from bot.assistant.replies import (
+    exchange_title,
+    key_check_reply,
+    needs_checklist,
+    sync_report_reply,
+    sync_started_reply,
+)
+from bot.diagnosis.errors import DiagnosisRateLimited, UnsupportedExchange
+from bot.exchange_ids import normalize_exchange
+from bot.knowledge import api_page_link, guide_for, new_key_steps
+from bot.store.services import DiagnosisNotPassed, NotFound, PendingCredentialInvalid
+
+# How often, and for how long, the bot looks in on a resync it started to tell the user how it went.
+SYNC_CHECK_EVERY = timedelta(seconds=5)
+SYNC_CHECK_MAX = 24  # two minutes; after that the user asks, or the next key conversation tells them
+
+
+class ActionAskExchange(Action):
+    def __init__(self, desk: SupportDesk | None = None) -> None:
+        self._desk = desk
+
+    def name(self) -> str:
+        return "action_ask_exchange"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = self._desk or shared_desk()
+        wallets = await desk.wallets(channel_of(tracker), tracker.sender_id)
+        exchanges = list(dict.fromkeys(w.exchange for w in wallets))
+        buttons = [{"title": exchange_title(e), "payload": inform_payload(exchange=e)} for e in exchanges]
+        text = "Which exchange is it?" + (" Pick one of yours, or type its name." if buttons else "")
+        dispatcher.utter_message(text=text, buttons=buttons)
+        return []
+
+
+class ActionAskWalletId(Action):
+    def __init__(self, desk: SupportDesk | None = None) -> None:
+        self._desk = desk
+
+    def name(self) -> str:
+        return "action_ask_wallet_id"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = self._desk or shared_desk()
+        exchange = tracker.get_slot("exchange")
+        wallets = [
+            w for w in await desk.wallets(channel_of(tracker), tracker.sender_id) if w.exchange == exchange
+        ]
+        buttons = [
+            {
+                "title": f"{w.title} {w.masked_key or '(no key yet)'}",
+                "payload": inform_payload(wallet_id=w.wallet_id),
+            }
+            for w in wallets
+        ]
+        dispatcher.utter_message(
+            text=(
+                f"You have {len(wallets)} {exchange_title(str(exchange))} connections. "
+                "Which one needs the new key?"
+            ),
+            buttons=buttons,
+        )
+        return []
+
+
+class ActionAskCredentialRef(Action):
+    """Explain how to make the key on this exchange, then hand over the secure form (never the chat)."""
+
+    def __init__(self, desk: SupportDesk | None = None) -> None:
+        self._desk = desk
+
+    def name(self) -> str:
+        return "action_ask_credential_ref"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = self._desk or shared_desk()
+        exchange = str(tracker.get_slot("exchange"))
+        wallet_id = wallet_id_of(tracker)
+        if wallet_id is None:
+            return [SlotSet("wallet_id", None)]
+        guide = guide_for(exchange)
+        steps = "\n".join(f"{n}. {step}" for n, step in enumerate(new_key_steps(guide), start=1))
+        link = api_page_link(guide)
+        dispatcher.utter_message(
+            text=f"Here's how to make the new {guide.name} key:\n{steps}",
+            buttons=[{"title": link[0], "url": link[1], "type": "web_url"}] if link else [],
+        )
+        payload = await desk.credential_form(
+            channel_of(tracker), tracker.sender_id, tracker.sender_id, wallet_id
+        )
+        dispatcher.utter_message(
+            text=(
+                "When you have it, enter it in this secure form, not in the chat: "
+                f"{payload['form_url']} (the link works once, for 10 minutes). I'll test the key live before "
+                "anything changes."
+            ),
+            json_message=payload,
+        )
+        return []
+
+
+class ValidateKeyUpdateForm(FormValidationAction):
+    def __init__(self, desk: SupportDesk | None = None) -> None:
+        self._desk = desk
+
+    def name(self) -> str:
+        return "validate_key_update_form"
+
+    async def validate_exchange(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        exchange = normalize_exchange(str(value)) if value else None
+        if exchange is None:
+            dispatcher.utter_message(
+                text="I don't know that exchange. Which one is it (Kraken, Coinbase, …)?"
+            )
+            return {"exchange": None}
+        desk = self._desk or shared_desk()
+        channel = channel_of(tracker)
+        mine = [w for w in await desk.wallets(channel, tracker.sender_id) if w.exchange == exchange]
+        if len(mine) == 1:
+            return {"exchange": exchange, "wallet_id": str(mine[0].wallet_id)}
+        if not mine:
+            # The article: if the exchange isn't connected yet, add it as a new wallet with the new key.
+            wallet = await desk.connect_wallet(channel, tracker.sender_id, exchange)
+            dispatcher.utter_message(
+                text=f"{exchange_title(exchange)} isn't connected yet: the new key will add it as a wallet."
+            )
+            return {"exchange": exchange, "wallet_id": str(wallet.wallet_id)}
+        return {"exchange": exchange}
+
+    async def validate_wallet_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        desk = self._desk or shared_desk()
+        wallets = await desk.wallets(channel_of(tracker), tracker.sender_id)
+        chosen = next((w for w in wallets if str(w.wallet_id) == str(value)), None)
+        if chosen is None or chosen.exchange != tracker.get_slot("exchange"):
+            dispatcher.utter_message(text="Please pick one of the connections listed.")
+            return {"wallet_id": None}
+        return {"wallet_id": str(chosen.wallet_id)}
+
+    async def validate_credential_ref(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if not isinstance(value, str) or not value.startswith("pc_"):
+            dispatcher.utter_message(
+                text="I haven't received a key from the secure form yet. Please use the form, not the chat."
+            )
+            return {"credential_ref": None}
+        return {"credential_ref": value}
+
+
+class ActionCheckApiKey(Action):
+    """Test the submitted key live and say exactly which checklist item fails, with the fix."""
+
+    def __init__(self, desk: SupportDesk | None = None) -> None:
+        self._desk = desk
+
+    def name(self) -> str:
+        return "action_check_api_key"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = self._desk or shared_desk()
+        wallet_id = wallet_id_of(tracker)
+        reference = tracker.get_slot("credential_ref")
+        if wallet_id is None or not reference:
+            dispatcher.utter_message(text="I don't have a key to test yet.")
+            return [SlotSet("key_status", "invalid_reference"), SlotSet("credential_ref", None)]
+        try:
+            check = await desk.check_key(
+                channel_of(tracker), tracker.sender_id, tracker.sender_id, wallet_id, str(reference)
+            )
+        except PendingCredentialInvalid:
+            dispatcher.utter_message(
+                text="That key submission has expired or was already used. Please use a new form."
+            )
+            return [SlotSet("key_status", "invalid_reference"), SlotSet("credential_ref", None)]
+        except DiagnosisRateLimited as limited:
+            dispatcher.utter_message(
+                text=(
+                    "I've tested keys for this exchange several times in the last few minutes. To keep your "
+                    f"account from being locked, let's wait about {_minutes(limited.retry_after_s)} minutes "
+                    "before the next test."
+                )
+            )
+            return [SlotSet("key_status", "rate_limited"), SlotSet("credential_ref", None)]
+        except UnsupportedExchange:
+            dispatcher.utter_message(
+                text="I can't test keys on this exchange live, so let's go through the checklist together."
+            )
+            return [SlotSet("key_status", "unknown_items"), SlotSet("unknown_items", [])]
+        diagnosis = check.diagnosis
+        dispatcher.utter_message(text=key_check_reply(diagnosis))
+        if diagnosis.all_passed:
+            return [SlotSet("key_status", "passed")]
+        if diagnosis.unavailable is not None:
+            return [SlotSet("key_status", "unavailable")]
+        if needs_checklist(diagnosis):
+            return [
+                SlotSet("key_status", "unknown_items"),
+                SlotSet("unknown_items", [o.item.value for o in diagnosis.unknown()]),
+            ]
+        return [
+            SlotSet("key_status", "failed"),
+            SlotSet("failing_items", [o.item.value for o in diagnosis.failing()]),
+            SlotSet("credential_ref", None),
+        ]
+
+
+class ActionUpdateCredentials(Action):
+    """Swap the verified key into the existing wallet and start its resync (a background job)."""
+
+    def __init__(self, desk: SupportDesk | None = None) -> None:
+        self._desk = desk
+
+    def name(self) -> str:
+        return "action_update_credentials"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = self._desk or shared_desk()
+        wallet_id = wallet_id_of(tracker)
+        reference = tracker.get_slot("credential_ref")
+        exchange = str(tracker.get_slot("exchange"))
+        if wallet_id is None or not reference:
+            dispatcher.utter_message(text="I don't have a tested key to save.")
+            return []
+        try:
+            updated = await desk.update_key(channel_of(tracker), tracker.sender_id, wallet_id, str(reference))
+        except (DiagnosisNotPassed, PendingCredentialInvalid, NotFound):
+            dispatcher.utter_message(
+                text="I couldn't save that key: it hasn't passed its live test. Nothing was changed."
+            )
+            return [SlotSet("credential_ref", None), SlotSet("key_status", None)]
+        dispatcher.utter_message(text=sync_started_reply(exchange, updated.masked_key))
+        return [
+            SlotSet("sync_run_id", str(updated.sync_run_id)),
+            SlotSet("credential_ref", None),
+            _sync_check_reminder(updated.sync_run_id, attempt=1),
+        ]
+
+
+def _minutes(seconds: float) -> int:
+    return max(1, round(seconds / 60))
+
+
+def _sync_check_reminder(sync_run_id: int, *, attempt: int) -> EventType:
+    when = datetime.now(timezone.utc) + SYNC_CHECK_EVERY
+    return ReminderScheduled(
+        "EXTERNAL_sync_check",
+        trigger_date_time=when,
+        entities={"sync_run_id": str(sync_run_id), "attempt": str(attempt)},
+        name=f"sync-check-{sync_run_id}",
+        kill_on_user_message=False,
+    )
+
+
+class ActionReportSync(Action):
+    """Tell the user how the resync went, once it is done; look again a little later while it runs."""
+
+    def __init__(self, desk: SupportDesk | None = None) -> None:
+        self._desk = desk
+
+    def name(self) -> str:
+        return "action_report_sync"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = self._desk or shared_desk()
+        entities = {e["entity"]: e.get("value") for e in tracker.latest_message.get("entities", [])}
+        raw_id = entities.get("sync_run_id") or tracker.get_slot("sync_run_id")
+        attempt = int(entities.get("attempt") or SYNC_CHECK_MAX)
+        if raw_id is None:
+            dispatcher.utter_message(text="There's no resync running for you right now.")
+            return []
+        try:
+            report = await desk.sync_report(int(raw_id))
+        except (NotFound, ValueError):
+            return []
+        exchange = str(tracker.get_slot("exchange"))
+        if not report.finished:
+            if attempt < SYNC_CHECK_MAX:
+                return [_sync_check_reminder(report.sync_run_id, attempt=attempt + 1)]
+            dispatcher.utter_message(text=sync_report_reply(exchange, report))
+            return []
+        dispatcher.utter_message(text=sync_report_reply(exchange, report))
+        return [SlotSet("sync_run_id", None)]

@@ -1,0 +1,48 @@
+"""The removal guardrail: before removal is even discussed, the user hears exactly what it would delete."""
+
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import channel_of, shared_desk, wallet_id_of
+from bot.assistant import SupportDesk
+from bot.assistant.replies import removal_impact_reply
+from bot.exchange_ids import normalize_exchange
+
+_SUPPORT_BUTTONS = [
+    {"title": "Talk to support", "payload": "/request_human"},
+    {"title": "Try a new key instead", "payload": "/update_key"},
+]
+
+
+class ActionRemovalImpact(Action):
+    """Counts the manual edits removal would delete, warns, and offers support — never removal steps."""
+
+    def __init__(self, desk: SupportDesk | None = None) -> None:
+        self._desk = desk
+
+    def name(self) -> str:
+        return "action_removal_impact"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = self._desk or shared_desk()
+        channel = channel_of(tracker)
+        exchange = normalize_exchange(tracker.get_slot("exchange"))
+        wallets = await desk.wallets(channel, tracker.sender_id)
+        wallet_id = wallet_id_of(tracker)
+        candidates = [w for w in wallets if w.wallet_id == wallet_id] or [
+            w for w in wallets if exchange is not None and w.exchange == exchange
+        ]
+        if len(candidates) != 1:
+            # Without knowing which wallet, give the article's warning in general terms.
+            dispatcher.utter_message(response="utter_removal_warning", buttons=_SUPPORT_BUTTONS)
+            return []
+        wallet = candidates[0]
+        impact = await desk.removal_impact(channel, tracker.sender_id, wallet.wallet_id)
+        dispatcher.utter_message(text=removal_impact_reply(wallet.exchange, impact), buttons=_SUPPORT_BUTTONS)
+        return []
