@@ -9,6 +9,7 @@ verified JWT subject); `bot.store.services.user_for_channel` maps that to a KeyM
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -259,10 +260,8 @@ class SupportDesk:
             uow = self._uow()
             with uow:
                 self._owned_wallet(uow, user_id, wallet_id)
-            record = services.diagnosis_of_reference(self._uow(), reference, wallet_id=wallet_id)
-            if record is None:
-                raise services.DiagnosisNotPassed("this key has not been tested yet; it was not saved")
-            update = services.replace_credential(self._uow(), wallet_id, reference, record)
+            passed = services.reference_passed_test(self._uow(), reference, wallet_id=wallet_id)
+            update = services.replace_credential(self._uow(), wallet_id, reference, passed)
             return KeyUpdated(wallet_id, update.api_key_masked, update.sync_run_id)
 
         updated = await self._in_thread(work)
@@ -317,7 +316,8 @@ class SupportDesk:
                     ticket = Ticket(conversation_id=conversation_id, reason=reason, user_id=user_id)
                     uow.tickets.add(ticket)
                 ticket.wallet_id = wallet_id if wallet_id is not None else ticket.wallet_id
-                payload = dict(ticket.payload)
+                # A new dict all the way down: SQLAlchemy sees a JSON column change only by comparison.
+                payload = json.loads(json.dumps(ticket.payload))
                 payload["channel"] = channel
                 if ticket.wallet_id is not None:
                     latest = uow.diagnoses.latest_for_wallet(ticket.wallet_id)

@@ -64,7 +64,7 @@ __all__ = [
     "add_manual_transaction",
     "edit_transaction",
     "record_diagnosis",
-    "diagnosis_of_reference",
+    "reference_passed_test",
 ]
 
 # How long a credential entered in the intake form waits for its live test and swap.
@@ -467,16 +467,17 @@ def record_diagnosis(
     return record_id
 
 
-def diagnosis_of_reference(
+def reference_passed_test(
     uow: AbstractUnitOfWork, reference: str, *, wallet_id: int, now: datetime | None = None
-) -> DiagnosisRecord | None:
-    """The latest live test of the credential behind an intake reference, or None when it was never tested.
-    The key update trusts this record, not anything the conversation claims."""
+) -> bool:
+    """Whether the latest live test of the credential behind an intake reference passed (False when it was
+    never tested). The key update trusts this record, not anything the conversation claims."""
     now = now or utcnow()
     with uow:
         credential = _pending(uow, reference, wallet_id, now)
         assert credential.id is not None
-        return uow.diagnoses.latest_for_credential(credential.id)
+        record = uow.diagnoses.latest_for_credential(credential.id)
+        return record is not None and record.all_passed
 
 
 # -- transactions and removal impact -------------------------------------------------------------------------
