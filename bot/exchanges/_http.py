@@ -141,7 +141,9 @@ def json_body(response: httpx.Response, exchange: str) -> Any:
 def new_client() -> httpx.AsyncClient:
     """A pooled client with KeyMedic's limits: reuse connections, bound how many a burst opens."""
     return httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=32, max_keepalive_connections=8, keepalive_expiry=30.0),
+        # Sized for bursts: 20 users testing keys at once make ~40 concurrent calls, and a call waiting for a
+        # pooled connection costs a whole extra round trip (measured in `make bench`, "diagnosis").
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=32, keepalive_expiry=30.0),
         timeout=httpx.Timeout(10.0),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,

@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
         default="all",
         help="registered extra measurements to run: all, none, or NAME,NAME (scripts/bench/registry.py)",
     )
+    parser.add_argument(
+        "--only-extra",
+        action="store_true",
+        help="run only the --extra measurements: no training, no bots, no core figures",
+    )
     return parser
 
 
@@ -90,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         retrain=args.retrain,
         extras=_extras(args.extra),
         out_dir=load_settings().var_dir / "bench",
+        only_extra=args.only_extra,
     )
     signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -97,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as error:  # a server did not come up, a training failed
         print(f"bench: {error}", file=sys.stderr, flush=True)
         return 1
-    sections: list[tuple[str, Sequence[Figure]]] = [("", report.core_figures(results))]
+    sections: list[tuple[str, Sequence[Figure]]] = []
+    if not results.only_extra:
+        sections.append(("", report.core_figures(results)))
     sections += [(extra.name, extra.figures) for extra in results.extras if extra.figures]
     print()
     print(report.render_table(sections))
@@ -105,8 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if extra.error:
             print(f"extra {extra.name} failed: {extra.error}")
     stamp = results.started_at.strftime("%Y%m%dT%H%M%SZ")
-    path = report.write_json(report.to_json(results, machine_info()), options.out_dir, stamp)
-    print(f"\nbench: results in {path} and {path.with_name('latest.json')}", flush=True)
+    # An extras-only run must not replace `latest.json`, which later comparisons read as a full run's.
+    latest = "latest-extra" if results.only_extra else "latest"
+    if results.only_extra:
+        stamp += "-extra"
+    path = report.write_json(report.to_json(results, machine_info()), options.out_dir, stamp, latest=latest)
+    print(f"\nbench: results in {path} and {path.with_name(latest + '.json')}", flush=True)
     return 0
 
 

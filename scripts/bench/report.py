@@ -228,20 +228,21 @@ def to_json(results: RunResults, machine: dict[str, Any]) -> dict[str, Any]:
         "finished_at": finished.isoformat(timespec="seconds"),
         "duration_s": round((finished - results.started_at).total_seconds(), 1),
         "quick": results.quick,
+        "only_extra": results.only_extra,
         "sizes": results.sizes.as_json(),
         "machine": {**machine, "load_average": results.load_average},
-        "figures": [f.as_json() for f in core_figures(results)],
+        "figures": [] if results.only_extra else [f.as_json() for f in core_figures(results)],
         "extra": {extra.name: extra.as_json() for extra in results.extras},
         "exited_during_run": results.exited,
         "details": details,
     }
 
 
-def write_json(data: dict[str, Any], out_dir: Path, stamp: str) -> Path:
-    """Write `<stamp>.json` and `latest.json` (a copy, so it survives the timestamped file being pruned)."""
+def write_json(data: dict[str, Any], out_dir: Path, stamp: str, *, latest: str = "latest") -> Path:
+    """Write `<stamp>.json` and `<latest>.json` (a copy, so it survives the timestamped file being pruned)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     path = out_dir / f"{stamp}.json"
     path.write_text(text)
-    (out_dir / "latest.json").write_text(text)
+    (out_dir / f"{latest}.json").write_text(text)
     return path

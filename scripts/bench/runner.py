@@ -40,6 +40,7 @@ class Options:
     retrain: bool
     extras: tuple[str, ...] | None  # None: every registered measurement
     out_dir: Path  # var/bench
+    only_extra: bool = False  # run the chosen extras alone: no training, no bots, no core figures
 
 
 @dataclass
@@ -65,6 +66,7 @@ class RunResults:
     load_average: dict[str, list[float]] = field(default_factory=dict)
     exited: dict[str, int] = field(default_factory=dict)  # "<bot>/<service>" -> exit code, if one died
     finished_at: datetime | None = None
+    only_extra: bool = False
 
 
 def _base_env() -> dict[str, str]:
@@ -153,6 +155,16 @@ def _measure(stacks: Mapping[str, servers.Stack], options: Options, results: Run
         _say(f"{bot:8} long conversation: {len(latencies)} turns, {failed} failed")
         sample()
 
+    results.extras = _run_extras(
+        options, keymedic=_target(stacks["keymedic"]), starter=_target(stacks["starter"])
+    )
+    if results.extras:
+        sample()
+
+
+def _run_extras(
+    options: Options, *, keymedic: registry.Target, starter: registry.Target
+) -> list[registry.ExtraResult]:
     registry.load_measurements()
     available = registry.registered()
     unknown = sorted(set(options.extras or ()) - set(available))
@@ -163,18 +175,16 @@ def _measure(stacks: Mapping[str, servers.Stack], options: Options, results: Run
         for name, function in available.items()
         if options.extras is None or name in options.extras
     }
-    if chosen:
-        context = registry.BenchContext(
-            keymedic=_target(stacks["keymedic"]),
-            starter=_target(stacks["starter"]),
-            sizes=sizes,
-            quick=options.quick,
-            budget_s=sizes.phase_timeout_s,
-        )
-        results.extras = registry.run_measurements(context, chosen)
-        for extra in results.extras:
-            _say(f"extra {extra.name}: {extra.error or f'{len(extra.figures)} figures'}")
-        sample()
+    if not chosen:
+        return []
+    sizes = options.sizes
+    context = registry.BenchContext(
+        keymedic=keymedic, starter=starter, sizes=sizes, quick=options.quick, budget_s=sizes.phase_timeout_s
+    )
+    extras = registry.run_measurements(context, chosen)
+    for extra in extras:
+        _say(f"extra {extra.name}: {extra.error or f'{len(extra.figures)} figures'}")
+    return extras
 
 
 def _exited(stacks: Mapping[str, servers.Stack]) -> dict[str, int]:
@@ -204,7 +214,28 @@ def _only_run(out_dir: Path) -> Iterator[None]:
 def run(options: Options) -> RunResults:
     """Measure both bots once; the servers are always stopped, whatever happens."""
     with _only_run(options.out_dir):
-        return _run(options)
+        return _run_only_extras(options) if options.only_extra else _run(options)
+
+
+def _run_only_extras(options: Options) -> RunResults:
+    """The chosen extras alone. They start what they measure themselves; the bots are not running, so the
+    targets carry no URLs (only the environment the bots' processes would get)."""
+    results = RunResults(
+        started_at=datetime.now(timezone.utc),
+        sizes=options.sizes,
+        quick=options.quick,
+        bots={bot: BotResults() for bot in BOTS},
+        memory=PeakTracker(),
+        memory_names={},
+        load_average={"start": load_average()},
+        only_extra=True,
+    )
+    env = _base_env()
+    targets = {bot: registry.Target(bot=bot, rasa_url="", urls={}, env=env) for bot in BOTS}
+    results.extras = _run_extras(options, keymedic=targets["keymedic"], starter=targets["starter"])
+    results.load_average["end"] = load_average()
+    results.finished_at = datetime.now(timezone.utc)
+    return results
 
 
 def _run(options: Options) -> RunResults:
