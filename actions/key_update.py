@@ -271,7 +271,7 @@ def _minutes(seconds: float) -> int:
 def _sync_check_reminder(sync_run_id: int, *, attempt: int) -> EventType:
     when = datetime.now(timezone.utc) + SYNC_CHECK_EVERY
     return ReminderScheduled(
-        "EXTERNAL_sync_check",
+        "ask_sync_status",
         trigger_date_time=when,
         entities={"sync_run_id": str(sync_run_id), "attempt": str(attempt)},
         name=f"sync-check-{sync_run_id}",

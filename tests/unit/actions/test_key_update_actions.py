@@ -1,0 +1,168 @@
+"""The key update's actions translate `SupportDesk` answers into messages and slots, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.key_update import (
+    ActionAskCredentialRef,
+    ActionCheckApiKey,
+    ActionUpdateCredentials,
+    ValidateKeyUpdateForm,
+)
+from actions.removal import ActionRemovalImpact
+from bot.assistant import WalletView
+from bot.diagnosis.errors import DiagnosisRateLimited
+from bot.diagnosis.model import Status
+from bot.store.services import DiagnosisNotPassed, PendingCredentialInvalid
+from tests.unit.actions.fakes import FakeDesk, diagnosis, tracker, unavailable
+
+KEY_SLOTS = {"exchange": "kraken", "wallet_id": "1", "credential_ref": "pc_ref"}
+
+
+def texts(dispatcher: CollectingDispatcher) -> str:
+    return "\n".join(str(m.get("text") or "") for m in dispatcher.messages)
+
+
+def slot(events: list[dict[str, Any]], name: str) -> Any:
+    values = [e["value"] for e in events if e.get("event") == "slot" and e.get("name") == name]
+    assert values, f"slot {name} was not set"
+    return values[-1]
+
+
+async def test_a_failing_key_names_each_failing_item_with_its_fix_in_one_message() -> None:
+    desk = FakeDesk(check=diagnosis(no_trade_or_withdraw=Status.FAIL, no_ip_restriction=Status.FAIL))
+    dispatcher = CollectingDispatcher()
+
+    events = await ActionCheckApiKey(desk).run(dispatcher, tracker(KEY_SLOTS), {})
+
+    assert len(dispatcher.messages) == 1
+    assert "fix for no_trade_or_withdraw" in texts(dispatcher)
+    assert "fix for no_ip_restriction" in texts(dispatcher)
+    assert slot(events, "key_status") == "failed"
+    assert slot(events, "failing_items") == ["no_trade_or_withdraw", "no_ip_restriction"]
+    assert slot(events, "credential_ref") is None  # the next try needs a new submission
+
+
+async def test_an_unavailable_exchange_is_not_the_users_fault() -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionCheckApiKey(FakeDesk(check=unavailable())).run(dispatcher, tracker(KEY_SLOTS), {})
+    assert slot(events, "key_status") == "unavailable"
+    assert "says nothing about your key" in texts(dispatcher)
+
+
+async def test_a_passing_key_moves_on_to_the_update() -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionCheckApiKey(FakeDesk()).run(dispatcher, tracker(KEY_SLOTS), {})
+    assert slot(events, "key_status") == "passed"
+    assert "passed every check" in texts(dispatcher)
+
+
+async def test_what_the_exchange_cannot_tell_goes_to_the_checklist() -> None:
+    desk = FakeDesk(check=diagnosis(no_ip_restriction=Status.UNKNOWN))
+    events = await ActionCheckApiKey(desk).run(CollectingDispatcher(), tracker(KEY_SLOTS), {})
+    assert slot(events, "key_status") == "unknown_items"
+    assert slot(events, "unknown_items") == ["no_ip_restriction"]
+
+
+async def test_an_expired_submission_asks_for_a_new_form() -> None:
+    desk = FakeDesk(check=PendingCredentialInvalid("expired"))
+    events = await ActionCheckApiKey(desk).run(CollectingDispatcher(), tracker(KEY_SLOTS), {})
+    assert slot(events, "key_status") == "invalid_reference"
+
+
+async def test_too_many_tests_waits_instead_of_calling_the_exchange() -> None:
+    desk = FakeDesk(check=DiagnosisRateLimited("kraken", 300))
+    dispatcher = CollectingDispatcher()
+    events = await ActionCheckApiKey(desk).run(dispatcher, tracker(KEY_SLOTS), {})
+    assert slot(events, "key_status") == "rate_limited"
+    assert "5 minutes" in texts(dispatcher)
+
+
+async def test_the_update_reports_the_masked_key_and_schedules_the_resync_check() -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionUpdateCredentials(FakeDesk()).run(dispatcher, tracker(KEY_SLOTS), {})
+    assert "****abcd" in texts(dispatcher)
+    assert slot(events, "sync_run_id") == "77"
+    reminders = [e for e in events if e.get("event") == "reminder"]
+    assert reminders and reminders[0]["intent"] == "ask_sync_status"
+
+
+async def test_an_untested_key_is_not_saved_and_the_user_is_told() -> None:
+    desk = FakeDesk(update=DiagnosisNotPassed("not tested"))
+    dispatcher = CollectingDispatcher()
+    events = await ActionUpdateCredentials(desk).run(dispatcher, tracker(KEY_SLOTS), {})
+    assert "Nothing was changed" in texts(dispatcher)
+    assert SlotSet("credential_ref", None) in events
+
+
+async def test_the_credential_form_goes_as_a_payload_and_a_link_never_asking_for_the_secret_in_chat() -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionAskCredentialRef(FakeDesk()).run(
+        dispatcher, tracker({"exchange": "kucoin", "wallet_id": "3"}), {}
+    )
+    payloads = [m["custom"] for m in dispatcher.messages if m.get("custom")]
+    assert payloads and payloads[0]["type"] == "keymedic_credential_form"
+    assert "not in the chat" in texts(dispatcher)
+    assert "passphrase" in texts(dispatcher).lower()  # KuCoin's steps mention saving it
+
+
+async def test_one_wallet_on_the_exchange_is_chosen_without_asking() -> None:
+    desk = FakeDesk(wallet_list=[WalletView(5, "kraken", "default", "****1111", None)])
+    result = await ValidateKeyUpdateForm(desk).validate_exchange(
+        "Kraken Pro", CollectingDispatcher(), tracker(), {}
+    )
+    assert result == {"exchange": "kraken", "wallet_id": "5"}
+
+
+async def test_an_exchange_not_connected_yet_becomes_a_new_wallet() -> None:
+    desk = FakeDesk()
+    dispatcher = CollectingDispatcher()
+    result = await ValidateKeyUpdateForm(desk).validate_exchange("okex", dispatcher, tracker(), {})
+    assert result == {"exchange": "okx", "wallet_id": "99"}
+    assert ("connect_wallet", ("okx",)) in desk.calls
+
+
+async def test_two_wallets_on_the_exchange_leave_the_choice_to_the_user() -> None:
+    desk = FakeDesk(
+        wallet_list=[
+            WalletView(5, "kraken", "default", "****1111", None),
+            WalletView(6, "kraken", "trading", None, None),
+        ]
+    )
+    result = await ValidateKeyUpdateForm(desk).validate_exchange(
+        "kraken", CollectingDispatcher(), tracker(), {}
+    )
+    assert result == {"exchange": "kraken"}
+
+
+async def test_an_unknown_exchange_name_is_asked_again() -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateKeyUpdateForm(FakeDesk()).validate_exchange("my bank", dispatcher, tracker(), {})
+    assert result == {"exchange": None}
+
+
+async def test_chat_text_is_never_taken_as_a_credential() -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateKeyUpdateForm(FakeDesk()).validate_credential_ref(
+        "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz", dispatcher, tracker(), {}
+    )
+    assert result == {"credential_ref": None}
+    assert "form" in texts(dispatcher)
+
+
+async def test_removal_states_the_edits_at_stake_and_offers_support_without_removal_steps() -> None:
+    desk = FakeDesk(wallet_list=[WalletView(1, "kraken", "default", "****1111", None)])
+    dispatcher = CollectingDispatcher()
+    await ActionRemovalImpact(desk).run(dispatcher, tracker({"exchange": "kraken"}), {})
+    text = texts(dispatcher)
+    assert (
+        "8 manual edits" in text and "3 category changes" in text and "2 manually added transactions" in text
+    )
+    assert "support" in text
+    buttons = [b["payload"] for m in dispatcher.messages for b in m.get("buttons", [])]
+    assert "/request_human" in buttons
+    assert "Wallets page" not in text and "[...]" not in text
