@@ -7,6 +7,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot.assistant.replies import csv_backup_reply
 from bot.exchange_ids import normalize_exchange
 from bot.knowledge import csv_backup_steps, guide_for
 
@@ -20,7 +21,7 @@ class ActionCsvBackup(Action):
     ) -> list[EventType]:
         exchange = normalize_exchange(tracker.get_slot("exchange"))
         if exchange is None:
-            dispatcher.utter_message(response="utter_csv_backup")
+            dispatcher.utter_message(text=csv_backup_reply())
             return []
         dispatcher.utter_message(text=" ".join(csv_backup_steps(guide_for(exchange))))
         return []

@@ -9,7 +9,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, shared_desk, wallet_id_of
 from bot.assistant import SupportDesk
-from bot.assistant.replies import removal_impact_reply
+from bot.assistant.replies import removal_impact_reply, removal_warning_reply
 from bot.exchange_ids import normalize_exchange
 
 _SUPPORT_BUTTONS = [
@@ -40,7 +40,7 @@ class ActionRemovalImpact(Action):
         ]
         if len(candidates) != 1:
             # Without knowing which wallet, give the article's warning in general terms.
-            dispatcher.utter_message(response="utter_removal_warning", buttons=_SUPPORT_BUTTONS)
+            dispatcher.utter_message(text=removal_warning_reply(), buttons=_SUPPORT_BUTTONS)
             return []
         wallet = candidates[0]
         impact = await desk.removal_impact(channel, tracker.sender_id, wallet.wallet_id)

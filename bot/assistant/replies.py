@@ -18,6 +18,8 @@ __all__ = [
     "sync_started_reply",
     "sync_report_reply",
     "removal_impact_reply",
+    "removal_warning_reply",
+    "csv_backup_reply",
 ]
 
 # Items a user can act on from the chat, named the way the article's checklist names them.
@@ -126,4 +128,22 @@ def removal_impact_reply(exchange: str, impact: RemovalImpact) -> str:
         f"{at_stake}. Re-adding the exchange brings back its transactions but not your edits, so removal "
         "is a last resort. Let our support team look at it first; they'll confirm whether removal is "
         "really the fix."
+    )
+
+
+def removal_warning_reply() -> str:
+    """The article's warning when KeyMedic does not know which wallet the user means."""
+    return (
+        "Before removing an exchange, please know what it costs: removing it deletes every manual edit on "
+        "its transactions (category changes, notes, cost-basis tweaks and transactions you added by hand). "
+        "Re-adding it brings back the exchange's transactions but not your edits. Let our support team check "
+        "it first; removal should only happen once they confirm it's the right fix."
+    )
+
+
+def csv_backup_reply() -> str:
+    """The article's CSV backup when KeyMedic does not know the exchange."""
+    return (
+        "While the API connection is being sorted out, you can keep your history complete with a CSV: most "
+        "exchanges let you export your transaction history as a CSV file, which you can then upload."
     )

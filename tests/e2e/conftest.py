@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import load_settings
+from bot.config import Settings, load_settings
+from bot.demo import prepare_database
 from bot.launcher import child_environment, local_services, start_services, stop_services
 from bot.training import ensure_model
 from tests.helpers import free_port
@@ -24,6 +25,7 @@ from tests.helpers import free_port
 class RasaStack:
     rasa_url: str
     tracker_db: Path
+    settings: Settings
 
     def say(self, sender: str, text: str) -> list[dict[str, object]]:
         """Send one user message over the REST channel and return the bot's replies."""
@@ -55,9 +57,15 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     tracker_db = var_dir / "tracker.db"
     env = child_environment(settings, {**os.environ, "KEYMEDIC_TRACKER_DB": str(tracker_db)})
     env.update(RASA_PORT=str(settings.rasa_port), ACTIONS_PORT=str(settings.actions_port))
-    services = [s for s in local_services(settings, ensure_model()) if s.name in {"actions", "rasa"}]
+    # The whole local run, as `keymedic run` starts it: demo data, sandbox, worker, web app, actions, Rasa.
+    prepare_database(settings)
+    services = local_services(settings, ensure_model())
     try:
         start_services(services, env, var_dir / "logs")
-        yield RasaStack(rasa_url=f"http://127.0.0.1:{settings.rasa_port}", tracker_db=tracker_db)
+        yield RasaStack(
+            rasa_url=f"http://127.0.0.1:{settings.rasa_port}",
+            tracker_db=tracker_db,
+            settings=settings,
+        )
     finally:
         stop_services(services)
