@@ -7,18 +7,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.checklist import CHECKLIST_SLOTS
 from actions.common import channel_of, shared_desk, wallet_id_of
 from bot.assistant import SupportDesk
-
-CHECKLIST_SLOTS = (
-    "checklist_copied_whole",
-    "checklist_passphrase",
-    "checklist_read_permission",
-    "checklist_no_trade_or_withdraw",
-    "checklist_activated",
-    "checklist_no_ip_restriction",
-    "checklist_has_activity",
-)
 
 
 class ActionHandoffToSupport(Action):
@@ -35,7 +26,9 @@ class ActionHandoffToSupport(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = "user asked for a person" if intent == "request_human" else "key still failing after checks"
         answers = {
-            slot: tracker.get_slot(slot) for slot in CHECKLIST_SLOTS if tracker.get_slot(slot) is not None
+            slot: tracker.get_slot(slot)
+            for slot in CHECKLIST_SLOTS.values()
+            if tracker.get_slot(slot) is not None
         }
         ticket_id = await desk.open_ticket(
             channel_of(tracker),

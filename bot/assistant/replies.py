@@ -147,3 +147,25 @@ def csv_backup_reply() -> str:
         "While the API connection is being sorted out, you can keep your history complete with a CSV: most "
         "exchanges let you export your transaction history as a CSV file, which you can then upload."
     )
+
+
+_CHECKLIST_FIXES: dict[Item, str] = {
+    Item.FORMAT: "Copy the {key} and {secret} again in full, with no spaces or line breaks, into a new form.",
+    Item.PASSPHRASE_OK: (
+        "Enter the passphrase exactly as you set it on {name}; if you no longer have it, create a new key "
+        "and save its passphrase."
+    ),
+    Item.READ_PERMISSION: "Turn on read access for the key, or create a new key with read access.",
+    Item.NO_TRADE_OR_WITHDRAW: "Create a new key with read access only, leaving withdrawals and trading off.",
+    Item.ACTIVATED: "Confirm the key through {name}'s email or 2FA prompt, then send it again.",
+    Item.NO_IP_RESTRICTION: "Remove the IP restriction from the key, or create a new key without one.",
+    Item.HAS_ACTIVITY: (
+        "The sync can only bring in history once the account has at least one deposit or trade; until then "
+        "there's nothing to import."
+    ),
+}
+
+
+def checklist_fix(item: Item, *, name: str, key_label: str, secret_label: str) -> str:
+    """What to do when the user answered "no" to the checklist question headed by `item`."""
+    return _CHECKLIST_FIXES[item].format(name=name, key=key_label, secret=secret_label)
