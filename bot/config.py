@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 __all__ = ["Settings", "load_settings", "exchange_base_url", "PROJECT_ROOT"]
 
@@ -34,6 +35,29 @@ def _float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def _origins(name: str) -> tuple[str, ...]:
+    # An origin is scheme://host[:port], exactly as a browser sends it: no path, no trailing slash.
+    origins = []
+    for raw in os.environ.get(name, "").split(","):
+        origin = raw.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise ValueError(f"{name} must list origins like https://app.example.com, got {origin!r}")
+        origins.append(origin)
+    return tuple(origins)
 
 
 @dataclass(frozen=True)
@@ -76,11 +100,61 @@ class Settings:
     # How many history rows each of the sandbox's history-bearing keys serves (generated lazily, so 100,000
     # costs no memory; docs/sandbox.md "History").
     sandbox_history_size: int = 40
+    # -- the chat widget's socket.io channel (docs/channels.md) --
+    # `KEYMEDIC_WIDGET_JWT_SECRET`: the HS256 key the host app signs the widget's JWTs with. Empty means the
+    # socket.io channel refuses every connection. Kept out of repr.
+    widget_jwt_secret: str = field(default="", repr=False)
+    # `KEYMEDIC_WIDGET_JWT_AUDIENCE`: the `aud` every widget JWT must carry, so a token the host app mints for
+    # another service cannot open a chat.
+    widget_jwt_audience: str = "keymedic-widget"
+    # `KEYMEDIC_WIDGET_ORIGINS`: comma-separated origins (`https://app.example.com`) whose pages may open the
+    # widget's socket. Empty means a local run: the web app's own origin (`widget_allowed_origins`).
+    widget_origins: tuple[str, ...] = ()
+    # -- hand-off to support (docs/handoff.md) --
+    # `KEYMEDIC_RASA_URL`: Rasa's HTTP API as the web app reaches it (agent replies, resume). Empty means a
+    # local run: http://127.0.0.1:RASA_PORT (`rasa_base_url`).
+    rasa_url: str = ""
+    # `KEYMEDIC_RASA_TOKEN`: Rasa's `--auth-token`, sent as its `token` query parameter. Out of repr.
+    rasa_token: str = field(default="", repr=False)
+    # `KEYMEDIC_AGENT_TOKEN`: the bearer token of the agent API. Empty switches the agent API off (503).
+    agent_token: str = field(default="", repr=False)
+    # `KEYMEDIC_SUPPORT_WEBHOOK_URL`: where ticket notifications go. A Slack incoming-webhook URL is itself a
+    # credential, so it stays out of repr (and out of every logged error). Empty: notifications wait in the
+    # outbox until one is configured.
+    support_webhook_url: str = field(default="", repr=False)
+    # `KEYMEDIC_SUPPORT_WEBHOOK_KIND`: `slack` (Block Kit message) or `json` (KeyMedic's own JSON document).
+    support_webhook_kind: str = "json"
+    # `KEYMEDIC_SUPPORT_WEBHOOK_SECRET`: when set, JSON deliveries carry an HMAC-SHA256 signature of the body.
+    support_webhook_secret: str = field(default="", repr=False)
+    # `KEYMEDIC_SUPPORT_WEBHOOK_TIMEOUT`: seconds one delivery attempt may take.
+    support_webhook_timeout_s: float = 10.0
+    # Outbox retries: the n-th failed attempt waits min(cap, base * 2**(n-1)) seconds
+    # (`KEYMEDIC_OUTBOX_RETRY_BASE`, `KEYMEDIC_OUTBOX_RETRY_CAP`). A worker's claim on a row lasts
+    # `KEYMEDIC_OUTBOX_LEASE` seconds; a worker that dies mid-delivery frees the row when it lapses, so it
+    # must be longer than one attempt (the webhook timeout).
+    outbox_retry_base_s: float = 30.0
+    outbox_retry_cap_s: float = 3600.0
+    outbox_lease_s: float = 120.0
 
     @property
     def web_base_url(self) -> str:
         """The web app's address as users reach it, without a trailing slash."""
         return (self.web_public_url or f"http://127.0.0.1:{self.web_port}").rstrip("/")
+
+    @property
+    def widget_allowed_origins(self) -> tuple[str, ...]:
+        """The origins the widget's socket accepts: `widget_origins`, else the web app's own origin."""
+        if self.widget_origins:
+            return self.widget_origins
+        if self.web_public_url:
+            parts = urlsplit(self.web_base_url)
+            return (f"{parts.scheme}://{parts.netloc}",)
+        return (f"http://127.0.0.1:{self.web_port}", f"http://localhost:{self.web_port}")
+
+    @property
+    def rasa_base_url(self) -> str:
+        """Rasa's HTTP API, without a trailing slash."""
+        return (self.rasa_url or f"http://127.0.0.1:{self.rasa_port}").rstrip("/")
 
 
 def load_settings() -> Settings:
@@ -103,6 +177,19 @@ def load_settings() -> Settings:
         web_public_url=os.environ.get("KEYMEDIC_WEB_PUBLIC_URL", "").strip(),
         sync_request_deadline_s=_float("KEYMEDIC_SYNC_REQUEST_DEADLINE", 60.0),
         sandbox_history_size=_int("KEYMEDIC_SANDBOX_HISTORY_SIZE", 40),
+        widget_jwt_secret=os.environ.get("KEYMEDIC_WIDGET_JWT_SECRET", "").strip(),
+        widget_jwt_audience=os.environ.get("KEYMEDIC_WIDGET_JWT_AUDIENCE", "").strip() or "keymedic-widget",
+        widget_origins=_origins("KEYMEDIC_WIDGET_ORIGINS"),
+        rasa_url=os.environ.get("KEYMEDIC_RASA_URL", "").strip(),
+        rasa_token=os.environ.get("KEYMEDIC_RASA_TOKEN", "").strip(),
+        agent_token=os.environ.get("KEYMEDIC_AGENT_TOKEN", "").strip(),
+        support_webhook_url=os.environ.get("KEYMEDIC_SUPPORT_WEBHOOK_URL", "").strip(),
+        support_webhook_kind=_choice("KEYMEDIC_SUPPORT_WEBHOOK_KIND", ("json", "slack"), "json"),
+        support_webhook_secret=os.environ.get("KEYMEDIC_SUPPORT_WEBHOOK_SECRET", "").strip(),
+        support_webhook_timeout_s=_float("KEYMEDIC_SUPPORT_WEBHOOK_TIMEOUT", 10.0),
+        outbox_retry_base_s=_float("KEYMEDIC_OUTBOX_RETRY_BASE", 30.0),
+        outbox_retry_cap_s=_float("KEYMEDIC_OUTBOX_RETRY_CAP", 3600.0),
+        outbox_lease_s=_float("KEYMEDIC_OUTBOX_LEASE", 120.0),
     )
 
 

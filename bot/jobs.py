@@ -8,6 +8,11 @@ Jobs are idempotent: `resync_wallet(sync_run_id)` runs a sync run that was creat
 in the same transaction as the change that needs it, and the run's status is a compare-and-set guard, so a
 retried, duplicated or concurrent job never applies a sync twice.
 
+Outbox deliveries (DESIGN §6, docs/handoff.md): `deliver_outbox()` is queued right after a ticket opens,
+and `sweep_outbox` runs every minute in the consumer; both make one pass of `bot.handoff.outbox.deliver_due`,
+whose claims keep two workers (or two passes) from sending one notification at the same time. A pass
+retried or run twice is harmless.
+
 `keymedic worker` starts a consumer.
 """
 
@@ -17,10 +22,21 @@ import argparse
 import logging
 from typing import Any
 
-from huey import Huey  # type: ignore[import-untyped]
+from huey import Huey, crontab  # type: ignore[import-untyped]
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage  # type: ignore[import-untyped]
 
-__all__ = ["huey", "resync_wallet", "enqueue_resync", "run_resync", "add_arguments", "run"]
+__all__ = [
+    "huey",
+    "resync_wallet",
+    "enqueue_resync",
+    "run_resync",
+    "deliver_outbox",
+    "sweep_outbox",
+    "enqueue_outbox_delivery",
+    "run_outbox_delivery",
+    "add_arguments",
+    "run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +109,74 @@ def resync_wallet(sync_run_id: int) -> dict[str, Any]:
 def enqueue_resync(sync_run_id: int) -> None:
     """Queue the resync job of a sync run (made by `services.replace_credential` or `request_sync`)."""
     resync_wallet(sync_run_id)
+
+
+def run_outbox_delivery() -> dict[str, Any]:
+    """One delivery pass over the due support notifications, with the process's settings."""
+    from bot.config import load_settings
+    from bot.handoff.outbox import RetryPolicy, deliver_due
+    from bot.handoff.services import SUPPORT_REASONS
+    from bot.handoff.webhook import WebhookSender
+    from bot.store.crypto import load_key_ring
+    from bot.store.db import create_database
+    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    settings = load_settings()
+    policy = RetryPolicy(
+        base_s=settings.outbox_retry_base_s,
+        cap_s=settings.outbox_retry_cap_s,
+        lease_s=settings.outbox_lease_s,
+    )
+    if policy.lease_s <= settings.support_webhook_timeout_s:
+        raise ValueError("KEYMEDIC_OUTBOX_LEASE must be longer than KEYMEDIC_SUPPORT_WEBHOOK_TIMEOUT")
+    database = create_database(settings.database_url)
+    keys = load_key_ring(settings)
+    if not settings.support_webhook_url:
+        # Nothing is claimed: the notifications wait in the outbox until a webhook is configured.
+        try:
+            uow = SqlAlchemyUnitOfWork(database, keys, write=False)
+            with uow:
+                waiting = uow.outbox.count_undelivered(SUPPORT_REASONS)
+        finally:
+            database.dispose()
+        if waiting:
+            log.warning("KEYMEDIC_SUPPORT_WEBHOOK_URL is not set; %d support notification(s) wait", waiting)
+        return {"delivered": [], "failed": [], "configured": False}
+    sender = WebhookSender(
+        settings.support_webhook_url,
+        "slack" if settings.support_webhook_kind == "slack" else "json",
+        web_base_url=settings.web_base_url,
+        secret=settings.support_webhook_secret,
+        timeout_s=settings.support_webhook_timeout_s,
+    )
+    try:
+        report = deliver_due(
+            lambda: SqlAlchemyUnitOfWork(database, keys), sender, reasons=SUPPORT_REASONS, policy=policy
+        )
+    finally:
+        sender.close()
+        database.dispose()
+    return {**report.to_dict(), "configured": True}
+
+
+# No Huey retries: a failed attempt is recorded on its outbox row and retried on the row's own schedule.
+@huey.task()  # type: ignore[untyped-decorator]
+def deliver_outbox() -> dict[str, Any]:
+    """Deliver the due support notifications now (queued when a ticket opens)."""
+    return run_outbox_delivery()
+
+
+# The outbox's own clock: retries fall due while nobody enqueues anything, and a restarted worker finds
+# what a stopped one left (rows `sending` past their lease).
+@huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def sweep_outbox() -> dict[str, Any]:
+    """Deliver whatever notifications are due (every minute)."""
+    return run_outbox_delivery()
+
+
+def enqueue_outbox_delivery() -> None:
+    """Queue a delivery pass (`SupportDesk.open_ticket` calls it after the ticket's transaction)."""
+    deliver_outbox()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

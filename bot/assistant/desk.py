@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,10 +90,12 @@ class SupportDesk:
         *,
         diagnose: DiagnoseFn | None = None,
         enqueue_resync: Callable[[int], None] | None = None,
+        enqueue_delivery: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._diagnose = diagnose
         self._enqueue = enqueue_resync
+        self._enqueue_delivery = enqueue_delivery
         self._database: Database | None = None
 
     # -- plumbing ------------------------------------------------------------------------------------------
@@ -302,16 +305,21 @@ class SupportDesk:
         checklist: dict[str, Any] | None = None,
     ) -> int:
         """The conversation's support ticket, opened with what KeyMedic learned, or the one already open
-        (never two tickets for one conversation). Returns its id."""
+        (never two tickets for one conversation). Returns its id. Each opening queues one notification to
+        support in the same transaction (`bot.handoff.services.ticket_opened`), then nudges its delivery."""
+        from bot.handoff.services import ticket_opened
         from bot.store.model import Ticket
 
-        def work() -> int:
+        def work() -> tuple[int, str | None]:
             user_id = self._user_id(channel, sender_id)
             uow = self._uow()
             with uow:
                 if wallet_id is not None:
                     self._owned_wallet(uow, user_id, wallet_id)
                 ticket = uow.tickets.by_conversation(conversation_id)
+                if ticket is not None and ticket.id is not None:
+                    # Locked: a concurrent hand-off of this conversation waits instead of losing its update.
+                    ticket = uow.tickets.lock(ticket.id)
                 if ticket is None:
                     ticket = Ticket(conversation_id=conversation_id, reason=reason, user_id=user_id)
                     uow.tickets.add(ticket)
@@ -330,12 +338,38 @@ class SupportDesk:
                     payload["reasons"].append(reason)
                 ticket.payload = payload
                 uow.flush()
+                delivery_id = ticket_opened(uow, ticket)
                 assert ticket.id is not None
                 ticket_id = ticket.id
                 uow.commit()
-                return ticket_id
+                return ticket_id, delivery_id
 
-        return await self._in_thread(work)
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            ticket_id, delivery_id = await self._in_thread(work)
+        except IntegrityError:
+            # Another hand-off of this conversation (a double click, a retried Slack event) created the ticket
+            # first; the unique conversation id refused a second one, and this attempt reuses the first.
+            ticket_id, delivery_id = await self._in_thread(work)
+        if delivery_id is not None:
+            await self._in_thread(self._nudge_delivery)
+        return ticket_id
+
+    def _nudge_delivery(self) -> None:
+        # Best effort: the notification is already in the outbox, and the periodic sweep delivers it if the
+        # job queue cannot be reached now. The hand-off itself must not fail for it.
+        try:
+            enqueue = self._enqueue_delivery
+            if enqueue is None:
+                from bot.jobs import enqueue_outbox_delivery
+
+                enqueue = enqueue_outbox_delivery
+            enqueue()
+        except Exception as error:
+            logging.getLogger(__name__).warning(
+                "could not queue the outbox delivery (%s); the periodic sweep will", type(error).__name__
+            )
 
     async def removal_impact(self, channel: str, sender_id: str, wallet_id: int) -> RemovalImpact:
         """What removing this wallet would delete for good."""

@@ -347,14 +347,90 @@ class TicketRepository(_Repository):
         query = select(model.Ticket).where(orm.tickets.c.conversation_id == conversation_id)
         return self.session.scalars(query).first()
 
+    def lock(self, ticket_id: int) -> model.Ticket | None:
+        """The ticket row, locked until the transaction ends (see `UserRepository.lock`): two agents, or an
+        agent and the bot, changing one ticket's payload queue up instead of losing one of the changes."""
+        query = select(model.Ticket).where(orm.tickets.c.id == ticket_id).with_for_update()
+        return self.session.scalars(query.execution_options(populate_existing=True)).first()
+
 
 class OutboxRepository(_Repository):
+    """The notification outbox. A row is `pending` (due at `next_attempt_at`), `sending` (claimed by a worker
+    until `next_attempt_at`, its lease) or `delivered`. `attempts` counts claims and doubles as the claim's
+    token: a worker settles only the claim it made."""
+
     def get(self, message_id: int) -> model.OutboxMessage | None:
         return self.session.get(model.OutboxMessage, message_id)
 
     def by_delivery_id(self, delivery_id: str) -> model.OutboxMessage | None:
         query = select(model.OutboxMessage).where(orm.outbox.c.delivery_id == delivery_id)
         return self.session.scalars(query).first()
+
+    def for_ticket(self, ticket_id: int) -> list[model.OutboxMessage]:
+        o = orm.outbox
+        query = select(model.OutboxMessage).where(o.c.ticket_id == ticket_id).order_by(o.c.id)
+        return list(self.session.scalars(query))
+
+    def count_undelivered(self, reasons: Sequence[str]) -> int:
+        o = orm.outbox
+        query = select(func.count()).where(o.c.status != "delivered", o.c.reason.in_(list(reasons)))
+        return int(self.session.scalar(query) or 0)
+
+    def claim_next(
+        self, *, reasons: Sequence[str], now: datetime, lease_until: datetime
+    ) -> model.OutboxMessage | None:
+        """Claim the oldest due row with one of `reasons` for this worker until `lease_until`; None when
+        nothing is due.
+
+        On PostgreSQL the candidate is picked with `FOR UPDATE SKIP LOCKED`, so concurrent workers pick
+        different rows without waiting on each other; SQLite's write transaction (BEGIN IMMEDIATE) already
+        serialises them. The UPDATE repeats the "due" condition as a compare-and-set, so a row is never
+        claimed twice for one lease whatever the isolation level. A row whose worker died while `sending`
+        becomes due again when its lease lapses.
+        """
+        o = orm.outbox
+        due = and_(
+            o.c.status.in_(("pending", "sending")), o.c.next_attempt_at <= now, o.c.reason.in_(list(reasons))
+        )
+        candidate = self.session.scalar(
+            select(o.c.id)
+            .where(due)
+            .order_by(o.c.next_attempt_at, o.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if candidate is None:
+            return None
+        result = self.session.execute(
+            update(o)
+            .where(o.c.id == candidate, due)
+            .values(status="sending", attempts=o.c.attempts + 1, next_attempt_at=lease_until)
+        )
+        if _rowcount(result) != 1:
+            return None
+        query = select(model.OutboxMessage).where(o.c.id == candidate)
+        return self.session.scalars(query.execution_options(populate_existing=True)).first()
+
+    def settle_delivered(self, message_id: int, *, now: datetime) -> bool:
+        """Record a delivery. Whichever worker's attempt succeeded, the row is delivered (once)."""
+        o = orm.outbox
+        result = self.session.execute(
+            update(o)
+            .where(o.c.id == message_id, o.c.status != "delivered")
+            .values(status="delivered", delivered_at=now, last_error=None)
+        )
+        return _rowcount(result) == 1
+
+    def settle_failed(self, message_id: int, *, attempt: int, retry_at: datetime, error: str) -> bool:
+        """Record a failed attempt and when to try again; a no-op when this claim was taken over (its lease
+        lapsed and another worker claimed the row) or the row was delivered meanwhile."""
+        o = orm.outbox
+        result = self.session.execute(
+            update(o)
+            .where(o.c.id == message_id, o.c.status == "sending", o.c.attempts == attempt)
+            .values(status="pending", next_attempt_at=retry_at, last_error=error)
+        )
+        return _rowcount(result) == 1
 
 
 class IntakeTokenRepository(_Repository):

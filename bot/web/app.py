@@ -30,7 +30,7 @@ from aiohttp.web_request import BaseRequest
 from bot.config import Settings
 from bot.store.model import utcnow
 from bot.store.unit_of_work import AbstractUnitOfWork
-from bot.web import form, intake
+from bot.web import agent, form, intake
 
 __all__ = [
     "Identify",
@@ -258,6 +258,7 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get(intake.FORM_PATH, intake_form)
     app.router.add_post(intake.SUBMIT_PATH, submit)
+    agent.register(app, settings, uow_factory=app[_UOW], clock=clock)
     return app
 
 

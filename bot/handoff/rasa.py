@@ -1,0 +1,116 @@
+"""Rasa's HTTP API, for the agent API: relay an agent's reply into the conversation, resume the bot, read the
+conversation's events.
+
+An agent's reply is a `bot` event appended with
+
+    POST {RASA}/conversations/{id}/tracker/events?output_channel=latest&execute_side_effects=true
+
+(rasa/server.py `append_events`, Rasa 3.6): Rasa appends the `BotUttered` to the tracker under the
+conversation's lock — so it is part of the conversation's history, and the transcript — and, because of
+`execute_side_effects`, sends it through the output channel of the conversation's latest input channel
+(`processor.execute_side_effects` → `output_channel.send_response`), which is how it reaches the user in the
+widget or the Slack thread. `trigger_intent` would need an intent and an action to echo free text, and
+`execute` is deprecated; appending the event is the one path that both records and delivers the text.
+
+Rasa's `--auth-token` goes in the `token` query parameter (rasa/server.py `requires_auth`).
+
+RasaError (a `HandoffError`)
+└── RasaUnavailable    Rasa did not answer, or answered with an error
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+from urllib.parse import quote
+
+import httpx
+
+from bot.handoff.services import HandoffError
+from bot.handoff.transcript import AGENT_METADATA_KEY
+
+__all__ = ["RasaError", "RasaUnavailable", "RasaConversations"]
+
+DEFAULT_TIMEOUT_S: Final = 10.0
+
+
+class RasaError(HandoffError):
+    pass
+
+
+class RasaUnavailable(RasaError):
+    pass
+
+
+class RasaConversations:
+    """A small async client of Rasa's conversation endpoints. The transport is injected in tests."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str = "",
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        # trust_env=False: Rasa is an internal service; a proxy from the environment must not see its token.
+        self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport, trust_env=False)
+
+    def __repr__(self) -> str:
+        return f"RasaConversations({self._base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _url(self, conversation_id: str, suffix: str) -> str:
+        # Percent-encoded whole: a Slack thread id or a JWT subject must stay one path segment.
+        return f"{self._base_url}/conversations/{quote(conversation_id, safe='')}/{suffix}"
+
+    def _params(self, **extra: str) -> dict[str, str]:
+        params = dict(extra)
+        if self._token:
+            params["token"] = self._token
+        return params
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(f"Rasa did not answer ({type(error).__name__})") from None
+        if response.status_code != 200:
+            raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
+        return response
+
+    async def append_events(
+        self, conversation_id: str, events: Sequence[Mapping[str, Any]], *, deliver: bool
+    ) -> None:
+        """Append events to the conversation; with `deliver`, send its `bot` events to the user through the
+        conversation's latest channel."""
+        params = self._params(include_events="NONE")
+        if deliver:
+            params.update(output_channel="latest", execute_side_effects="true")
+        await self._request(
+            "POST", self._url(conversation_id, "tracker/events"), params=params, json=list(events)
+        )
+
+    async def send_agent_message(self, conversation_id: str, text: str, *, agent: str) -> None:
+        """Relay an agent's reply: recorded in the tracker and delivered to the user."""
+        event = {"event": "bot", "text": text, "metadata": {AGENT_METADATA_KEY: agent}}
+        await self.append_events(conversation_id, [event], deliver=True)
+
+    async def resume(self, conversation_id: str) -> None:
+        """Resume the paused bot (`ConversationResumed`): it answers the user's next message again."""
+        await self.append_events(conversation_id, [{"event": "resume"}], deliver=False)
+
+    async def events(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The conversation's events (all sessions), as Rasa's tracker returns them."""
+        response = await self._request(
+            "GET", self._url(conversation_id, "tracker"), params=self._params(include_events="ALL")
+        )
+        try:
+            events = response.json().get("events") or []
+        except ValueError:
+            raise RasaUnavailable("Rasa answered with something that is not a tracker") from None
+        return [event for event in events if isinstance(event, dict)]

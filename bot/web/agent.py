@@ -1,0 +1,260 @@
+"""The agent API (DESIGN §6): what a support agent does with a hand-off ticket, over HTTP.
+
+    GET  /agent/tickets/{id}                  the ticket: transcript, diagnosis, checklist, edits at stake,
+                                              removal approval, history, notification deliveries
+    POST /agent/tickets/{id}/reply            {"agent", "text"}: the text reaches the user in their chat
+    POST /agent/tickets/{id}/resume           {"agent"}: the bot answers again
+    POST /agent/tickets/{id}/approve-removal  {"agent"}: records who approved removal, and when
+    POST /agent/tickets/{id}/close            {"agent", "resume"?: true}: closes (and by default resumes)
+
+Every request needs `Authorization: Bearer <KEYMEDIC_AGENT_TOKEN>` (401 otherwise; 503 while no token is
+configured). One token is shared by the helpdesk; the agent names themself in `agent`, which is what the
+ticket records. Errors are `{"error": {"code", "message"}}` as elsewhere in the web app:
+`unauthorized` 401, `not_found` 404, `invalid_request` 400, `ticket_closed` 409, `rasa_unavailable` 502,
+`agent_api_disabled` 503.
+
+Reading a ticket first refreshes its transcript from Rasa's tracker (best effort, redacted), so the messages
+the user sent while the bot was paused are on it; `transcript_refreshed` says whether that worked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.handoff import services
+from bot.handoff.rasa import RasaConversations, RasaUnavailable
+from bot.handoff.transcript import Redactor, load_redactor
+from bot.store.unit_of_work import AbstractUnitOfWork
+
+__all__ = ["register", "AGENT_PREFIX", "MAX_REPLY_CHARS"]
+
+logger = logging.getLogger(__name__)
+
+AGENT_PREFIX: Final = "/agent/tickets"
+MAX_REPLY_CHARS: Final = 4000
+MAX_AGENT_CHARS: Final = 100
+REFRESH_TIMEOUT_S: Final = 3.0
+
+_T = TypeVar("_T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class _Agent:
+    """What the handlers share: the token, the database, Rasa, the redactor and the clock."""
+
+    def __init__(
+        self,
+        token: str,
+        uow_factory: Callable[[], AbstractUnitOfWork],
+        rasa: RasaConversations,
+        redactor: Redactor,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.token = token.encode()
+        self.uow_factory = uow_factory
+        self.rasa = rasa
+        self.redactor = redactor
+        self.clock = clock
+
+
+_CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="keymedic-agent"'}
+_STATE: Final[web.AppKey[_Agent]] = web.AppKey("agent_api", _Agent)
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+async def _in_thread(function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(function, *args, **kwargs)
+    )
+
+
+def _authorized(handler: Callable[[web.Request, _Agent, int], Awaitable[web.Response]]) -> Handler:
+    """Bearer-token check, then the ticket id; the handler gets the shared state and the id."""
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        state = request.app[_STATE]
+        if not state.token:
+            return _error(503, "agent_api_disabled", "The agent API is off: KEYMEDIC_AGENT_TOKEN is not set.")
+        scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
+        # Constant-time: the comparison must not tell an attacker how much of a guess was right.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(provided.strip().encode(), state.token):
+            return _error(401, "unauthorized", "A valid agent bearer token is required.", **_CHALLENGE)
+        try:
+            ticket_id = int(request.match_info["ticket_id"])
+        except ValueError:
+            return _error(404, "not_found", "No such ticket.")
+        try:
+            return await handler(request, state, ticket_id)
+        except services.TicketNotFound:
+            return _error(404, "not_found", f"No ticket {ticket_id}.")
+        except services.TicketClosed:
+            return _error(409, "ticket_closed", f"Ticket {ticket_id} is closed.")
+        except RasaUnavailable as error:
+            logger.warning("agent API: %s", error)
+            return _error(502, "rasa_unavailable", "The assistant could not be reached; nothing was sent.")
+        except _BadRequest as error:
+            return _error(400, "invalid_request", str(error))
+
+    return checked
+
+
+class _BadRequest(Exception):
+    pass
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        data = json.loads(await request.read() or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise _BadRequest("The body must be a JSON object.") from None
+    if not isinstance(data, dict):
+        raise _BadRequest("The body must be a JSON object.")
+    return data
+
+
+def _agent_name(data: dict[str, Any]) -> str:
+    agent = data.get("agent")
+    if not isinstance(agent, str) or not agent.strip() or len(agent) > MAX_AGENT_CHARS:
+        raise _BadRequest(f"`agent` must name the agent (1 to {MAX_AGENT_CHARS} characters).")
+    if not agent.isprintable():
+        raise _BadRequest("`agent` must be printable text.")
+    return agent.strip()
+
+
+@_authorized
+async def get_ticket(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
+    conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
+    refreshed = False
+    try:
+        events = await asyncio.wait_for(state.rasa.events(conversation_id), REFRESH_TIMEOUT_S)
+        await _in_thread(
+            services.record_transcript,
+            state.uow_factory(),
+            conversation_id,
+            events,
+            state.redactor,
+            now=state.clock(),
+        )
+        refreshed = True
+    except (RasaUnavailable, asyncio.TimeoutError) as error:
+        logger.info("agent API: transcript of ticket %d not refreshed (%s)", ticket_id, type(error).__name__)
+    view = await _in_thread(services.ticket_view, state.uow_factory(), ticket_id)
+    return web.json_response({"ticket": view, "transcript_refreshed": refreshed})
+
+
+@_authorized
+async def reply(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
+    data = await _body(request)
+    agent = _agent_name(data)
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_REPLY_CHARS:
+        raise _BadRequest(f"`text` must be the reply (1 to {MAX_REPLY_CHARS} characters).")
+    conversation_id = await _in_thread(services.ensure_open, state.uow_factory(), ticket_id)
+    await state.rasa.send_agent_message(conversation_id, text, agent=agent)
+    await _in_thread(
+        services.record_agent_action,
+        state.uow_factory(),
+        ticket_id,
+        agent=agent,
+        action="reply",
+        now=state.clock(),
+        require_open=False,  # it was sent: record it even if the ticket closed meanwhile
+        chars=len(text),
+    )
+    return web.json_response({"status": "sent", "ticket_id": ticket_id})
+
+
+@_authorized
+async def resume(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
+    agent = _agent_name(await _body(request))
+    conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
+    await state.rasa.resume(conversation_id)
+    await _in_thread(
+        services.record_agent_action,
+        state.uow_factory(),
+        ticket_id,
+        agent=agent,
+        action="resume",
+        now=state.clock(),
+        require_open=False,
+    )
+    return web.json_response({"status": "resumed", "ticket_id": ticket_id})
+
+
+@_authorized
+async def approve_removal(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
+    agent = _agent_name(await _body(request))
+    by, at = await _in_thread(
+        services.approve_removal, state.uow_factory(), ticket_id, agent=agent, now=state.clock()
+    )
+    return web.json_response(
+        {"ticket_id": ticket_id, "removal_approval": {"approved": True, "by": by, "at": at.isoformat()}}
+    )
+
+
+@_authorized
+async def close(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
+    data = await _body(request)
+    agent = _agent_name(data)
+    also_resume = data.get("resume", True)
+    if not isinstance(also_resume, bool):
+        raise _BadRequest("`resume` must be true or false.")
+    conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
+    if also_resume:
+        # First: a ticket is never closed on a conversation that stays paused for lack of Rasa.
+        await state.rasa.resume(conversation_id)
+        await _in_thread(
+            services.record_agent_action,
+            state.uow_factory(),
+            ticket_id,
+            agent=agent,
+            action="resume",
+            now=state.clock(),
+            require_open=False,
+        )
+    closed = await _in_thread(
+        services.close_ticket, state.uow_factory(), ticket_id, agent=agent, now=state.clock()
+    )
+    return web.json_response(
+        {"status": "closed", "ticket_id": ticket_id, "already_closed": not closed, "resumed": also_resume}
+    )
+
+
+def register(
+    app: web.Application,
+    settings: Settings,
+    *,
+    uow_factory: Callable[[], AbstractUnitOfWork],
+    clock: Callable[[], datetime],
+    redactor: Redactor | None = None,
+) -> None:
+    """Add the agent API's routes to the web app (`bot.web.app.build_app` calls this)."""
+    rasa = RasaConversations(settings.rasa_base_url, token=settings.rasa_token)
+    app[_STATE] = _Agent(settings.agent_token, uow_factory, rasa, redactor or load_redactor(), clock)
+
+    async def rasa_lifetime(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await rasa.aclose()
+
+    app.cleanup_ctx.append(rasa_lifetime)
+    app.router.add_get(AGENT_PREFIX + "/{ticket_id}", get_ticket)
+    app.router.add_post(AGENT_PREFIX + "/{ticket_id}/reply", reply)
+    app.router.add_post(AGENT_PREFIX + "/{ticket_id}/resume", resume)
+    app.router.add_post(AGENT_PREFIX + "/{ticket_id}/approve-removal", approve_removal)
+    app.router.add_post(AGENT_PREFIX + "/{ticket_id}/close", close)

@@ -1,0 +1,275 @@
+"""The agent API in the real web app over HTTP, on SQLite and PostgreSQL, with a stand-in for Rasa's HTTP API
+(the real Rasa path is tested end to end by the integrator)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.config import Settings
+from bot.handoff.services import removal_approved
+from bot.handoff.transcript import Redaction
+from bot.web.app import build_app, start
+
+from .conftest import FakeRasa, Tickets
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "agent-token-for-tests-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def placeholder_redact(text: str) -> Redaction:
+    """Stands in for `bot.redaction` in these tests: anything after "secret " is a secret."""
+    head, marker, _ = text.partition("secret ")
+    return Redaction(head + marker + "[redacted]", ("api_secret",)) if marker else Redaction(text, ())
+
+
+@dataclass
+class AgentApi:
+    url: str
+    tickets: Tickets
+    rasa: FakeRasa
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, trust_env=False)
+
+
+@pytest.fixture
+def agent_api(
+    settings: Settings,
+    uow_factory: Any,
+    tickets: Tickets,
+    fake_rasa: FakeRasa,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[AgentApi]:
+    import bot.web.agent
+
+    monkeypatch.setattr(bot.web.agent, "load_redactor", lambda: placeholder_redact)
+    app = build_app(
+        replace(settings, agent_token=TOKEN, rasa_url=fake_rasa.url, rasa_token="rasa-secret"),
+        uow_factory=uow_factory,
+    )
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def main() -> None:
+        runner, port = await start(app, "127.0.0.1", 0)
+        state["port"], state["stop"] = port, asyncio.Event()
+        ready.set()
+        await state["stop"].wait()
+        await runner.cleanup()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(10), "the web app did not start"
+    try:
+        yield AgentApi(f"http://127.0.0.1:{state['port']}", tickets, fake_rasa)
+    finally:
+        loop.call_soon_threadsafe(state["stop"].set)
+        thread.join(10)
+        loop.close()
+
+
+async def test_every_agent_route_needs_the_bearer_token(agent_api: AgentApi) -> None:
+    ticket_id = await agent_api.tickets.open("conv-1")
+    routes = [("GET", "")] + [("POST", f"/{a}") for a in ("reply", "resume", "approve-removal", "close")]
+    wrong = [
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": TOKEN},
+    ]
+    with agent_api.client() as client:
+        for method, suffix in routes:
+            for headers in wrong:
+                response = client.request(
+                    method, f"/agent/tickets/{ticket_id}{suffix}", headers=headers, json={"agent": "sam"}
+                )
+                assert response.status_code == 401, (method, suffix, headers)
+                assert response.json()["error"]["code"] == "unauthorized"
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert agent_api.rasa.requests == []  # nothing reached the conversation
+    assert not removal_approved(agent_api.tickets.uow_factory(), "conv-1")
+
+
+async def test_the_agent_reads_the_ticket_with_the_redacted_transcript_refreshed_from_rasa(
+    agent_api: AgentApi,
+) -> None:
+    ticket_id = await agent_api.tickets.open("conv-1")
+    agent_api.rasa.events = [
+        {"event": "action", "name": "action_listen", "timestamp": 1.0},
+        {"event": "user", "text": "my key is broken", "timestamp": 2.0},
+        {"event": "bot", "text": "I've passed this to our support team", "timestamp": 3.0},
+        {"event": "pause", "timestamp": 3.5},
+        {"event": "user", "text": "here is my secret abcdEFGH12345678", "timestamp": 4.0},
+    ]
+    with agent_api.client() as client:
+        response = client.get(f"/agent/tickets/{ticket_id}", headers=AUTH)
+        again = client.get(f"/agent/tickets/{ticket_id}", headers=AUTH)  # refreshing twice adds nothing
+    assert response.status_code == 200
+    body = response.json()
+    assert body["transcript_refreshed"] is True
+    ticket = body["ticket"]
+    assert [(t["role"], t["text"]) for t in ticket["transcript"]] == [
+        ("user", "my key is broken"),
+        ("bot", "I've passed this to our support team"),
+        ("user", "here is my secret [redacted]"),
+    ]
+    assert "abcdEFGH12345678" not in response.text
+    assert ticket["transcript"][-1]["redacted"] == ["api_secret"]
+    assert ticket["diagnosis"]["items"][2]["raw_code"] == "EGeneral:Permission denied"
+    assert ticket["checklist"] == {"checklist_activated": True}
+    assert ticket["edits_at_stake"]["total"] == 0
+    assert ticket["user"]["handle"] == "alice" and ticket["wallet"]["exchange"] == "kraken"
+    assert ticket["bot_paused"] is True and ticket["status"] == "open"
+    assert ticket["removal_approval"] == {"approved": False, "by": None, "at": None}
+    assert ticket["notifications"][0]["status"] == "pending"
+    assert again.json()["ticket"]["transcript"] == ticket["transcript"]
+    tracker_request = agent_api.rasa.requests[0]
+    assert tracker_request["path"] == "/conversations/conv-1/tracker"
+    assert tracker_request["query"] == {"include_events": "ALL", "token": "rasa-secret"}
+
+
+async def test_the_ticket_is_served_from_the_store_when_rasa_is_down(agent_api: AgentApi) -> None:
+    ticket_id = await agent_api.tickets.open("conv-1")
+    agent_api.rasa.status = 503
+    with agent_api.client() as client:
+        response = client.get(f"/agent/tickets/{ticket_id}", headers=AUTH)
+        missing = client.get("/agent/tickets/999999", headers=AUTH)
+        nonsense = client.get("/agent/tickets/abc", headers=AUTH)
+    assert response.status_code == 200 and response.json()["transcript_refreshed"] is False
+    assert missing.status_code == 404 and nonsense.status_code == 404
+
+
+async def test_a_reply_is_appended_as_a_bot_event_sent_through_the_latest_channel(
+    agent_api: AgentApi,
+) -> None:
+    ticket_id = await agent_api.tickets.open("conv/slack thread 1")
+    with agent_api.client() as client:
+        response = client.post(
+            f"/agent/tickets/{ticket_id}/reply", headers=AUTH, json={"agent": "sam", "text": "Hi, Sam here."}
+        )
+    assert response.status_code == 200 and response.json()["status"] == "sent"
+    [request] = agent_api.rasa.requests
+    assert request["path"] == "/conversations/conv/slack thread 1/tracker/events"  # one encoded segment
+    assert request["query"] == {
+        "output_channel": "latest",
+        "execute_side_effects": "true",
+        "include_events": "NONE",
+        "token": "rasa-secret",
+    }
+    assert request["json"] == [
+        {"event": "bot", "text": "Hi, Sam here.", "metadata": {"keymedic_agent": "sam"}}
+    ]
+
+
+async def test_replies_are_validated_and_refused_on_a_closed_ticket(agent_api: AgentApi) -> None:
+    ticket_id = await agent_api.tickets.open("conv-1")
+    url = f"/agent/tickets/{ticket_id}"
+    with agent_api.client() as client:
+        assert client.post(f"{url}/reply", headers=AUTH, json={"agent": "sam"}).status_code == 400
+        assert client.post(f"{url}/reply", headers=AUTH, json={"text": "hi"}).status_code == 400
+        assert client.post(f"{url}/reply", headers=AUTH, content=b"not json").status_code == 400
+        closed = client.post(f"{url}/close", headers=AUTH, json={"agent": "sam", "resume": False})
+        assert closed.status_code == 200 and closed.json()["resumed"] is False
+        late = client.post(f"{url}/reply", headers=AUTH, json={"agent": "sam", "text": "hi"})
+    assert late.status_code == 409 and late.json()["error"]["code"] == "ticket_closed"
+    assert agent_api.rasa.requests == []
+
+
+async def test_resume_appends_a_resume_event_and_notes_it(agent_api: AgentApi) -> None:
+    ticket_id = await agent_api.tickets.open("conv-1")
+    with agent_api.client() as client:
+        response = client.post(f"/agent/tickets/{ticket_id}/resume", headers=AUTH, json={"agent": "sam"})
+        agent_api.rasa.status = 503
+        view = client.get(f"/agent/tickets/{ticket_id}", headers=AUTH).json()["ticket"]
+    assert response.status_code == 200
+    [request, _] = agent_api.rasa.requests
+    assert request["json"] == [{"event": "resume"}]
+    assert request["query"] == {"include_events": "NONE", "token": "rasa-secret"}
+    assert view["bot_paused"] is False
+    assert [(h["action"], h["by"]) for h in view["history"]] == [("resume", "sam")]
+
+
+async def test_rasa_failing_is_a_502_and_nothing_is_recorded(agent_api: AgentApi) -> None:
+    ticket_id = await agent_api.tickets.open("conv-1")
+    agent_api.rasa.status = 500
+    with agent_api.client() as client:
+        response = client.post(
+            f"/agent/tickets/{ticket_id}/reply", headers=AUTH, json={"agent": "sam", "text": "hello"}
+        )
+        closing = client.post(f"/agent/tickets/{ticket_id}/close", headers=AUTH, json={"agent": "sam"})
+        agent_api.rasa.status = 200
+        view = client.get(f"/agent/tickets/{ticket_id}", headers=AUTH).json()["ticket"]
+    assert response.status_code == 502 and response.json()["error"]["code"] == "rasa_unavailable"
+    assert closing.status_code == 502  # not closed on a conversation that would stay paused
+    assert view["status"] == "open" and view["history"] == []
+
+
+async def test_only_the_agent_api_approves_removal_and_it_records_who_and_when(agent_api: AgentApi) -> None:
+    ticket_id = await agent_api.tickets.open("conv-1")
+    uow_factory = agent_api.tickets.uow_factory
+    assert not removal_approved(uow_factory(), "conv-1")
+    with agent_api.client() as client:
+        refused = client.post(f"/agent/tickets/{ticket_id}/approve-removal", json={"agent": "sam"})
+        assert refused.status_code == 401 and not removal_approved(uow_factory(), "conv-1")
+        first = client.post(
+            f"/agent/tickets/{ticket_id}/approve-removal", headers=AUTH, json={"agent": "sam"}
+        )
+        second = client.post(
+            f"/agent/tickets/{ticket_id}/approve-removal", headers=AUTH, json={"agent": "kim"}
+        )
+        view = client.get(f"/agent/tickets/{ticket_id}", headers=AUTH).json()["ticket"]
+    assert first.status_code == 200 and first.json()["removal_approval"]["by"] == "sam"
+    assert second.json()["removal_approval"] == first.json()["removal_approval"]  # the first approval stands
+    assert removal_approved(uow_factory(), "conv-1")
+    assert not removal_approved(uow_factory(), "another-conversation")
+    assert view["removal_approval"]["approved"] is True and view["removal_approval"]["by"] == "sam"
+    uow = uow_factory()
+    with uow:
+        ticket = uow.tickets.get(ticket_id)
+        assert ticket is not None and ticket.removal_approved_by == "sam"
+        assert ticket.removal_approved_at is not None
+
+
+async def test_closing_resumes_the_bot_and_a_later_hand_off_reopens_the_ticket(agent_api: AgentApi) -> None:
+    ticket_id = await agent_api.tickets.open("conv-1")
+    with agent_api.client() as client:
+        closed = client.post(f"/agent/tickets/{ticket_id}/close", headers=AUTH, json={"agent": "sam"})
+        twice = client.post(f"/agent/tickets/{ticket_id}/close", headers=AUTH, json={"agent": "sam"})
+        reopened_id = await agent_api.tickets.open("conv-1")
+        view = client.get(f"/agent/tickets/{ticket_id}", headers=AUTH).json()["ticket"]
+    assert closed.json() == {
+        "status": "closed",
+        "ticket_id": ticket_id,
+        "already_closed": False,
+        "resumed": True,
+    }
+    assert twice.json()["already_closed"] is True
+    assert [r["json"] for r in agent_api.rasa.requests if r["method"] == "POST"] == [
+        [{"event": "resume"}]
+    ] * 2
+    assert reopened_id == ticket_id
+    assert view["status"] == "open" and len(view["notifications"]) == 2
+    assert [h["action"] for h in view["history"]] == ["resume", "close", "resume", "reopened"]
+
+
+async def test_the_agent_api_is_off_without_a_configured_token(
+    settings: Settings, uow_factory: Any, tickets: Tickets
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    app = build_app(replace(settings, agent_token=""), uow_factory=uow_factory)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/agent/tickets/1", headers={"Authorization": "Bearer "})
+        assert response.status == 503
+        assert (await response.json())["error"]["code"] == "agent_api_disabled"
