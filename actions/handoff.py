@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.checklist import CHECKLIST_SLOTS
 from actions.common import channel_of, shared_desk, wallet_id_of
 from bot.assistant import SupportDesk
+from bot.handoff.desk import HandoffDesk
 
 
 class ActionHandoffToSupport(Action):
-    def __init__(self, desk: SupportDesk | None = None) -> None:
+    """Opens (or reuses) the conversation's ticket with everything learned, then pauses the bot until an
+    agent resumes it (DESIGN §6)."""
+
+    def __init__(self, desk: SupportDesk | None = None, handoff: HandoffDesk | None = None) -> None:
         self._desk = desk
+        self._handoff = handoff
 
     def name(self) -> str:
         return "action_handoff_to_support"
@@ -38,10 +43,29 @@ class ActionHandoffToSupport(Action):
             wallet_id=wallet_id_of(tracker),
             checklist=answers,
         )
+        handoff = self._handoff or _shared_handoff()
+        await handoff.record_transcript(tracker.sender_id, tracker.events)
         dispatcher.utter_message(
             text=(
                 f"I've passed this to our support team (ticket #{ticket_id}) with everything we've found so "
-                "far, so you won't have to repeat yourself. A person will reply right here."
+                "far, so you won't have to repeat yourself. A person will reply right here; until then I'll "
+                "stay quiet, and anything you write goes to them."
             )
         )
-        return [SlotSet("ticket_id", str(ticket_id))]
+        # The form ends here, not in a later action: once paused, Rasa predicts nothing more this turn.
+        return [
+            SlotSet("ticket_id", str(ticket_id)),
+            ActiveLoop(None),
+            SlotSet("requested_slot", None),
+            ConversationPaused(),
+        ]
+
+
+_handoff: HandoffDesk | None = None
+
+
+def _shared_handoff() -> HandoffDesk:
+    global _handoff
+    if _handoff is None:
+        _handoff = HandoffDesk()
+    return _handoff

@@ -9,8 +9,9 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, shared_desk, wallet_id_of
 from bot.assistant import SupportDesk
-from bot.assistant.replies import removal_impact_reply, removal_warning_reply
+from bot.assistant.replies import removal_impact_reply, removal_walkthrough_reply, removal_warning_reply
 from bot.exchange_ids import normalize_exchange
+from bot.handoff.desk import HandoffDesk
 
 _SUPPORT_BUTTONS = [
     {"title": "Talk to support", "payload": "/request_human"},
@@ -21,8 +22,9 @@ _SUPPORT_BUTTONS = [
 class ActionRemovalImpact(Action):
     """Counts the manual edits removal would delete, warns, and offers support — never removal steps."""
 
-    def __init__(self, desk: SupportDesk | None = None) -> None:
+    def __init__(self, desk: SupportDesk | None = None, handoff: HandoffDesk | None = None) -> None:
         self._desk = desk
+        self._handoff = handoff
 
     def name(self) -> str:
         return "action_removal_impact"
@@ -44,5 +46,10 @@ class ActionRemovalImpact(Action):
             return []
         wallet = candidates[0]
         impact = await desk.removal_impact(channel, tracker.sender_id, wallet.wallet_id)
+        handoff = self._handoff or HandoffDesk(desk.settings)
+        if await handoff.removal_approved(tracker.sender_id):
+            # Only an agent can approve removal on the ticket; only then are there steps to give.
+            dispatcher.utter_message(text=removal_walkthrough_reply(wallet.exchange, impact))
+            return []
         dispatcher.utter_message(text=removal_impact_reply(wallet.exchange, impact), buttons=_SUPPORT_BUTTONS)
         return []

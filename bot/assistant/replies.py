@@ -20,6 +20,7 @@ __all__ = [
     "removal_impact_reply",
     "removal_warning_reply",
     "csv_backup_reply",
+    "removal_walkthrough_reply",
 ]
 
 # Items a user can act on from the chat, named the way the article's checklist names them.
@@ -169,3 +170,17 @@ _CHECKLIST_FIXES: dict[Item, str] = {
 def checklist_fix(item: Item, *, name: str, key_label: str, secret_label: str) -> str:
     """What to do when the user answered "no" to the checklist question headed by `item`."""
     return _CHECKLIST_FIXES[item].format(name=name, key=key_label, secret=secret_label)
+
+
+def removal_walkthrough_reply(exchange: str, impact: RemovalImpact) -> str:
+    """Removal steps — only ever sent once support approved removal on the conversation's ticket."""
+    name = exchange_title(exchange)
+    lost = (
+        f"{impact.total} manual edit{'s' if impact.total != 1 else ''}" if impact.total else "no manual edits"
+    )
+    return (
+        f"Support approved removing {name}. Removing it deletes {lost} for good; re-adding brings back "
+        f"{name}'s transactions but not those edits. When you're ready: on the Wallets page, select {name} "
+        "and remove it from its [...] menu, then add it again from the Add wallet page with your new API key "
+        "and let it sync."
+    )

@@ -96,3 +96,16 @@ def tracker(
         active_loop={},
         latest_action_name=None,
     )
+
+
+@dataclass
+class FakeHandoff:
+    approved: bool = False
+    transcripts: list[str] = field(default_factory=list)
+
+    async def removal_approved(self, conversation_id: str) -> bool:
+        return self.approved
+
+    async def record_transcript(self, conversation_id: str, events: Any) -> int:
+        self.transcripts.append(conversation_id)
+        return len(list(events))

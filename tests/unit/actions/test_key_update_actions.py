@@ -7,6 +7,7 @@ from typing import Any
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.handoff import ActionHandoffToSupport
 from actions.key_update import (
     ActionAskCredentialRef,
     ActionCheckApiKey,
@@ -18,7 +19,7 @@ from bot.assistant import WalletView
 from bot.diagnosis.errors import DiagnosisRateLimited
 from bot.diagnosis.model import Status
 from bot.store.services import DiagnosisNotPassed, PendingCredentialInvalid
-from tests.unit.actions.fakes import FakeDesk, diagnosis, tracker, unavailable
+from tests.unit.actions.fakes import FakeDesk, FakeHandoff, diagnosis, tracker, unavailable
 
 KEY_SLOTS = {"exchange": "kraken", "wallet_id": "1", "credential_ref": "pc_ref"}
 
@@ -157,7 +158,7 @@ async def test_chat_text_is_never_taken_as_a_credential() -> None:
 async def test_removal_states_the_edits_at_stake_and_offers_support_without_removal_steps() -> None:
     desk = FakeDesk(wallet_list=[WalletView(1, "kraken", "default", "****1111", None)])
     dispatcher = CollectingDispatcher()
-    await ActionRemovalImpact(desk).run(dispatcher, tracker({"exchange": "kraken"}), {})
+    await ActionRemovalImpact(desk, FakeHandoff()).run(dispatcher, tracker({"exchange": "kraken"}), {})
     text = texts(dispatcher)
     assert (
         "8 manual edits" in text and "3 category changes" in text and "2 manually added transactions" in text
@@ -166,3 +167,30 @@ async def test_removal_states_the_edits_at_stake_and_offers_support_without_remo
     buttons = [b["payload"] for m in dispatcher.messages for b in m.get("buttons", [])]
     assert "/request_human" in buttons
     assert "Wallets page" not in text and "[...]" not in text
+
+
+async def test_removal_steps_come_only_after_support_approved_on_the_ticket() -> None:
+    desk = FakeDesk(wallet_list=[WalletView(1, "kraken", "default", "****1111", None)])
+    dispatcher = CollectingDispatcher()
+    await ActionRemovalImpact(desk, FakeHandoff(approved=True)).run(
+        dispatcher, tracker({"exchange": "kraken"}), {}
+    )
+    text = texts(dispatcher)
+    assert "Support approved removing Kraken" in text
+    assert "8 manual edits" in text and "Wallets page" in text
+
+
+async def test_the_hand_off_records_the_transcript_and_pauses_the_bot() -> None:
+    desk, handoff = FakeDesk(), FakeHandoff()
+    dispatcher = CollectingDispatcher()
+    events = await ActionHandoffToSupport(desk, handoff).run(
+        dispatcher, tracker({"wallet_id": "1", "checklist_format": True}, intent="request_human"), {}
+    )
+    assert handoff.transcripts == ["demo"]
+    assert (
+        "open_ticket",
+        ({"reason": "user asked for a person", "wallet_id": 1, "checklist": {"checklist_format": True}},),
+    ) in desk.calls
+    assert "#12" in texts(dispatcher)
+    assert [e["event"] for e in events][-1] == "pause"
+    assert {"event": "active_loop", "name": None, "timestamp": None} in events
