@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -45,11 +45,13 @@ class ActionRemovalImpact(Action):
             dispatcher.utter_message(text=removal_warning_reply(), buttons=_SUPPORT_BUTTONS)
             return []
         wallet = candidates[0]
+        # Remember which wallet this is about: a hand-off that follows carries its edits at stake.
+        remembered = [SlotSet("exchange", wallet.exchange), SlotSet("wallet_id", str(wallet.wallet_id))]
         impact = await desk.removal_impact(channel, tracker.sender_id, wallet.wallet_id)
         handoff = self._handoff or HandoffDesk(desk.settings)
         if await handoff.removal_approved(tracker.sender_id):
             # Only an agent can approve removal on the ticket; only then are there steps to give.
             dispatcher.utter_message(text=removal_walkthrough_reply(wallet.exchange, impact))
-            return []
+            return remembered
         dispatcher.utter_message(text=removal_impact_reply(wallet.exchange, impact), buttons=_SUPPORT_BUTTONS)
-        return []
+        return remembered

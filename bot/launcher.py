@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ __all__ = [
     "Service",
     "local_services",
     "child_environment",
+    "local_agent_token",
     "start_services",
     "stop_services",
     "supervise",
@@ -91,6 +93,21 @@ def _is_ready(service: Service) -> bool:
     return True
 
 
+def local_agent_token(settings: Settings) -> str:
+    """The agent API's bearer token for a local run: made once into `var/keys/agent.token`, owner-only."""
+    path = settings.var_dir / "keys" / "agent.token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # O_EXCL with mode 0600: the file is never readable by others, not even for an instant.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def child_environment(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment every child gets: the caller's, with `settings` written over it.
 
@@ -107,6 +124,8 @@ def child_environment(settings: Settings, base: Mapping[str, str] | None = None)
         KEYMEDIC_DATABASE_URL=settings.database_url,
     )
     env.setdefault("KEYMEDIC_TRACKER_DB", str(settings.var_dir / "tracker.db"))
+    if not settings.agent_token and "KEYMEDIC_AGENT_TOKEN" not in env:
+        env["KEYMEDIC_AGENT_TOKEN"] = local_agent_token(settings)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # A local run talks to the exchange sandbox, never to a real exchange (DESIGN §4).
     for exchange in SANDBOX_EXCHANGES:
@@ -282,7 +301,8 @@ def run(args: argparse.Namespace) -> int:
         print("database: migrated and loaded the demo user `demo` (README, 'Demo data')", flush=True)
     banner = (
         f"KeyMedic is up. Talk to it: curl -s localhost:{settings.rasa_port}/webhooks/rest/webhook "
-        f'-d \'{{"sender": "demo", "message": "hi"}}\'  (Ctrl-C stops everything)'
+        f'-d \'{{"sender": "demo", "message": "hi"}}\'  (Ctrl-C stops everything; the agent API token is '
+        f"in {settings.var_dir / 'keys' / 'agent.token'})"
     )
     env = child_environment(settings)
     return supervise(local_services(settings, model), env, settings.var_dir / "logs", banner)

@@ -26,6 +26,11 @@ class RasaStack:
     rasa_url: str
     tracker_db: Path
     settings: Settings
+    agent_token: str
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web_port}"
 
     def say(self, sender: str, text: str) -> list[dict[str, object]]:
         """Send one user message over the REST channel and return the bot's replies."""
@@ -66,6 +71,7 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
             rasa_url=f"http://127.0.0.1:{settings.rasa_port}",
             tracker_db=tracker_db,
             settings=settings,
+            agent_token=env["KEYMEDIC_AGENT_TOKEN"],
         )
     finally:
         stop_services(services)

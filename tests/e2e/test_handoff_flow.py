@@ -1,0 +1,57 @@
+"""The hand-off over the real servers: the bot escalates and pauses, an agent reads the ticket, replies into
+the conversation, approves removal and resumes the bot — and only then does removal come with steps."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import RasaStack
+
+pytestmark = pytest.mark.e2e
+
+USER = "demo"
+
+
+def _texts(replies: list[dict[str, object]]) -> str:
+    return "\n".join(str(r.get("text") or "") for r in replies)
+
+
+def test_escalation_pauses_the_bot_and_the_agent_takes_it_from_there(rasa_stack: RasaStack) -> None:
+    agent = httpx.Client(
+        base_url=f"{rasa_stack.web_url}/agent/tickets",
+        headers={"Authorization": f"Bearer {rasa_stack.agent_token}"},
+        timeout=15,
+    )
+    rasa_stack.say(USER, "/restart")
+    before = _texts(rasa_stack.say(USER, "can I just delete my kraken exchange and add it again?"))
+    assert "Wallets page" not in before  # no steps without an approval
+
+    handed_over = _texts(rasa_stack.say(USER, "I want to talk to a human"))
+    match = re.search(r"ticket #(\d+)", handed_over)
+    assert match, handed_over
+    ticket = int(match.group(1))
+    assert rasa_stack.say(USER, "hello? anyone there?") == []  # paused: the bot stays silent
+
+    assert httpx.get(f"{rasa_stack.web_url}/agent/tickets/{ticket}", timeout=10).status_code == 401
+    view = agent.get(f"/{ticket}").json()["ticket"]
+    transcript = " ".join(turn["text"] for turn in view["transcript"])
+    assert "talk to a human" in transcript and "anyone there" in transcript
+    assert view["bot_paused"] is True
+    assert view["edits_at_stake"]["total"] == 8  # the removal question named the demo Kraken wallet
+
+    assert agent.post(
+        f"/{ticket}/reply", json={"agent": "sam", "text": "Hi, Sam from support here."}
+    ).is_success
+    tracker = httpx.get(f"{rasa_stack.rasa_url}/conversations/{USER}/tracker", timeout=10).json()
+    assert any(
+        e.get("event") == "bot" and e.get("text") == "Hi, Sam from support here." for e in tracker["events"]
+    )
+
+    assert agent.post(f"/{ticket}/approve-removal", json={"agent": "sam"}).is_success
+    assert agent.post(f"/{ticket}/resume", json={"agent": "sam"}).is_success
+    after = _texts(rasa_stack.say(USER, "ok so can I delete kraken and add it again?"))
+    assert "Support approved removing Kraken" in after
+    assert "8 manual edits" in after
