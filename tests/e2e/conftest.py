@@ -52,16 +52,22 @@ class RasaStack:
 @pytest.fixture(scope="session")
 def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     var_dir = tmp_path_factory.mktemp("var")
+    # Everything this stack touches is its own: free ports, and state (database, keys, jobs) in a temp folder.
     settings = replace(
         load_settings(),
         rasa_port=free_port(),
         actions_port=free_port(),
         sandbox_port=free_port(),
+        web_port=free_port(),
         var_dir=var_dir,
+        database_url=f"sqlite:///{var_dir / 'keymedic.db'}",
+        jobs_url="",
+        web_public_url="",
+        rasa_url="",
     )
     tracker_db = var_dir / "tracker.db"
-    env = child_environment(settings, {**os.environ, "KEYMEDIC_TRACKER_DB": str(tracker_db)})
-    env.update(RASA_PORT=str(settings.rasa_port), ACTIONS_PORT=str(settings.actions_port))
+    base = {k: v for k, v in os.environ.items() if not (k.startswith("KEYMEDIC_") and k.endswith("_URL"))}
+    env = child_environment(settings, {**base, "KEYMEDIC_TRACKER_DB": str(tracker_db)})
     # The whole local run, as `keymedic run` starts it: demo data, sandbox, worker, web app, actions, Rasa.
     prepare_database(settings)
     services = local_services(settings, ensure_model())

@@ -12,7 +12,25 @@ from tests.e2e.conftest import RasaStack
 
 pytestmark = pytest.mark.e2e
 
-USER = "demo"
+# The demo user in a conversation of its own (one user may have several: widget, Slack), so the approval
+# given here stays on this conversation's ticket and no other test sees it.
+USER = "demo-handoff"
+
+
+def _link_to_demo_user(stack: RasaStack) -> None:
+    from bot.store import services
+    from bot.store.crypto import load_key_ring
+    from bot.store.db import create_database
+    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    database = create_database(stack.settings.database_url)
+    uow = SqlAlchemyUnitOfWork(database, load_key_ring(stack.settings))
+    with uow:
+        demo = uow.users.by_handle("demo")
+        assert demo is not None
+        services.link_identity(uow, demo, channel="rest", external_id=USER)
+        uow.commit()
+    database.dispose()
 
 
 def _texts(replies: list[dict[str, object]]) -> str:
@@ -20,12 +38,16 @@ def _texts(replies: list[dict[str, object]]) -> str:
 
 
 def test_escalation_pauses_the_bot_and_the_agent_takes_it_from_there(rasa_stack: RasaStack) -> None:
-    agent = httpx.Client(
+    _link_to_demo_user(rasa_stack)
+    with httpx.Client(
         base_url=f"{rasa_stack.web_url}/agent/tickets",
         headers={"Authorization": f"Bearer {rasa_stack.agent_token}"},
         timeout=15,
-    )
-    rasa_stack.say(USER, "/restart")
+    ) as agent:
+        _escalate_and_hand_over(rasa_stack, agent)
+
+
+def _escalate_and_hand_over(rasa_stack: RasaStack, agent: httpx.Client) -> None:
     before = _texts(rasa_stack.say(USER, "can I just delete my kraken exchange and add it again?"))
     assert "Wallets page" not in before  # no steps without an approval
 
