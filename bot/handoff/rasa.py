@@ -102,7 +102,10 @@ class RasaConversations:
 
     async def resume(self, conversation_id: str) -> None:
         """Resume the paused bot (`ConversationResumed`): it answers the user's next message again."""
-        await self.append_events(conversation_id, [{"event": "resume"}], deliver=False)
+        # `action_listen` after the resume: while paused, Rasa logged the user's messages without listening
+        # after them, so without it the next message would not follow a listen and no rule would match.
+        events = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+        await self.append_events(conversation_id, events, deliver=False)
 
     async def events(self, conversation_id: str) -> list[dict[str, Any]]:
         """The conversation's events (all sessions), as Rasa's tracker returns them."""

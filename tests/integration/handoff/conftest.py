@@ -8,7 +8,6 @@ deadline.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -24,8 +23,7 @@ from bot.assistant import SupportDesk
 from bot.config import Settings, load_settings
 from bot.store import services
 from bot.store.crypto import new_key_entry, parse_key_ring
-from bot.store.db import Database, create_database
-from bot.store.testing import create_postgres_database, drop_postgres_database, migrated_sqlite, truncate_all
+from bot.store.db import Database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 
 START_TIMEOUT_S = 10.0
@@ -34,43 +32,6 @@ DELIVERY_HEADER = "X-KeyMedic-Delivery-Id"
 
 
 # -- databases -----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    try:
-        url = create_postgres_database()
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL never came up: {type(exc).__name__}")
-    yield url
-    drop_postgres_database(url)
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sqlite-template") / "keymedic.db"
-    migrated_sqlite(path)
-    return path
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        path = tmp_path / "keymedic.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("postgres_url")
-    database = create_database(url)
-    truncate_all(database.engine)
-    database.dispose()
-    return url
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = create_database(database_url)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

@@ -194,7 +194,7 @@ async def test_resume_appends_a_resume_event_and_notes_it(agent_api: AgentApi) -
         view = client.get(f"/agent/tickets/{ticket_id}", headers=AUTH).json()["ticket"]
     assert response.status_code == 200
     [request, _] = agent_api.rasa.requests
-    assert request["json"] == [{"event": "resume"}]
+    assert request["json"] == [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
     assert request["query"] == {"include_events": "NONE", "token": "rasa-secret"}
     assert view["bot_paused"] is False
     assert [(h["action"], h["by"]) for h in view["history"]] == [("resume", "sam")]
@@ -256,7 +256,7 @@ async def test_closing_resumes_the_bot_and_a_later_hand_off_reopens_the_ticket(a
     }
     assert twice.json()["already_closed"] is True
     assert [r["json"] for r in agent_api.rasa.requests if r["method"] == "POST"] == [
-        [{"event": "resume"}]
+        [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
     ] * 2
     assert reopened_id == ticket_id
     assert view["status"] == "open" and len(view["notifications"]) == 2

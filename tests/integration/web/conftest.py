@@ -8,14 +8,11 @@ is the test's, and its `identify` reads the `X-Test-User` header, standing in fo
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -23,59 +20,11 @@ from aiohttp import web
 from bot.config import load_settings
 from bot.store import services
 from bot.store.crypto import KeyRing
-from bot.store.db import Database, create_database
-from bot.store.testing import create_postgres_database, drop_postgres_database, migrated_sqlite, truncate_all
+from bot.store.db import Database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.web.app import build_app, start
 
 START_TIMEOUT_S = 10.0
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    try:
-        url = create_postgres_database()
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL never came up: {type(exc).__name__}")
-    yield url
-    drop_postgres_database(url)
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sqlite-template") / "keymedic.db"
-    migrated_sqlite(path)
-    return path
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        path = tmp_path / "keymedic.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("postgres_url")
-    database = create_database(url)
-    truncate_all(database.engine)
-    database.dispose()
-    return url
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = create_database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def keys() -> KeyRing:
-    return KeyRing({"k1": os.urandom(32)}, current="k1")
-
-
-@pytest.fixture
-def uow(database: Database, keys: KeyRing) -> SqlAlchemyUnitOfWork:
-    return SqlAlchemyUnitOfWork(database, keys)
 
 
 @dataclass

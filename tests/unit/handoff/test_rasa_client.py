@@ -33,7 +33,7 @@ async def test_an_agent_reply_is_a_bot_event_delivered_through_the_latest_channe
     assert json.loads(reply.content) == [
         {"event": "bot", "text": "Hello from support", "metadata": {"keymedic_agent": "sam"}}
     ]
-    assert json.loads(resume.content) == [{"event": "resume"}]
+    assert json.loads(resume.content) == [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
     assert "output_channel" not in resume.url.params
 
 

@@ -1,4 +1,4 @@
-"""Databases for the resync tests: every test runs on SQLite and on PostgreSQL (same fixtures as the store's).
+"""Databases for every integration test that needs one: each such test runs on SQLite and on PostgreSQL.
 
 The PostgreSQL database has a random name, is created and migrated (`alembic upgrade head`) once per test
 run and dropped at its end; tests empty it before they start. Each SQLite test gets its own copy of a
