@@ -41,14 +41,14 @@ lock: ## re-resolve every dependency into requirements.lock (needs PyPI)
 		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" -o requirements.lock
 
 fmt: $(STAMP) ## format and auto-fix
-	$(BIN)/ruff format bot actions tests scripts
-	$(BIN)/ruff check --fix bot actions tests scripts
+	$(BIN)/ruff format bot actions channels tests scripts
+	$(BIN)/ruff check --fix bot actions channels tests scripts
 
 lint: $(STAMP) ## ruff and mypy (strict on bot/)
-	$(BIN)/ruff format --check bot actions tests scripts
-	$(BIN)/ruff check bot actions tests scripts
+	$(BIN)/ruff format --check bot actions channels tests scripts
+	$(BIN)/ruff check bot actions channels tests scripts
 	$(BIN)/mypy --strict bot
-	$(BIN)/mypy actions scripts
+	$(BIN)/mypy actions channels scripts
 
 validate: $(STAMP) ## rasa data validate, warnings are failures
 	PYTHONWARNINGS=ignore::DeprecationWarning $(BIN)/rasa data validate --fail-on-warnings --quiet
