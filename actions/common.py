@@ -6,9 +6,10 @@ shared; tests hand their own desk to an action's constructor instead.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 
 from bot.assistant import SupportDesk
 
@@ -42,3 +43,18 @@ def inform_payload(**entities: object) -> str:
     import json
 
     return "/inform" + json.dumps({k: str(v) for k, v in entities.items()}, separators=(",", ":"))
+
+
+class DeskAction(Action, ABC):
+    """An action that works through a `SupportDesk`: the process's shared one, or the one a test passes."""
+
+    def __init__(self, desk: SupportDesk | None = None) -> None:
+        self._desk = desk
+
+    @property
+    def desk(self) -> SupportDesk:
+        return self._desk or shared_desk()
+
+    @abstractmethod
+    def name(self) -> str:
+        """Abstract here so rasa_sdk's executor registers only the concrete actions."""

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.checklist import CHECKLIST_SLOTS
-from actions.common import channel_of, shared_desk, wallet_id_of
+from actions.common import DeskAction, channel_of, wallet_id_of
 from bot.assistant import SupportDesk
 from bot.handoff.desk import HandoffDesk
 
 
-class ActionHandoffToSupport(Action):
+class ActionHandoffToSupport(DeskAction):
     """Opens (or reuses) the conversation's ticket with everything learned, then pauses the bot until an
     agent resumes it (DESIGN §6)."""
 
     def __init__(self, desk: SupportDesk | None = None, handoff: HandoffDesk | None = None) -> None:
-        self._desk = desk
+        super().__init__(desk)
         self._handoff = handoff
 
     def name(self) -> str:
@@ -27,7 +27,7 @@ class ActionHandoffToSupport(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        desk = self._desk or shared_desk()
+        desk = self.desk
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = "user asked for a person" if intent == "request_human" else "key still failing after checks"
         answers = {

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import EventType, ReminderScheduled, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import channel_of, inform_payload, shared_desk, wallet_id_of
+from actions.common import DeskAction, channel_of, inform_payload, shared_desk, wallet_id_of
 from bot.assistant import SupportDesk
 from bot.assistant.replies import (
     exchange_title,
@@ -30,17 +30,14 @@ SYNC_CHECK_EVERY = timedelta(seconds=5)
 SYNC_CHECK_MAX = 24  # two minutes; after that the user asks, or the next key conversation tells them
 
 
-class ActionAskExchange(Action):
-    def __init__(self, desk: SupportDesk | None = None) -> None:
-        self._desk = desk
-
+class ActionAskExchange(DeskAction):
     def name(self) -> str:
         return "action_ask_exchange"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        desk = self._desk or shared_desk()
+        desk = self.desk
         wallets = await desk.wallets(channel_of(tracker), tracker.sender_id)
         exchanges = list(dict.fromkeys(w.exchange for w in wallets))
         buttons = [{"title": exchange_title(e), "payload": inform_payload(exchange=e)} for e in exchanges]
@@ -49,17 +46,14 @@ class ActionAskExchange(Action):
         return []
 
 
-class ActionAskWalletId(Action):
-    def __init__(self, desk: SupportDesk | None = None) -> None:
-        self._desk = desk
-
+class ActionAskWalletId(DeskAction):
     def name(self) -> str:
         return "action_ask_wallet_id"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        desk = self._desk or shared_desk()
+        desk = self.desk
         exchange = tracker.get_slot("exchange")
         wallets = [
             w for w in await desk.wallets(channel_of(tracker), tracker.sender_id) if w.exchange == exchange
@@ -81,11 +75,8 @@ class ActionAskWalletId(Action):
         return []
 
 
-class ActionAskCredentialRef(Action):
+class ActionAskCredentialRef(DeskAction):
     """Explain how to make the key on this exchange, then hand over the secure form (never the chat)."""
-
-    def __init__(self, desk: SupportDesk | None = None) -> None:
-        self._desk = desk
 
     def name(self) -> str:
         return "action_ask_credential_ref"
@@ -93,7 +84,7 @@ class ActionAskCredentialRef(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        desk = self._desk or shared_desk()
+        desk = self.desk
         exchange = str(tracker.get_slot("exchange"))
         wallet_id = wallet_id_of(tracker)
         if wallet_id is None:
@@ -123,6 +114,10 @@ class ValidateKeyUpdateForm(FormValidationAction):
     def __init__(self, desk: SupportDesk | None = None) -> None:
         self._desk = desk
 
+    @property
+    def desk(self) -> SupportDesk:
+        return self._desk or shared_desk()
+
     def name(self) -> str:
         return "validate_key_update_form"
 
@@ -135,7 +130,7 @@ class ValidateKeyUpdateForm(FormValidationAction):
                 text="I don't know that exchange. Which one is it (Kraken, Coinbase, …)?"
             )
             return {"exchange": None}
-        desk = self._desk or shared_desk()
+        desk = self.desk
         channel = channel_of(tracker)
         mine = [w for w in await desk.wallets(channel, tracker.sender_id) if w.exchange == exchange]
         if len(mine) == 1:
@@ -152,7 +147,7 @@ class ValidateKeyUpdateForm(FormValidationAction):
     async def validate_wallet_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        desk = self._desk or shared_desk()
+        desk = self.desk
         wallets = await desk.wallets(channel_of(tracker), tracker.sender_id)
         chosen = next((w for w in wallets if str(w.wallet_id) == str(value)), None)
         if chosen is None or chosen.exchange != tracker.get_slot("exchange"):
@@ -171,11 +166,8 @@ class ValidateKeyUpdateForm(FormValidationAction):
         return {"credential_ref": value}
 
 
-class ActionCheckApiKey(Action):
+class ActionCheckApiKey(DeskAction):
     """Test the submitted key live and say exactly which checklist item fails, with the fix."""
-
-    def __init__(self, desk: SupportDesk | None = None) -> None:
-        self._desk = desk
 
     def name(self) -> str:
         return "action_check_api_key"
@@ -183,7 +175,7 @@ class ActionCheckApiKey(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        desk = self._desk or shared_desk()
+        desk = self.desk
         wallet_id = wallet_id_of(tracker)
         reference = tracker.get_slot("credential_ref")
         if wallet_id is None or not reference:
@@ -230,11 +222,8 @@ class ActionCheckApiKey(Action):
         ]
 
 
-class ActionUpdateCredentials(Action):
+class ActionUpdateCredentials(DeskAction):
     """Swap the verified key into the existing wallet and start its resync (a background job)."""
-
-    def __init__(self, desk: SupportDesk | None = None) -> None:
-        self._desk = desk
 
     def name(self) -> str:
         return "action_update_credentials"
@@ -242,7 +231,7 @@ class ActionUpdateCredentials(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        desk = self._desk or shared_desk()
+        desk = self.desk
         wallet_id = wallet_id_of(tracker)
         reference = tracker.get_slot("credential_ref")
         exchange = str(tracker.get_slot("exchange"))
@@ -279,11 +268,8 @@ def _sync_check_reminder(sync_run_id: int, *, attempt: int) -> EventType:
     )
 
 
-class ActionReportSync(Action):
+class ActionReportSync(DeskAction):
     """Tell the user how the resync went, once it is done; look again a little later while it runs."""
-
-    def __init__(self, desk: SupportDesk | None = None) -> None:
-        self._desk = desk
 
     def name(self) -> str:
         return "action_report_sync"
@@ -291,7 +277,7 @@ class ActionReportSync(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        desk = self._desk or shared_desk()
+        desk = self.desk
         entities = {e["entity"]: e.get("value") for e in tracker.latest_message.get("entities", [])}
         raw_id = entities.get("sync_run_id") or tracker.get_slot("sync_run_id")
         attempt = int(entities.get("attempt") or SYNC_CHECK_MAX)

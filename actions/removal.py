@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import channel_of, shared_desk, wallet_id_of
+from actions.common import DeskAction, channel_of, wallet_id_of
 from bot.assistant import SupportDesk
 from bot.assistant.replies import removal_impact_reply, removal_walkthrough_reply, removal_warning_reply
 from bot.exchange_ids import normalize_exchange
@@ -19,11 +19,11 @@ _SUPPORT_BUTTONS = [
 ]
 
 
-class ActionRemovalImpact(Action):
+class ActionRemovalImpact(DeskAction):
     """Counts the manual edits removal would delete, warns, and offers support — never removal steps."""
 
     def __init__(self, desk: SupportDesk | None = None, handoff: HandoffDesk | None = None) -> None:
-        self._desk = desk
+        super().__init__(desk)
         self._handoff = handoff
 
     def name(self) -> str:
@@ -32,7 +32,7 @@ class ActionRemovalImpact(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        desk = self._desk or shared_desk()
+        desk = self.desk
         channel = channel_of(tracker)
         exchange = normalize_exchange(tracker.get_slot("exchange"))
         wallets = await desk.wallets(channel, tracker.sender_id)
