@@ -12,8 +12,10 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 
 from bot.assistant import SupportDesk
+from bot.handoff.desk import HandoffDesk
 
 _shared_desk: SupportDesk | None = None
+_shared_handoff: HandoffDesk | None = None
 
 
 def shared_desk() -> SupportDesk:
@@ -22,6 +24,15 @@ def shared_desk() -> SupportDesk:
     if _shared_desk is None:
         _shared_desk = SupportDesk()
     return _shared_desk
+
+
+def shared_handoff() -> HandoffDesk:
+    """The process's hand-off desk: one database engine for every hand-off and removal check, not one per
+    action call."""
+    global _shared_handoff
+    if _shared_handoff is None:
+        _shared_handoff = HandoffDesk()
+    return _shared_handoff
 
 
 def channel_of(tracker: Tracker) -> str:

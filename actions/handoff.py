@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.checklist import CHECKLIST_SLOTS
-from actions.common import DeskAction, channel_of, wallet_id_of
+from actions.common import DeskAction, channel_of, shared_handoff, wallet_id_of
 from bot.assistant import SupportDesk
 from bot.handoff.desk import HandoffDesk
 
@@ -43,7 +43,7 @@ class ActionHandoffToSupport(DeskAction):
             wallet_id=wallet_id_of(tracker),
             checklist=answers,
         )
-        handoff = self._handoff or _shared_handoff()
+        handoff = self._handoff or shared_handoff()
         await handoff.record_transcript(tracker.sender_id, tracker.events)
         dispatcher.utter_message(
             text=(
@@ -59,13 +59,3 @@ class ActionHandoffToSupport(DeskAction):
             SlotSet("requested_slot", None),
             ConversationPaused(),
         ]
-
-
-_handoff: HandoffDesk | None = None
-
-
-def _shared_handoff() -> HandoffDesk:
-    global _handoff
-    if _handoff is None:
-        _handoff = HandoffDesk()
-    return _handoff

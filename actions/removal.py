@@ -7,7 +7,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import DeskAction, channel_of, wallet_id_of
+from actions.common import DeskAction, channel_of, shared_handoff, wallet_id_of
 from bot.assistant import SupportDesk
 from bot.assistant.replies import removal_impact_reply, removal_walkthrough_reply, removal_warning_reply
 from bot.exchange_ids import normalize_exchange
@@ -48,7 +48,7 @@ class ActionRemovalImpact(DeskAction):
         # Remember which wallet this is about: a hand-off that follows carries its edits at stake.
         remembered = [SlotSet("exchange", wallet.exchange), SlotSet("wallet_id", str(wallet.wallet_id))]
         impact = await desk.removal_impact(channel, tracker.sender_id, wallet.wallet_id)
-        handoff = self._handoff or HandoffDesk(desk.settings)
+        handoff = self._handoff or shared_handoff()
         if await handoff.removal_approved(tracker.sender_id):
             # Only an agent can approve removal on the ticket; only then are there steps to give.
             dispatcher.utter_message(text=removal_walkthrough_reply(wallet.exchange, impact))
