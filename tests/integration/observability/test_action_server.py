@@ -1,0 +1,107 @@
+"""The action server entrypoint (`python -m actions.server`) as `keymedic run` starts it: health, metrics of
+the actions it ran, request ids, and JSON log lines carrying the conversation id."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.config import PROJECT_ROOT
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def action_server(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[tuple[str, Path]]:
+    var_dir = tmp_path_factory.mktemp("actions-var")
+    shutil.copyfile(sqlite_template, var_dir / "keymedic.db")
+    port = free_port()
+    log = var_dir / "actions.log"
+    env = {
+        **os.environ,
+        "KEYMEDIC_VAR_DIR": str(var_dir),
+        "KEYMEDIC_DATABASE_URL": f"sqlite:///{var_dir / 'keymedic.db'}",
+        "KEYMEDIC_LOG_LEVEL": "debug",
+        "SANIC_HOST": "127.0.0.1",
+    }
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "actions.server", "--port", str(port)],
+            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the action server did not start"
+            time.sleep(0.2)
+        yield url, log
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def call(url: str, action: str, sender: str) -> httpx.Response:
+    tracker = {"sender_id": sender, "slots": {}, "latest_message": {}, "events": [], "paused": False,
+               "followup_action": None, "active_loop": {}, "latest_action_name": None}  # fmt: skip
+    body = {"next_action": action, "sender_id": sender, "tracker": tracker, "domain": {}, "version": "3.6.21"}
+    return httpx.post(f"{url}/webhook", json=body, headers={"X-Request-ID": f"req-{sender}"}, timeout=30)
+
+
+def action_counts(url: str) -> dict[tuple[str, str], float]:
+    counts = {}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            if sample.name == "keymedic_action_latency_seconds_count":
+                counts[(sample.labels["action"], sample.labels["outcome"])] = sample.value
+    return counts
+
+
+def test_health_is_independent_of_the_model_and_ready_with_the_database(
+    action_server: tuple[str, Path],
+) -> None:
+    url, _ = action_server
+    assert httpx.get(f"{url}/health/live").json() == {"status": "ok"}
+    ready = httpx.get(f"{url}/health/ready")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"]["ok"] is True
+
+
+def test_each_action_call_is_timed_under_its_own_name_or_other(action_server: tuple[str, Path]) -> None:
+    url, log = action_server
+    before = action_counts(url)
+    ran = call(url, "action_removal_impact", "conv-metrics-1")
+    missing = call(url, "action_that_does_not_exist_Zx9kQ2", "conv-metrics-2")
+    assert ran.status_code == 200, ran.text
+    assert ran.headers["X-Request-ID"] == "req-conv-metrics-1"
+    assert missing.status_code == 404
+    after = action_counts(url)
+    assert after[("action_removal_impact", "ok")] == before.get(("action_removal_impact", "ok"), 0) + 1
+    assert after[("other", "error")] == before.get(("other", "error"), 0) + 1
+    assert not any("Zx9kQ2" in action for action, _ in after)
+
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("conversation_id") == "conv-metrics-1"]
+    assert mine, "no log line carried the conversation id"
+    assert all(
+        line["process"] == "actions" and line.get("request_id") == "req-conv-metrics-1" for line in mine
+    )
