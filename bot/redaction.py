@@ -169,14 +169,16 @@ def _random_letters(piece: str) -> bool:
 def _made_of_words(run: str) -> bool:
     """True for identifiers people write (`kraken_ledgers_2024-01-01`, `getApiKeyInfo`, `KEYMEDIC_URL`)."""
     parts = [p for p in _SEPARATORS.split(run) if p]
+    # camelCase is words; a run that chops into many one- or two-letter pieces is random. The average is
+    # over the whole run, so short words between long ones (`action_handoff_to_support`) stay words.
+    all_letters = [piece for part in parts for piece in _WORD_PARTS.findall(part) if piece.isalpha()]
+    if all_letters and sum(len(p) for p in all_letters) / len(all_letters) < 3.5:
+        return False
     for part in parts:
         pieces = _WORD_PARTS.findall(part)
-        # camelCase is words; a part that chops into many one- or two-letter pieces is random.
         if any(not _WORD_SHAPE.fullmatch(piece) for piece in pieces):
             return False
         letters = [piece for piece in pieces if piece.isalpha()]
-        if letters and sum(len(p) for p in letters) / len(letters) < 3.5:
-            return False
         if any(_random_letters(piece) for piece in letters):
             return False
         if any(piece.isdigit() for piece in pieces) and any(piece.isalpha() for piece in pieces):
