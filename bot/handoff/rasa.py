@@ -12,6 +12,14 @@ conversation's lock — so it is part of the conversation's history, and the tra
 widget or the Slack thread. `trigger_intent` would need an intent and an action to echo free text, and
 `execute` is deprecated; appending the event is the one path that both records and delivers the text.
 
+Proactive outreach (`bot.outreach`) uses two more endpoints: the conversation's state (`GET …/tracker` with
+`include_events=NONE`: paused, active loop, latest input channel and event time, without the events), and
+
+    POST {RASA}/conversations/{id}/trigger_intent?output_channel=latest
+
+which adds an external user intent with entities and runs the policies, so a rule answers it and the bot's
+messages go out through the conversation's latest channel (rasa/server.py `trigger_intent`).
+
 Rasa's `--auth-token` goes in the `token` query parameter (rasa/server.py `requires_auth`).
 
 RasaError (a `HandoffError`)
@@ -20,18 +28,21 @@ RasaError (a `HandoffError`)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote
 
 import httpx
 
 from bot.handoff.services import HandoffError
 from bot.handoff.transcript import AGENT_METADATA_KEY
 
-__all__ = ["RasaError", "RasaUnavailable", "RasaConversations"]
+__all__ = ["RasaError", "RasaUnavailable", "RasaConversations", "ConversationState"]
 
 DEFAULT_TIMEOUT_S: Final = 10.0
+# Characters a URL path carries unescaped (RFC 3986 pchar, plus "/" since Rasa's route takes a path).
+_ADDRESSABLE_ID: Final = re.compile(r"[A-Za-z0-9._~:@!$&'()*+,;=/-]+")
 
 
 class RasaError(HandoffError):
@@ -40,6 +51,22 @@ class RasaError(HandoffError):
 
 class RasaUnavailable(RasaError):
     pass
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    """What outreach needs to know about a conversation before speaking in it."""
+
+    conversation_id: str
+    paused: bool
+    active_loop: str | None
+    latest_input_channel: str | None
+    latest_event_time: float | None
+
+    @property
+    def started(self) -> bool:
+        """Whether the user ever wrote in it (Rasa answers for any id, with a fresh unsaved tracker)."""
+        return self.latest_input_channel is not None
 
 
 class RasaConversations:
@@ -65,8 +92,12 @@ class RasaConversations:
         await self._client.aclose()
 
     def _url(self, conversation_id: str, suffix: str) -> str:
-        # Percent-encoded whole: a Slack thread id or a JWT subject must stay one path segment.
-        return f"{self._base_url}/conversations/{quote(conversation_id, safe='')}/{suffix}"
+        # Rasa's router (Sanic 21.12) matches the raw path and never percent-decodes it, and its route takes
+        # the id as a `:path`: an id goes in as it is, and one that only a percent-escape could carry would
+        # reach a different, empty conversation — refuse it instead.
+        if not _ADDRESSABLE_ID.fullmatch(conversation_id):
+            raise ValueError("this conversation id cannot be addressed through Rasa's HTTP API")
+        return f"{self._base_url}/conversations/{conversation_id}/{suffix}"
 
     def _params(self, **extra: str) -> dict[str, str]:
         params = dict(extra)
@@ -117,3 +148,44 @@ class RasaConversations:
         except ValueError:
             raise RasaUnavailable("Rasa answered with something that is not a tracker") from None
         return [event for event in events if isinstance(event, dict)]
+
+    async def state(self, conversation_id: str) -> ConversationState:
+        """The conversation's state without its events (paused, active loop, latest channel and time)."""
+        response = await self._request(
+            "GET", self._url(conversation_id, "tracker"), params=self._params(include_events="NONE")
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise RasaUnavailable("Rasa answered with something that is not a tracker")
+        loop = body.get("active_loop")
+        loop_name = loop.get("name") if isinstance(loop, dict) else None
+        channel = body.get("latest_input_channel")
+        moment = body.get("latest_event_time")
+        return ConversationState(
+            conversation_id=conversation_id,
+            paused=bool(body.get("paused")),
+            active_loop=loop_name if isinstance(loop_name, str) and loop_name else None,
+            latest_input_channel=channel if isinstance(channel, str) and channel else None,
+            latest_event_time=float(moment) if isinstance(moment, (int, float)) else None,
+        )
+
+    async def trigger_intent(
+        self, conversation_id: str, intent: str, entities: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """Trigger an external intent in the conversation; the bot's answer goes out through the
+        conversation's latest channel. Returns the messages Rasa collected (REST conversations, which have no
+        push channel), else an empty list."""
+        response = await self._request(
+            "POST",
+            self._url(conversation_id, "trigger_intent"),
+            params=self._params(output_channel="latest", include_events="NONE"),
+            json={"name": intent, "entities": dict(entities)},
+        )
+        try:
+            messages = response.json().get("messages") or []
+        except (ValueError, AttributeError):
+            return []
+        return [message for message in messages if isinstance(message, dict)]

@@ -7,6 +7,7 @@ pytest-alembic's `test_model_definitions_match_ddl` compare the migrations again
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -50,6 +52,9 @@ __all__ = [
     "outbox",
     "intake_tokens",
     "diagnoses",
+    "slack_events",
+    "slack_link_tokens",
+    "outreach",
     "start_mappers",
     "canonical_decimal",
     "canonical_json",
@@ -340,15 +345,69 @@ diagnoses = Table(
     Index("ix_diagnoses_wallet_id_created_at", "wallet_id", "created_at"),
 )
 
+# Slack deliveries already acted on (`bot.store.slack`): the Events API's `event_id`, a message, or the
+# message whose button was clicked. Slack retries an event it thinks was lost, and a user can click a button
+# twice; a row here makes the second one a no-op on every Rasa replica. Rows older than a day are pruned.
+slack_events = Table(
+    "slack_events",
+    metadata,
+    Column("event_key", String(255), primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False, index=True),
+)
+
+# One-time links that tie a Slack user to a KeyMedic user (`bot.store.slack`; docs/slack.md "Linking").
+# Only the token's SHA-256 is stored; `user_id` is who confirmed it.
+slack_link_tokens = Table(
+    "slack_link_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("slack_identity", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+    Column("used_at", UtcDateTime, nullable=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+)
+
+# KeyMedic's own messages after a resync failed on the key (`bot.outreach`): at most one per wallet and UTC
+# day, held by the unique constraint, not by a read-then-write. `status`: pending -> sending (a claim, leased
+# until `lease_until`) -> sent, or skipped (`detail` says why); a failed attempt goes back to pending.
+outreach = Table(
+    "outreach",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("wallet_id", Integer, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("sync_run_id", Integer, ForeignKey("sync_runs.id", ondelete="SET NULL"), nullable=True),
+    Column("exchange", String(32), nullable=False),
+    Column("raw_code", String(100), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("conversation_id", String(255), nullable=True),
+    Column("detail", String(300), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    UniqueConstraint("wallet_id", "day"),
+)
+
 _mapper_registry = registry(metadata=metadata)
 _mapped = False
+_mapping_lock = threading.Lock()
 
 
 def start_mappers() -> None:
     """Map the dataclasses onto the tables (once per process; later calls do nothing)."""
     global _mapped
-    if _mapped:
-        return
+    with _mapping_lock:  # units of work opened at once in worker threads must not map twice
+        if _mapped:
+            return
+        _map_all()
+        _mapped = True
+
+
+def _map_all() -> None:
     _mapper_registry.map_imperatively(model.User, users)
     _mapper_registry.map_imperatively(model.ChannelIdentity, channel_identities)
     _mapper_registry.map_imperatively(model.Wallet, wallets)
@@ -360,4 +419,3 @@ def start_mappers() -> None:
     _mapper_registry.map_imperatively(model.OutboxMessage, outbox)
     _mapper_registry.map_imperatively(model.IntakeToken, intake_tokens)
     _mapper_registry.map_imperatively(model.DiagnosisRecord, diagnoses)
-    _mapped = True

@@ -37,7 +37,8 @@ async def test_an_agent_reply_is_a_bot_event_delivered_through_the_latest_channe
     assert "output_channel" not in resume.url.params
 
 
-async def test_a_conversation_id_stays_one_path_segment() -> None:
+async def test_a_conversation_id_goes_into_the_path_as_rasa_matches_it() -> None:
+    # Rasa's router never percent-decodes: "a%40b" would name another conversation than "a@b".
     paths: list[bytes] = []
 
     def rasa_ok(request: httpx.Request) -> httpx.Response:
@@ -45,10 +46,20 @@ async def test_a_conversation_id_stays_one_path_segment() -> None:
         return httpx.Response(200, json={"events": [{"event": "user", "text": "hi"}, "junk"]})
 
     rasa = RasaConversations("http://rasa:5005", transport=httpx.MockTransport(rasa_ok))
-    events = await rasa.events("a/b?c")
+    events = await rasa.events("slack-T1-C2:1700000000.0001@x/y")
     await rasa.aclose()
-    assert paths == [b"/conversations/a%2Fb%3Fc/tracker?include_events=ALL"]
+    assert paths == [b"/conversations/slack-T1-C2:1700000000.0001@x/y/tracker?include_events=ALL"]
     assert events == [{"event": "user", "text": "hi"}]
+
+
+@pytest.mark.parametrize("conversation_id", ["a b", "a?b", "a#b", "50%", "caf\u00e9", ""])
+async def test_an_id_only_a_percent_escape_could_carry_is_refused(conversation_id: str) -> None:
+    rasa = RasaConversations(
+        "http://rasa:5005", transport=httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+    )
+    with pytest.raises(ValueError, match="cannot be addressed"):
+        await rasa.events(conversation_id)
+    await rasa.aclose()
 
 
 @pytest.mark.parametrize("status", [401, 404, 500])

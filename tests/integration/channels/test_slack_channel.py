@@ -1,0 +1,299 @@
+"""Slack events and button clicks, signed and shaped as Slack sends them, against the real Rasa server with
+`channels.slack.KeyMedicSlackInput` (credentials.yml), the action server and the sandbox; Slack's Web API is
+`FakeSlackApi` on 127.0.0.1, which records every message the bot posts (docs/slack.md "Testing")."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from bot.redaction import REDACTED
+from bot.sandbox.scenarios import credentials_for
+from channels.screening import NOTICE
+from channels.slack import LINK_PROMPT, NOT_YOUR_THREAD
+from channels.slack_output import conversation_id, escape
+from channels.slack_testing import BOT_USER, SlackStack, event_body, message_event, start_slack_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.rasa_model]
+
+DEMO_SLACK = "U0DEMO"  # linked to the demo user
+BOB_SLACK = "U0BOB"  # linked to another KeyMedic user, with no wallets
+STRANGER = "U0STRANGER"  # not linked
+_counter = itertools.count(1)
+
+
+def new_ts() -> str:
+    return f"{int(time.time())}.{next(_counter):06d}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackStack]:
+    with start_slack_stack(tmp_path_factory.mktemp("slack"), ("sandbox", "actions", "rasa")) as running:
+        running.link("demo", DEMO_SLACK)
+        running.link("bob", BOB_SLACK)
+        yield running
+
+
+def user_texts(stack: SlackStack, conversation: str) -> list[str]:
+    return [str(e.get("text")) for e in stack.tracker_events(conversation) if e.get("event") == "user"]
+
+
+def eventually_texts(
+    stack: SlackStack, conversation: str, expected: list[str], timeout: float = 30
+) -> list[str]:
+    """The conversation's user texts once they equal `expected` (Rasa saves the tracker after it has sent the
+    turn's answers), or whatever they are after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (texts := user_texts(stack, conversation)) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return texts
+
+
+def settled(stack: SlackStack, method: str, thread_ts: str, *, quiet_s: float = 3.0) -> int:
+    """How many `method` calls the thread got once the bot has been quiet for `quiet_s` seconds."""
+    count = -1
+    while True:
+        now = len(stack.fake.calls_to(method, thread_ts=thread_ts))
+        if now == count:
+            return count
+        count = now
+        time.sleep(quiet_s)
+
+
+def test_slacks_url_verification_is_answered_once_signed(stack: SlackStack) -> None:
+    body = json.dumps(
+        {
+            "token": "x",
+            "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+            "type": "url_verification",
+        }
+    ).encode()
+    from channels.slack_testing import signed_headers
+
+    answer = stack.post(body, signed_headers(stack.signing_secret, body, content_type="application/json"))
+    assert answer.status_code == 200
+    assert answer.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+    assert stack.post(body, {"Content-Type": "application/json"}).status_code == 401
+
+
+def test_unsigned_wrongly_signed_and_replayed_requests_are_refused_and_never_reach_the_bot(
+    stack: SlackStack,
+) -> None:
+    ts = new_ts()
+    event = message_event(user=DEMO_SLACK, text="hi", channel="D0REFUSED", ts=ts)
+    body = event_body(stack.team, event, event_id="EvREFUSED1")
+    from channels.slack_testing import signed_headers
+
+    good = signed_headers(stack.signing_secret, body, content_type="application/json")
+    answers = {
+        "unsigned": stack.post(body, {"Content-Type": "application/json"}),
+        "wrong secret": stack.send(event, event_id="EvREFUSED2", secret="another-apps-signing-secret"),
+        "tampered": stack.post(body.replace(b'"hi"', b'"hello"'), good),
+        "replayed": stack.send(event, event_id="EvREFUSED3", timestamp=int(time.time()) - 6 * 60),
+        "from the future": stack.send(event, event_id="EvREFUSED4", timestamp=int(time.time()) + 6 * 60),
+    }
+    codes = {name: (a.status_code, a.json()["error"]) for name, a in answers.items()}
+    assert codes == {
+        "unsigned": (401, "missing_signature"),
+        "wrong secret": (401, "bad_signature"),
+        "tampered": (401, "bad_signature"),
+        "replayed": (401, "stale_request"),
+        "from the future": (401, "stale_request"),
+    }
+    time.sleep(2)
+    assert stack.fake.calls_to("chat.postMessage", thread_ts=ts) == []
+    assert user_texts(stack, conversation_id(stack.team, "D0REFUSED", ts)) == []
+
+
+def test_a_linked_users_direct_message_reaches_the_bot_and_the_answer_comes_back_in_its_thread(
+    stack: SlackStack,
+) -> None:
+    ts = new_ts()
+    answer = stack.send(
+        message_event(user=DEMO_SLACK, text="hi", channel="D0DEMO", ts=ts), event_id="EvHELLO"
+    )
+    assert answer.status_code == 200
+    [first, *_] = stack.fake.wait_for("chat.postMessage", thread_ts=ts)
+    # The top-level message started a thread: every answer is in it, in the DM, posted with the bot token.
+    assert first.arguments["channel"] == "D0DEMO" and first.arguments["thread_ts"] == ts
+    assert first.token == "xoxb-keymedic-test-token"
+    assert eventually_texts(stack, conversation_id(stack.team, "D0DEMO", ts), ["hi"]) == ["hi"]
+
+
+def test_a_retried_event_and_the_same_message_twice_do_not_act_twice(stack: SlackStack) -> None:
+    ts = new_ts()
+    event = message_event(
+        user=DEMO_SLACK, text="what permissions should the key have?", channel="D0DEMO", ts=ts
+    )
+    assert stack.send(event, event_id="EvRETRY").status_code == 200
+    stack.fake.wait_for("chat.postMessage", thread_ts=ts)
+    before = settled(stack, "chat.postMessage", ts)
+
+    # Slack's retry of the same event (its "http_timeout" retry), then the same message under another event
+    # id (a channel message arrives as both `message` and `app_mention`): both acknowledged, neither acted on.
+    retried = stack.send(event, event_id="EvRETRY", retry=1)
+    again = stack.send(event, event_id="EvRETRY-OTHER-EVENT")
+    assert retried.status_code == 200 and again.status_code == 200
+    assert settled(stack, "chat.postMessage", ts) == before
+    assert user_texts(stack, conversation_id(stack.team, "D0DEMO", ts)) == [
+        "what permissions should the key have?"
+    ]
+
+
+def test_a_double_clicked_button_has_one_effect(stack: SlackStack) -> None:
+    ts = new_ts()
+    stack.send(
+        message_event(user=DEMO_SLACK, text="my wallet stopped syncing", channel="D0DEMO", ts=ts),
+        event_id="EvBTN",
+    )
+    deadline = time.monotonic() + 60
+    with_buttons: dict[str, Any] | None = None
+    while with_buttons is None and time.monotonic() < deadline:
+        for call in stack.fake.calls_to("chat.postMessage", thread_ts=ts):
+            if any(b.get("type") == "actions" for b in call.arguments.get("blocks") or []):
+                with_buttons = call.arguments
+        time.sleep(0.2)
+    assert with_buttons is not None, "the bot asked nothing with buttons"
+    settled(stack, "chat.postMessage", ts)
+    actions = next(b for b in with_buttons["blocks"] if b["type"] == "actions")
+    button = next(e for e in actions["elements"] if "value" in e)
+    # The message as Slack stores it: the ts Slack gave it, in the thread.
+    [posted] = [
+        c
+        for c in stack.fake.calls_to("chat.postMessage", thread_ts=ts)
+        if c.arguments.get("blocks") == with_buttons["blocks"]
+    ]
+    message = {
+        "type": "message",
+        "ts": new_ts(),
+        "thread_ts": ts,
+        "text": with_buttons["text"],
+        "blocks": with_buttons["blocks"],
+    }
+    click = {
+        "type": "button",
+        "action_id": button["action_id"],
+        "block_id": actions["block_id"],
+        "value": button["value"],
+        "text": button["text"],
+    }
+    before = user_texts(stack, conversation_id(stack.team, "D0DEMO", ts))
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda _: stack.click(user=DEMO_SLACK, channel="D0DEMO", message=message, action=click),
+                range(2),
+            )
+        )
+    assert [a.status_code for a in answers] == [200, 200]
+    settled(stack, "chat.postMessage", ts)
+    after = user_texts(stack, conversation_id(stack.team, "D0DEMO", ts))
+    assert after[len(before) :] == [button["value"]]  # one click reached the bot, once
+    # The clicked message now shows the choice instead of its buttons.
+    [update] = stack.fake.calls_to("chat.update")
+    assert update.arguments["ts"] == message["ts"] and not any(
+        b["type"] == "actions" for b in update.arguments["blocks"]
+    )
+    assert posted is not None
+
+
+def test_an_unlinked_slack_user_is_told_how_to_link_and_gets_no_account_data(stack: SlackStack) -> None:
+    ts = new_ts()
+    stack.send(
+        message_event(
+            user=STRANGER,
+            text="how many manual edits does my kraken wallet have?",
+            channel="D0STRANGER",
+            ts=ts,
+        ),
+        event_id="EvSTRANGER",
+    )
+    [prompt] = stack.fake.wait_for("chat.postEphemeral", thread_ts=ts)
+    assert prompt.arguments["user"] == STRANGER and prompt.arguments["channel"] == "D0STRANGER"
+    assert prompt.arguments["text"] == escape(LINK_PROMPT)
+    [button] = prompt.arguments["blocks"][1]["elements"]
+    assert "/slack/link?token=sl_" in button["url"]
+    time.sleep(2)
+    # Nothing reached the bot, so nothing about any wallet could be said.
+    assert stack.fake.calls_to("chat.postMessage", thread_ts=ts) == []
+    assert user_texts(stack, conversation_id(stack.team, "D0STRANGER", ts)) == []
+
+
+def test_a_pasted_secret_is_redacted_before_the_bot_and_the_user_is_told_to_revoke(stack: SlackStack) -> None:
+    ts = new_ts()
+    secret = credentials_for("kraken", "valid")["api_secret"]
+    stack.send(
+        message_event(
+            user=DEMO_SLACK, text=f"my kraken key broke, the secret is {secret}", channel="D0DEMO", ts=ts
+        ),
+        event_id="EvSECRET",
+    )
+    notices = stack.fake.wait_for("chat.postEphemeral", thread_ts=ts)
+    assert notices[0].arguments["text"] == escape(NOTICE)
+    stack.fake.wait_for("chat.postMessage", thread_ts=ts)
+    settled(stack, "chat.postMessage", ts)
+    [said] = user_texts(stack, conversation_id(stack.team, "D0DEMO", ts))
+    assert REDACTED in said and secret not in said
+    assert secret not in json.dumps(stack.tracker_events(conversation_id(stack.team, "D0DEMO", ts)))
+
+
+def test_a_channel_thread_is_its_openers_conversation_and_other_threads_are_not_the_bots(
+    stack: SlackStack,
+) -> None:
+    top = new_ts()
+    mention = message_event(
+        user=DEMO_SLACK, text=f"<@{BOT_USER}> hi", channel="C0SUPPORT", ts=top, kind="app_mention"
+    )
+    stack.send(mention, event_id="EvMENTION")
+    stack.fake.wait_for("chat.postMessage", thread_ts=top)
+    settled(stack, "chat.postMessage", top)
+    conversation = conversation_id(stack.team, "C0SUPPORT", top)
+    assert user_texts(stack, conversation) == ["hi"]  # the mention is taken out
+
+    # Someone else in the thread is told it is not theirs; nothing reaches the bot.
+    reply = message_event(
+        user=BOB_SLACK, text="me too", channel="C0SUPPORT", ts=new_ts(), thread_ts=top, channel_type="channel"
+    )
+    stack.send(reply, event_id="EvBOB")
+    [told] = stack.fake.wait_for("chat.postEphemeral", thread_ts=top)
+    assert told.arguments["user"] == BOB_SLACK and told.arguments["text"] == escape(NOT_YOUR_THREAD)
+    # The opener goes on in the thread without mentioning the bot.
+    stack.send(
+        message_event(
+            user=DEMO_SLACK,
+            text="thanks",
+            channel="C0SUPPORT",
+            ts=new_ts(),
+            thread_ts=top,
+            channel_type="channel",
+        ),
+        event_id="EvTHANKS",
+    )
+    deadline = time.monotonic() + 30
+    while user_texts(stack, conversation) != ["hi", "thanks"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert user_texts(stack, conversation) == ["hi", "thanks"]
+
+    # A thread KeyMedic is not part of is left alone, whoever is linked.
+    other_top = new_ts()
+    stack.send(
+        message_event(
+            user=DEMO_SLACK,
+            text="lunch?",
+            channel="C0SUPPORT",
+            ts=new_ts(),
+            thread_ts=other_top,
+            channel_type="channel",
+        ),
+        event_id="EvLUNCH",
+    )
+    time.sleep(2)
+    assert stack.fake.calls_to("chat.postMessage", thread_ts=other_top) == []
+    assert stack.fake.calls_to("chat.postEphemeral", thread_ts=other_top) == []
