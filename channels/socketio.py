@@ -17,6 +17,12 @@ JWT decodes (no audience, no identity, no Origin) and let the client choose the 
 - A socket lives no longer than its token: a message after `exp` gets `session_expired` and a disconnect;
   the widget reconnects with a fresh token (socket.io's `auth` callback).
 - Every message is redacted (`channels.screening`) before Rasa sees it.
+- For the widget (docs/widget.md): after `session_confirm` the socket gets `keymedic_history`
+  (`{"messages": [...], "paused": bool}`, the conversation rebuilt from the tracker store, so a page reload
+  loses nothing); after each handled message the user's room gets `keymedic_turn` (`{"paused": bool}`: the
+  turn is over, and whether a person has taken over); bot messages carry their event's `timestamp`, and an
+  agent's reply relayed by the agent API carries `agent`; a sender whose message was redacted gets
+  `keymedic_redacted` (`{"text": <the redacted text>}`) so their own bubble stops showing the secret.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from sanic import Blueprint
 from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefused  # type: ignore[import-untyped]
 
 from bot.config import Settings, load_settings
+from bot.handoff.transcript import AGENT_METADATA_KEY
+from bot.web.widget.history import history_entries, quick_replies
 from channels.identity import ALGORITHM, TokenRefused, WidgetIdentity, WidgetTokenVerifier
 from channels.screening import NOTICE, screen
 
@@ -79,11 +87,35 @@ class StoreLinker:
 
 
 class WidgetOutput(SocketIOOutput):
-    """Rasa's socket.io output, except for custom payloads (the credential form) and link buttons.
+    """Rasa's socket.io output, except for custom payloads (the credential form) and link buttons, and with
+    each message's `timestamp` (and `agent` for an agent's reply) so the widget can tell them apart.
 
     Rasa 3.6 emits a custom payload as `sio.emit(event, **payload)`, so any key but `data`/`room` is a
     TypeError; the widget gets `{"custom": payload}` instead, the shape the REST channel answers with.
     """
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """One bot event: its text parts (buttons on the last), then its custom payload, image, attachment."""
+        extra: dict[str, Any] = {}
+        if isinstance(message.get("timestamp"), (int, float)):
+            extra["timestamp"] = message["timestamp"]
+        if message.get(AGENT_METADATA_KEY):
+            extra["agent"] = str(message[AGENT_METADATA_KEY])
+        text = message.get("text") or ""
+        buttons = message.get("quick_replies") or message.get("buttons") or []
+        parts: list[dict[str, Any]] = []
+        if text or buttons:
+            parts.extend(_text_parts(text, buttons))
+        if message.get("custom"):
+            parts.append({"custom": message["custom"]})
+        if message.get("image"):
+            parts.append({"attachment": {"type": "image", "payload": {"src": message["image"]}}})
+        if message.get("attachment"):
+            parts.append({"attachment": message["attachment"]})
+        for element in message.get("elements") or []:
+            parts.append({"attachment": {"type": "template", "payload": {"elements": element}}})
+        for part in parts:
+            await self._send_message(recipient_id, {**part, **extra})
 
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
         await self._send_message(recipient_id, {"custom": json_message})
@@ -91,18 +123,36 @@ class WidgetOutput(SocketIOOutput):
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
-        # Rasa's version reads `button["payload"]`, so a link button (`{"title", "url"}`, the credential
-        # form's link) raised KeyError; a link is a `web_url` quick reply here.
-        parts = text.strip().split("\n\n") or [text]
-        messages: list[dict[str, Any]] = [{"text": part, "quick_replies": []} for part in parts]
-        messages[-1]["quick_replies"] = [
-            {"content_type": "web_url", "title": b.get("title", ""), "url": b["url"]}
-            if "url" in b and "payload" not in b
-            else {"content_type": "text", "title": b.get("title", ""), "payload": b.get("payload", "")}
-            for b in buttons
-        ]
-        for message in messages:
+        for message in _text_parts(text, buttons):
             await self._send_message(recipient_id, message)
+
+
+def _text_parts(text: str, buttons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # As Rasa's socket.io output: one message per paragraph, the buttons on the last. Rasa's version reads
+    # `button["payload"]`, so a link button (`{"title", "url"}`, the credential form's link) raised KeyError;
+    # a link is a `web_url` quick reply here.
+    parts = text.strip().split("\n\n") or [text]
+    messages: list[dict[str, Any]] = [{"text": part} for part in parts]
+    if buttons:
+        messages[-1]["quick_replies"] = quick_replies(buttons)
+    return messages
+
+
+def share_rooms_through_redis(sio: Any, settings: Settings) -> None:
+    """Several Rasa replicas (docs/deploy.md): with `KEYMEDIC_SOCKETIO_REDIS_URL` set, the socket.io server's
+    rooms are shared through Redis pub/sub (python-socketio's AsyncRedisManager), so an emit to a
+    conversation's room (a reply, an agent's message relayed by another replica) reaches the widget's socket
+    whichever replica holds it. Unset: one replica, rooms in memory, as before.
+
+    Called before the server accepts a connection: the manager is initialised on the first one."""
+    if not settings.socketio_redis_url:
+        return
+    from socketio import AsyncRedisManager  # type: ignore[import-untyped]
+
+    # The channel is named by the deployment, so two deployments on one Redis never see each other's emits.
+    manager = AsyncRedisManager(settings.socketio_redis_url, channel=f"{settings.redis_namespace}-socketio")
+    sio.manager = manager
+    manager.set_server(sio)
 
 
 class VerifiedSocketIOInput(SocketIOInput):
@@ -159,6 +209,8 @@ class VerifiedSocketIOInput(SocketIOInput):
         self.verifier = verifier
         self.allowed_origins = frozenset(allowed_origins)
         self.link_user = link_user
+        # Rasa's Sanic app, once it starts: its `ctx.agent` holds the tracker store the history comes from.
+        self._app: Any = None
         if not verifier.configured:
             logger.error(
                 "the widget's socket.io channel refuses every connection: KEYMEDIC_WIDGET_JWT_SECRET is "
@@ -169,12 +221,46 @@ class VerifiedSocketIOInput(SocketIOInput):
         """The output for messages Rasa sends on its own (reminders, the agent API's relayed replies)."""
         return WidgetOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
 
+    async def _tracker(self, session_id: str, *, full: bool) -> Any:
+        """The conversation's tracker from Rasa's tracker store, or None (no app yet, none stored, or the
+        store failed: the widget then just shows no history, and the chat itself still works)."""
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        store = getattr(agent, "tracker_store", None)
+        if store is None:
+            return None
+        try:
+            if full:
+                return await store.retrieve_full_tracker(session_id)
+            return await store.retrieve(session_id)
+        except Exception as error:
+            logger.warning("widget: reading the conversation failed (%s)", type(error).__name__)
+            return None
+
+    async def history(self, session_id: str) -> dict[str, Any]:
+        """What `keymedic_history` carries: the conversation's messages, and whether a person took over."""
+        tracker = await self._tracker(session_id, full=True)
+        if tracker is None:
+            return {"messages": [], "paused": False}
+        events = [event.as_dict() for event in tracker.events]
+        return {"messages": history_entries(events), "paused": bool(tracker.is_paused())}
+
+    async def paused(self, session_id: str) -> bool:
+        """Whether the bot is paused for a hand-off (`ConversationPaused`) in this conversation."""
+        tracker = await self._tracker(session_id, full=False)
+        return bool(tracker is not None and tracker.is_paused())
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Rasa's socket.io blueprint, with KeyMedic's handlers in place of Rasa's."""
         webhook: Blueprint = super().blueprint(on_new_message)
         sio = self.sio
         assert sio is not None
+        share_rooms_through_redis(sio, load_settings())
         namespace = self.namespace
+
+        async def remember_app(app: Any, loop: Any) -> None:
+            self._app = app
+
+        webhook.listener("after_server_start")(remember_app)
 
         async def refuse(sid: str, event: str, reason: str) -> None:
             await sio.emit(event, {"reason": reason}, room=sid, namespace=namespace)
@@ -222,6 +308,9 @@ class VerifiedSocketIOInput(SocketIOInput):
                 await refuse(sid, "session_refused", "not_your_session")
                 return
             await sio.emit("session_confirm", identity.session_id, room=sid, namespace=namespace)
+            # The conversation so far, so a reloaded page (or a second tab) shows it (docs/widget.md).
+            history = await self.history(identity.session_id)
+            await sio.emit("keymedic_history", history, room=sid, namespace=namespace)
 
         async def handle_message(sid: str, data: Any) -> None:
             identity = await identity_of(sid)
@@ -242,16 +331,24 @@ class VerifiedSocketIOInput(SocketIOInput):
             text = screened.text if isinstance(screened.text, str) else ""
             output = WidgetOutput(sio, self.bot_message_evt)
             if screened.kinds:
+                # The sender's own bubble still shows what they pasted: give the widget the redacted text.
+                await sio.emit("keymedic_redacted", {"text": text}, room=sid, namespace=namespace)
                 await output.send_text_message(identity.session_id, NOTICE)
-            await on_new_message(
-                UserMessage(
-                    text,
-                    output,
-                    identity.session_id,
-                    input_channel=self.name(),
-                    metadata=screened.metadata,
+            try:
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        output,
+                        identity.session_id,
+                        input_channel=self.name(),
+                        metadata=screened.metadata,
+                    )
                 )
-            )
+            finally:
+                # The turn is over (the widget stops its typing indicator even when the bot said nothing, as
+                # while a person has taken over), and whether the bot is paused for a hand-off.
+                turn = {"paused": await self.paused(identity.session_id)}
+                await sio.emit("keymedic_turn", turn, room=identity.session_id, namespace=namespace)
 
         sio.on("connect", connect, namespace=namespace)
         sio.on("disconnect", disconnect, namespace=namespace)
