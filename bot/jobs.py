@@ -13,6 +13,10 @@ and `sweep_outbox` runs every minute in the consumer; both make one pass of `bot
 whose claims keep two workers (or two passes) from sending one notification at the same time. A pass
 retried or run twice is harmless.
 
+Proactive outreach (docs/handoff.md "Proactive outreach"): when `resync_wallet` ends with the exchange
+refusing the key, it queues `outreach_after_sync(sync_run_id)`, which offers the fix in the user's
+conversation through Rasa's trigger_intent API, at most once per wallet and day (`bot.outreach`).
+
 `keymedic worker` starts a consumer.
 """
 
@@ -20,10 +24,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huey import Huey, crontab  # type: ignore[import-untyped]
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 
 __all__ = [
     "huey",
@@ -34,6 +41,9 @@ __all__ = [
     "sweep_outbox",
     "enqueue_outbox_delivery",
     "run_outbox_delivery",
+    "outreach_after_sync",
+    "enqueue_outreach",
+    "run_outreach_job",
     "add_arguments",
     "run",
 ]
@@ -68,7 +78,9 @@ class _LazyHuey(Huey):  # type: ignore[misc]
 
         settings = load_settings()
         if settings.jobs_url.startswith(("redis://", "rediss://", "unix://")):
-            return RedisStorage(self.name, url=settings.jobs_url)
+            # The queue is named by the deployment's namespace, so two deployments sharing a Redis (or a test
+            # next to a dev cluster) never take each other's jobs.
+            return RedisStorage(settings.redis_namespace, url=settings.jobs_url)
         if settings.jobs_url:
             raise ValueError("KEYMEDIC_JOBS_URL must be a redis:// URL (or unset for the local SQLite queue)")
         settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -102,8 +114,14 @@ def run_resync(sync_run_id: int) -> dict[str, Any]:
 # once claimed, a failure is recorded on the run and the claim guard makes a retry a no-op.
 @huey.task(retries=3, retry_delay=10)  # type: ignore[untyped-decorator]
 def resync_wallet(sync_run_id: int) -> dict[str, Any]:
-    """Resync the wallet of sync run `sync_run_id` (idempotent)."""
-    return run_resync(sync_run_id)
+    """Resync the wallet of sync run `sync_run_id` (idempotent); a failure on the key queues the outreach."""
+    outcome = run_resync(sync_run_id)
+    if outcome.get("ran") and outcome.get("status") == "failed":
+        from bot.sync.errors import key_rejection
+
+        if key_rejection(outcome.get("error")) is not None:
+            enqueue_outreach(sync_run_id)
+    return outcome
 
 
 def enqueue_resync(sync_run_id: int) -> None:
@@ -153,10 +171,31 @@ def run_outbox_delivery() -> dict[str, Any]:
         report = deliver_due(
             lambda: SqlAlchemyUnitOfWork(database, keys), sender, reasons=SUPPORT_REASONS, policy=policy
         )
+        follow_up = (
+            _follow_up_delay(SqlAlchemyUnitOfWork(database, keys, write=False)) if report.failed else None
+        )
     finally:
         sender.close()
         database.dispose()
-    return {**report.to_dict(), "configured": True}
+    result = {**report.to_dict(), "configured": True}
+    if follow_up is not None:
+        # A retry falls due on its own schedule (30 s, 1 min, …), not at the next minute's sweep. Only a pass
+        # that failed schedules one, and a pass that finds nothing due schedules nothing, so these chains end.
+        deliver_outbox.schedule(delay=follow_up)
+        result["follow_up_in"] = follow_up
+    return result
+
+
+def _follow_up_delay(uow: SqlAlchemyUnitOfWork) -> float | None:
+    """Seconds until the earliest undelivered notification falls due, between 1 s and the sweep's minute."""
+    from bot.handoff.services import SUPPORT_REASONS
+    from bot.store.model import utcnow
+
+    with uow:
+        due = uow.outbox.next_due(SUPPORT_REASONS)
+    if due is None:
+        return None
+    return min(60.0, max(1.0, (due - utcnow()).total_seconds()))
 
 
 # No Huey retries: a failed attempt is recorded on its outbox row and retried on the row's own schedule.
@@ -179,17 +218,71 @@ def enqueue_outbox_delivery() -> None:
     deliver_outbox()
 
 
+def run_outreach_job(sync_run_id: int) -> dict[str, Any]:
+    """The outreach after failed sync run `sync_run_id`, with the process's settings (`bot.outreach`)."""
+    import asyncio
+
+    from bot.config import load_settings
+    from bot.handoff.rasa import RasaConversations
+    from bot.outreach.service import run_outreach
+    from bot.store.crypto import load_key_ring
+    from bot.store.db import create_database
+    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    settings = load_settings()
+    database = create_database(settings.database_url)
+    keys = load_key_ring(settings)
+
+    async def work() -> dict[str, Any]:
+        rasa = RasaConversations(settings.rasa_base_url, token=settings.rasa_token)
+        try:
+            result = await run_outreach(lambda: SqlAlchemyUnitOfWork(database, keys), rasa, sync_run_id)
+        finally:
+            await rasa.aclose()
+        return result.to_dict()
+
+    try:
+        return asyncio.run(work())
+    finally:
+        database.dispose()
+
+
+# Retries cover Rasa being briefly unreachable (the row is pending again and the next attempt claims it); the
+# day's row and its claim keep a retried or duplicated job from speaking twice.
+@huey.task(retries=3, retry_delay=30)  # type: ignore[untyped-decorator]
+def outreach_after_sync(sync_run_id: int) -> dict[str, Any]:
+    """Offer the fix in the user's conversation after sync run `sync_run_id` failed on the key."""
+    return run_outreach_job(sync_run_id)
+
+
+def enqueue_outreach(sync_run_id: int) -> None:
+    """Queue the outreach job of a failed sync run (best effort: a lost one costs one message, not data)."""
+    try:
+        outreach_after_sync(sync_run_id)
+    except Exception as error:
+        log.warning("could not queue the outreach for sync run %s (%s)", sync_run_id, type(error).__name__)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="concurrent jobs (default 2)")
     parser.add_argument(
         "--worker-type", choices=("thread", "process"), default="thread", help="how jobs run (default thread)"
     )
+    parser.add_argument(
+        "--no-periodic",
+        action="store_true",
+        help="do not schedule the periodic jobs (run several workers with only one scheduling them)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """`keymedic worker`: consume jobs until stopped (Ctrl-C or SIGTERM)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    consumer = huey.create_consumer(workers=args.workers, worker_type=args.worker_type)
+    from bot.observability.logs import install_logging
+
+    install_logging("worker")  # JSON lines, secrets scrubbed (docs/operating.md)
+    consumer = huey.create_consumer(
+        workers=args.workers, worker_type=args.worker_type, periodic=not args.no_periodic
+    )
     print(f"worker: ready ({args.workers} {args.worker_type} worker(s))", flush=True)
     consumer.run()
     return 0

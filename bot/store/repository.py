@@ -376,6 +376,15 @@ class OutboxRepository(_Repository):
         query = select(func.count()).where(o.c.status != "delivered", o.c.reason.in_(list(reasons)))
         return int(self.session.scalar(query) or 0)
 
+    def next_due(self, reasons: Sequence[str]) -> datetime | None:
+        """When the earliest undelivered row falls due (a retry, or a lease that lapses), if any."""
+        o = orm.outbox
+        query = select(func.min(o.c.next_attempt_at)).where(
+            o.c.status != "delivered", o.c.reason.in_(list(reasons))
+        )
+        moment = self.session.scalar(query)
+        return moment if isinstance(moment, datetime) else None
+
     def claim_next(
         self, *, reasons: Sequence[str], now: datetime, lease_until: datetime
     ) -> model.OutboxMessage | None:
