@@ -12,7 +12,8 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 
 from bot.assistant import SupportDesk
-from bot.handoff.desk import HandoffDesk
+from bot.config import load_settings
+from bot.handoff.desk import HandoffDesk, rasa_history
 
 _shared_desk: SupportDesk | None = None
 _shared_handoff: HandoffDesk | None = None
@@ -31,7 +32,10 @@ def shared_handoff() -> HandoffDesk:
     action call."""
     global _shared_handoff
     if _shared_handoff is None:
-        _shared_handoff = HandoffDesk()
+        # The tracker an action gets is the conversation's last turns (rasa_plugins/tracker_store.py); the
+        # ticket's transcript reads the whole conversation from Rasa.
+        settings = load_settings()
+        _shared_handoff = HandoffDesk(settings, history=rasa_history(settings))
     return _shared_handoff
 
 
@@ -47,6 +51,20 @@ def wallet_id_of(tracker: Tracker) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def exchange_of(tracker: Tracker) -> str | None:
+    """The exchange the latest message names, else the `exchange` slot, as an exchange id (or None).
+
+    Questions and side requests don't fill the slot (domain.yml), so their actions read the entity here."""
+    from bot.exchange_ids import normalize_exchange
+
+    for entity in tracker.latest_message.get("entities") or []:
+        if entity.get("entity") == "exchange":
+            named = normalize_exchange(str(entity.get("value")))
+            if named is not None:
+                return named
+    return normalize_exchange(tracker.get_slot("exchange"))
 
 
 def inform_payload(**entities: object) -> str:

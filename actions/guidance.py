@@ -7,8 +7,8 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.common import exchange_of
 from bot.assistant.replies import csv_backup_reply
-from bot.exchange_ids import normalize_exchange
 from bot.knowledge import csv_backup_steps, guide_for
 
 
@@ -19,7 +19,7 @@ class ActionCsvBackup(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        exchange = normalize_exchange(tracker.get_slot("exchange"))
+        exchange = exchange_of(tracker)
         if exchange is None:
             dispatcher.utter_message(text=csv_backup_reply())
             return []

@@ -3,6 +3,7 @@ test (`action_check_api_key`) and the swap with its resync (`action_update_crede
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -28,6 +29,11 @@ from bot.store.services import DiagnosisNotPassed, NotFound, PendingCredentialIn
 # How often, and for how long, the bot looks in on a resync it started to tell the user how it went.
 SYNC_CHECK_EVERY = timedelta(seconds=5)
 SYNC_CHECK_MAX = 24  # two minutes; after that the user asks, or the next key conversation tells them
+
+# An intake reference as bot/store/services.py makes it: "pc_" and URL-safe base64, which may end in "-".
+# Rasa's WhitespaceTokenizer strips punctuation from the end of a word, so the NLU entity of a typed
+# `pc_…-` loses its last character; the reference is read from the message text instead.
+_REFERENCE = re.compile(r"(?<![A-Za-z0-9_-])pc_[A-Za-z0-9_-]+")
 
 
 class ActionAskExchange(DeskAction):
@@ -121,9 +127,20 @@ class ValidateKeyUpdateForm(FormValidationAction):
     def name(self) -> str:
         return "validate_key_update_form"
 
+    async def extract_credential_ref(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """The whole `pc_…` reference of the latest message, when it has one (see `_REFERENCE`)."""
+        found = _REFERENCE.findall(str(tracker.latest_message.get("text") or ""))
+        return {"credential_ref": found[-1]} if found else {}
+
     async def validate_exchange(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if self._starts_after_a_finished_update(tracker):
+            # The last key update ended with a saved key, and this new one names no exchange: it is about
+            # another wallet ("my other wallet stopped syncing too"), so ask instead of reusing the old one.
+            return {"exchange": None, "wallet_id": None, "credential_ref": None, "key_status": None}
         exchange = normalize_exchange(str(value)) if value else None
         if exchange is None:
             dispatcher.utter_message(
@@ -133,37 +150,102 @@ class ValidateKeyUpdateForm(FormValidationAction):
         desk = self.desk
         channel = channel_of(tracker)
         mine = [w for w in await desk.wallets(channel, tracker.sender_id) if w.exchange == exchange]
+        current = tracker.get_slot("wallet_id")
         if len(mine) == 1:
-            return {"exchange": exchange, "wallet_id": str(mine[0].wallet_id)}
+            return {"exchange": exchange, **_wallet_switch(current, str(mine[0].wallet_id))}
         if not mine:
             # The article: if the exchange isn't connected yet, add it as a new wallet with the new key.
             wallet = await desk.connect_wallet(channel, tracker.sender_id, exchange)
             dispatcher.utter_message(
                 text=f"{exchange_title(exchange)} isn't connected yet: the new key will add it as a wallet."
             )
-            return {"exchange": exchange, "wallet_id": str(wallet.wallet_id)}
-        return {"exchange": exchange}
+            return {"exchange": exchange, **_wallet_switch(current, str(wallet.wallet_id))}
+        if current is None or any(str(w.wallet_id) == str(current) for w in mine):
+            return {"exchange": exchange}
+        # Several connections on this exchange, and the wallet slot holds another exchange's: ask which.
+        return {"exchange": exchange, **_wallet_switch(current, None)}
 
     async def validate_wallet_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if _replaced_this_turn(tracker, "wallet_id"):
+            return {"wallet_id": tracker.get_slot("wallet_id")}  # validate_exchange decided the wallet
         desk = self.desk
         wallets = await desk.wallets(channel_of(tracker), tracker.sender_id)
         chosen = next((w for w in wallets if str(w.wallet_id) == str(value)), None)
         if chosen is None or chosen.exchange != tracker.get_slot("exchange"):
-            dispatcher.utter_message(text="Please pick one of the connections listed.")
+            if _named_in_message(tracker, "wallet_id"):
+                dispatcher.utter_message(text="Please pick one of the connections listed.")
             return {"wallet_id": None}
         return {"wallet_id": str(chosen.wallet_id)}
 
     async def validate_credential_ref(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if _replaced_this_turn(tracker, "credential_ref"):
+            return {"credential_ref": None}  # dropped with a change of wallet, see validate_exchange
         if not isinstance(value, str) or not value.startswith("pc_"):
             dispatcher.utter_message(
                 text="I haven't received a key from the secure form yet. Please use the form, not the chat."
             )
             return {"credential_ref": None}
         return {"credential_ref": value}
+
+    def _starts_after_a_finished_update(self, tracker: Tracker) -> bool:
+        return (
+            _activated_this_turn(tracker, self.form_name())
+            and tracker.get_slot("key_status") == "passed"
+            and not _wallet_named_since_last_update(tracker)
+        )
+
+
+def _activated_this_turn(tracker: Tracker, form: str) -> bool:
+    """Whether the form started with the latest user message. Slots filled before it started are validated
+    as it starts (Rasa's FormAction.activate), and by then Rasa has already set the active loop, so the
+    tracker's `active_loop` can't tell: the loop's activation event after the user's message can."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "active_loop" and event.get("name") == form:
+            return True
+    return False
+
+
+def _wallet_named_since_last_update(tracker: Tracker) -> bool:
+    """Whether anything set the exchange or wallet after the last key was saved: the user naming it, a
+    removal question about it, or KeyMedic's own outreach about a failed sync (data/rules/outreach.yml)."""
+    events = list(tracker.events)
+    while events and events[-1].get("event") == "slot":
+        events.pop()  # the form's own candidates for this validation, not something said since
+    for event in reversed(events):
+        if event.get("event") == "action" and event.get("name") == "action_update_credentials":
+            return False
+        if (
+            event.get("event") == "slot"
+            and event.get("name") in ("exchange", "wallet_id")
+            and event.get("value") is not None
+        ):
+            return True
+    return True  # no key was saved in this conversation
+
+
+def _named_in_message(tracker: Tracker, entity: str) -> bool:
+    return any(e.get("entity") == entity for e in tracker.latest_message.get("entities") or [])
+
+
+def _wallet_switch(current: Any, chosen: str | None) -> dict[str, Any]:
+    """The wallet slot for `chosen`; a reference from the secure form belongs to one wallet, so moving away
+    from another wallet drops the reference too."""
+    if current is not None and str(current) != chosen:
+        return {"wallet_id": chosen, "credential_ref": None}
+    return {"wallet_id": chosen}
+
+
+def _replaced_this_turn(tracker: Tracker, slot: str) -> bool:
+    # rasa_sdk validates this turn's slot candidates one by one, each with its value from before any
+    # validator ran; a validator that ran earlier (validate_exchange) may have replaced it since.
+    candidates = tracker.slots_to_validate()
+    return slot in candidates and tracker.get_slot(slot) != candidates[slot]
 
 
 class ActionCheckApiKey(DeskAction):

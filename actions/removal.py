@@ -7,10 +7,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import DeskAction, channel_of, shared_handoff, wallet_id_of
+from actions.common import DeskAction, channel_of, exchange_of, shared_handoff, wallet_id_of
 from bot.assistant import SupportDesk
 from bot.assistant.replies import removal_impact_reply, removal_walkthrough_reply, removal_warning_reply
-from bot.exchange_ids import normalize_exchange
 from bot.handoff.desk import HandoffDesk
 
 _SUPPORT_BUTTONS = [
@@ -34,10 +33,11 @@ class ActionRemovalImpact(DeskAction):
     ) -> list[EventType]:
         desk = self.desk
         channel = channel_of(tracker)
-        exchange = normalize_exchange(tracker.get_slot("exchange"))
+        exchange = exchange_of(tracker)
         wallets = await desk.wallets(channel, tracker.sender_id)
         wallet_id = wallet_id_of(tracker)
-        candidates = [w for w in wallets if w.wallet_id == wallet_id] or [
+        # The exchange named in this message wins over the wallet the conversation was about.
+        candidates = [w for w in wallets if w.wallet_id == wallet_id and exchange in (None, w.exchange)] or [
             w for w in wallets if exchange is not None and w.exchange == exchange
         ]
         if len(candidates) != 1:
@@ -45,8 +45,13 @@ class ActionRemovalImpact(DeskAction):
             dispatcher.utter_message(text=removal_warning_reply(), buttons=_SUPPORT_BUTTONS)
             return []
         wallet = candidates[0]
-        # Remember which wallet this is about: a hand-off that follows carries its edits at stake.
-        remembered = [SlotSet("exchange", wallet.exchange), SlotSet("wallet_id", str(wallet.wallet_id))]
+        # Remember which wallet this is about: a hand-off that follows carries its edits at stake. Not in the
+        # middle of a form, whose wallet is the one the user is fixing.
+        remembered: list[EventType] = (
+            []
+            if tracker.active_loop.get("name")
+            else [SlotSet("exchange", wallet.exchange), SlotSet("wallet_id", str(wallet.wallet_id))]
+        )
         impact = await desk.removal_impact(channel, tracker.sender_id, wallet.wallet_id)
         handoff = self._handoff or shared_handoff()
         if await handoff.removal_approved(tracker.sender_id):

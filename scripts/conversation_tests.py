@@ -1,7 +1,8 @@
 """Run Rasa's conversation tests on the model of the current training inputs (trains only if stale).
 
-`rasa test core --fail-on-prediction-errors` exits non-zero on the first wrong prediction; this wrapper
-passes that exit code on, so `make test` and CI fail with it.
+The stories are in `tests/conversations/test_<topic>.yml` (Rasa reads only files named `test_*` as
+conversation tests). `rasa test core --fail-on-prediction-errors` exits non-zero on the first wrong
+prediction; this wrapper passes that exit code on, so `make test` and CI fail with it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from bot.config import PROJECT_ROOT, load_settings
 from bot.launcher import child_environment
 from bot.training import ensure_model
 
-STORIES = PROJECT_ROOT / "tests" / "test_conversations.yml"
+STORIES = PROJECT_ROOT / "tests" / "conversations"
 
 
 def main() -> int:

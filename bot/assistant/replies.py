@@ -122,9 +122,8 @@ def removal_impact_reply(exchange: str, impact: RemovalImpact) -> str:
             (impact.manual_transactions, "manually added transaction", "manually added transactions"),
         ]
         parts = [f"{count} {one if count == 1 else many}" for count, one, many in kinds if count]
-        at_stake = f"Removing {name} would permanently delete {impact.total} manual edits: " + ", ".join(
-            parts
-        )
+        edits = "manual edit" if impact.total == 1 else "manual edits"
+        at_stake = f"Removing {name} would permanently delete {impact.total} {edits}: " + ", ".join(parts)
     return (
         f"{at_stake}. Re-adding the exchange brings back its transactions but not your edits, so removal "
         "is a last resort. Let our support team look at it first; they'll confirm whether removal is "

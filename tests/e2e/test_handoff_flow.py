@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import RasaStack
+from tests.unit.test_no_removal_steps import removal_steps
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.e2e
 USER = "demo-handoff"
 
 
-def _link_to_demo_user(stack: RasaStack) -> None:
+def _link_to_demo_user(stack: RasaStack, sender: str = USER) -> None:
     from bot.store import services
     from bot.store.crypto import load_key_ring
     from bot.store.db import create_database
@@ -28,7 +29,7 @@ def _link_to_demo_user(stack: RasaStack) -> None:
     with uow:
         demo = uow.users.by_handle("demo")
         assert demo is not None
-        services.link_identity(uow, demo, channel="rest", external_id=USER)
+        services.link_identity(uow, demo, channel="rest", external_id=sender)
         uow.commit()
     database.dispose()
 
@@ -77,3 +78,64 @@ def _escalate_and_hand_over(rasa_stack: RasaStack, agent: httpx.Client) -> None:
     after = _texts(rasa_stack.say(USER, "ok so can I delete kraken and add it again?"))
     assert "Support approved removing Kraken" in after
     assert "8 manual edits" in after
+
+
+# The removal conversations of tests/conversations/test_removal_and_handoff.yml, said to the real servers:
+# (what the user says, a phrase the bot's answer must contain). Each runs in a conversation of its own.
+REMOVAL_CONVERSATIONS: dict[str, list[tuple[str, str]]] = {
+    "outside a form": [
+        ("can I just delete my kraken exchange and add it again?", "8 manual edits"),
+        ("seriously, how do I remove it", "8 manual edits"),
+    ],
+    "another exchange, another phrasing": [
+        ("I'd rather disconnect coinbase and re-add it", "1 manual edit"),
+    ],
+    "no exchange named": [
+        ("maybe I should just delete the wallet and start over", "manual edit"),
+    ],
+    "in the middle of the key update": [
+        ("my kraken wallet says invalid api key", "secure form"),
+        ("wouldn't it be easier to remove kraken and add it again?", "8 manual edits"),
+        ("never mind", "nothing was changed"),
+    ],
+    "in the middle of the checklist": [
+        ("the new key still doesn't work", "?"),
+        ("can't I just delete the exchange?", "manual edit"),
+        ("stop", "nothing was changed"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(REMOVAL_CONVERSATIONS))
+def test_removal_conversations_never_show_removal_steps(rasa_stack: RasaStack, name: str) -> None:
+    sender = f"demo-removal-{name.replace(' ', '-')}"
+    _link_to_demo_user(rasa_stack, sender)
+    for said, expected in REMOVAL_CONVERSATIONS[name]:
+        text = _texts(rasa_stack.say(sender, said))
+        assert expected in text, (said, text)
+        assert removal_steps(text) == [], (said, text)
+
+
+def test_removal_steps_wait_for_the_approval_even_after_support_resumed_the_bot(
+    rasa_stack: RasaStack,
+) -> None:
+    sender = "demo-removal-resumed"
+    _link_to_demo_user(rasa_stack, sender)
+    with httpx.Client(
+        base_url=f"{rasa_stack.web_url}/agent/tickets",
+        headers={"Authorization": f"Bearer {rasa_stack.agent_token}"},
+        timeout=15,
+    ) as agent:
+        handed_over = _texts(rasa_stack.say(sender, "I want to talk to a person"))
+        match = re.search(r"ticket #(\d+)", handed_over)
+        assert match, handed_over
+        ticket = int(match.group(1))
+        assert agent.post(f"/{ticket}/resume", json={"agent": "sam"}).is_success  # resumed, not approved
+
+        before = _texts(rasa_stack.say(sender, "so can I delete kraken and add it again?"))
+        assert "8 manual edits" in before
+        assert removal_steps(before) == []
+
+        assert agent.post(f"/{ticket}/approve-removal", json={"agent": "sam"}).is_success
+        after = _texts(rasa_stack.say(sender, "ok so can I delete kraken and add it again?"))
+        assert removal_steps(after), after  # the one reply with steps, once support approved
