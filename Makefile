@@ -17,7 +17,7 @@ export ACTIONS_PORT ?= 5055
 export SANDBOX_PORT ?= 8765
 export KEYMEDIC_TRACKER_DB ?= $(CURDIR)/var/tracker.db
 
-.PHONY: help setup lock fmt lint validate train test test-unit test-integration test-e2e test-conversations run chat bench clean
+.PHONY: help setup lock fmt lint validate train test test-unit test-integration test-e2e test-conversations run run-cluster chat bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -33,7 +33,16 @@ $(STAMP): requirements.lock pyproject.toml scripts/find-python
 	@touch $(STAMP)
 	@echo "setup: done"
 
-setup: $(STAMP) ## create .venv from the lock file (only when missing or stale)
+# The chat widget's npm packages (socket.io-client), from widget/package-lock.json; npm ci rewrites
+# node_modules/.package-lock.json, so it doubles as the stamp.
+WIDGET_STAMP := widget/node_modules/.package-lock.json
+$(WIDGET_STAMP): widget/package.json widget/package-lock.json
+	@command -v npm >/dev/null || { echo "setup: the chat widget needs Node.js 18+ and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	@echo "setup: npm ci in widget/"
+	@cd widget && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WIDGET_STAMP)
+
+setup: $(STAMP) $(WIDGET_STAMP) ## create .venv from the lock file and widget/node_modules (only when missing or stale)
 
 lock: ## re-resolve every dependency into requirements.lock (needs PyPI)
 	@test -x $(BIN)/uv || $(PY) -m pip install --quiet uv
@@ -48,7 +57,7 @@ lint: $(STAMP) ## ruff and mypy (strict on bot/)
 	$(BIN)/ruff format --check bot actions channels tests scripts
 	$(BIN)/ruff check bot actions channels tests scripts
 	$(BIN)/mypy --strict bot
-	$(BIN)/mypy actions channels scripts
+	$(BIN)/mypy actions channels scripts rasa_plugins
 
 validate: $(STAMP) ## rasa data validate, warnings are failures
 	PYTHONWARNINGS=ignore::DeprecationWarning $(BIN)/rasa data validate --fail-on-warnings --quiet
@@ -59,23 +68,28 @@ train: $(STAMP) ## train the model when data, domain or config changed
 test-unit: $(STAMP) ## fast tests: no sockets, no model
 	$(BIN)/pytest tests/unit -q
 
-test-integration: $(STAMP) ## real servers and databases on this machine
+test-integration: $(STAMP) $(WIDGET_STAMP) ## real servers and databases on this machine
 	scripts/ensure-services
 	$(BIN)/pytest tests/integration -q
 
-test-e2e: train ## the real Rasa and action servers over HTTP, with the held-out NLU set
+test-e2e: train $(WIDGET_STAMP) ## the real Rasa and action servers over HTTP, with the held-out NLU set
+	scripts/ensure-chromium
 	$(BIN)/pytest tests/e2e -q
 
 test-conversations: train ## Rasa conversation tests on the current model
 	$(PY) -m scripts.conversation_tests
 
-test: lint validate train ## everything CI runs
+test: lint validate train $(WIDGET_STAMP) ## everything CI runs
 	scripts/ensure-services
+	scripts/ensure-chromium
 	$(BIN)/pytest -q
 	$(PY) -m scripts.conversation_tests
 
-run: train ## start the whole assistant on local defaults
+run: train $(WIDGET_STAMP) ## start the whole assistant on local defaults
 	$(BIN)/keymedic run
+
+run-cluster: train ## several Rasa replicas behind a balancer, on PostgreSQL and Redis (docs/deploy.md)
+	$(BIN)/keymedic cluster
 
 chat: train ## talk to the assistant in this terminal
 	@mkdir -p var

@@ -46,6 +46,24 @@ def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
     return raw
 
 
+def _flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _namespace(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isalnum():
+        raise ValueError(f"{name} must be letters and digits only, got {raw!r}")
+    return raw
+
+
 def _origins(name: str) -> tuple[str, ...]:
     # An origin is scheme://host[:port], exactly as a browser sends it: no path, no trailing slash.
     origins = []
@@ -110,6 +128,13 @@ class Settings:
     # `KEYMEDIC_WIDGET_ORIGINS`: comma-separated origins (`https://app.example.com`) whose pages may open the
     # widget's socket. Empty means a local run: the web app's own origin (`widget_allowed_origins`).
     widget_origins: tuple[str, ...] = ()
+    # `KEYMEDIC_WIDGET_SOCKET_URL`: where browsers reach Rasa's socket.io endpoint (the widget connects
+    # there). Empty means a local run: http://127.0.0.1:RASA_PORT (`widget_socket_base_url`).
+    widget_socket_url: str = ""
+    # `KEYMEDIC_WIDGET_DEMO_SIGNIN=1`: the web app mints widget JWTs for the demo user (`keymedic run` sets
+    # it, docs/widget.md). Honoured only while the web app's public address is loopback, so a production
+    # config (a real KEYMEDIC_WEB_PUBLIC_URL) never serves it even if the flag leaks in.
+    widget_demo_signin: bool = False
     # -- hand-off to support (docs/handoff.md) --
     # `KEYMEDIC_RASA_URL`: Rasa's HTTP API as the web app reaches it (agent replies, resume). Empty means a
     # local run: http://127.0.0.1:RASA_PORT (`rasa_base_url`).
@@ -135,6 +160,43 @@ class Settings:
     outbox_retry_base_s: float = 30.0
     outbox_retry_cap_s: float = 3600.0
     outbox_lease_s: float = 120.0
+    # `KEYMEDIC_LOG_LEVEL`: debug, info, warning or error, for every process of a run (docs/operating.md).
+    log_level: str = "info"
+    # -- Slack (docs/slack.md) --
+    # `KEYMEDIC_SLACK_SIGNING_SECRET`: the app's signing secret; every request to the Slack webhook must carry
+    # its HMAC. `KEYMEDIC_SLACK_BOT_TOKEN`: the bot token (`xoxb-…`) replies are posted with. Both unset: the
+    # Slack channel is off (its webhook answers 404); one without the other: Rasa refuses to start.
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_bot_token: str = field(default="", repr=False)
+    # `KEYMEDIC_SLACK_API_URL`: Slack's Web API (tests point it at a local stand-in). Empty: slack_sdk's
+    # default.
+    slack_api_url: str = ""
+    # `KEYMEDIC_SLACK_LINK_URL`: the host app's page where a signed-in user confirms linking their Slack
+    # account, with `{token}` where the one-time token goes. Empty: KeyMedic's own page, /slack/link.
+    slack_link_url: str = ""
+    # -- several replicas (`keymedic cluster`, docs/deploy.md) --
+    # `KEYMEDIC_REDIS_URL`: the Redis a cluster shares (Rasa's lock store, and the default of the two below).
+    # Empty: `keymedic cluster` uses redis://127.0.0.1:6379/0. URLs may carry a password: out of repr.
+    redis_url: str = field(default="", repr=False)
+    # `KEYMEDIC_REDIS_NAMESPACE`: names everything one deployment keeps in a shared Redis (the lock store's
+    # key prefix, the job queue, the socket.io channel), so two deployments on one Redis never mix.
+    # Letters and digits only: Rasa's lock store refuses any other key prefix.
+    redis_namespace: str = "keymedic"
+    # `KEYMEDIC_SOCKETIO_REDIS_URL`: when set, every Rasa replica's socket.io server shares its rooms through
+    # this Redis (python-socketio's AsyncRedisManager), so a reply or an agent's message reaches the widget
+    # whichever replica holds its socket. Empty: one replica, rooms in memory.
+    socketio_redis_url: str = field(default="", repr=False)
+    # `KEYMEDIC_TRACKER_URL`: the SQL tracker store of a cluster (a PostgreSQL URL). Empty: `keymedic cluster`
+    # uses the KeyMedic database's server with the database name suffixed `_tracker`.
+    tracker_url: str = field(default="", repr=False)
+    # `KEYMEDIC_TRACKER_DB`: the SQLite tracker store file of a local run (endpoints.yml reads it too). Empty:
+    # var/tracker.db. The report and the turn-latency metric read the store at `tracker_store_url`.
+    tracker_db: str = ""
+
+    @property
+    def slack_link_template(self) -> str:
+        """Where an unlinked Slack user is sent to link their account (`{token}` is filled in)."""
+        return self.slack_link_url or f"{self.web_base_url}/slack/link?token={{token}}"
 
     @property
     def web_base_url(self) -> str:
@@ -150,6 +212,16 @@ class Settings:
             parts = urlsplit(self.web_base_url)
             return (f"{parts.scheme}://{parts.netloc}",)
         return (f"http://127.0.0.1:{self.web_port}", f"http://localhost:{self.web_port}")
+
+    @property
+    def widget_socket_base_url(self) -> str:
+        """Rasa's socket.io endpoint as browsers reach it, without a trailing slash."""
+        return (self.widget_socket_url or f"http://127.0.0.1:{self.rasa_port}").rstrip("/")
+
+    @property
+    def tracker_store_url(self) -> str:
+        """Rasa's SQL tracker store as an SQLAlchemy URL: `tracker_url`, else the local SQLite file."""
+        return self.tracker_url or f"sqlite:///{self.tracker_db or self.var_dir / 'tracker.db'}"
 
     @property
     def rasa_base_url(self) -> str:
@@ -180,6 +252,8 @@ def load_settings() -> Settings:
         widget_jwt_secret=os.environ.get("KEYMEDIC_WIDGET_JWT_SECRET", "").strip(),
         widget_jwt_audience=os.environ.get("KEYMEDIC_WIDGET_JWT_AUDIENCE", "").strip() or "keymedic-widget",
         widget_origins=_origins("KEYMEDIC_WIDGET_ORIGINS"),
+        widget_socket_url=os.environ.get("KEYMEDIC_WIDGET_SOCKET_URL", "").strip(),
+        widget_demo_signin=_flag("KEYMEDIC_WIDGET_DEMO_SIGNIN"),
         rasa_url=os.environ.get("KEYMEDIC_RASA_URL", "").strip(),
         rasa_token=os.environ.get("KEYMEDIC_RASA_TOKEN", "").strip(),
         agent_token=os.environ.get("KEYMEDIC_AGENT_TOKEN", "").strip(),
@@ -190,6 +264,16 @@ def load_settings() -> Settings:
         outbox_retry_base_s=_float("KEYMEDIC_OUTBOX_RETRY_BASE", 30.0),
         outbox_retry_cap_s=_float("KEYMEDIC_OUTBOX_RETRY_CAP", 3600.0),
         outbox_lease_s=_float("KEYMEDIC_OUTBOX_LEASE", 120.0),
+        log_level=_choice("KEYMEDIC_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"),
+        slack_signing_secret=os.environ.get("KEYMEDIC_SLACK_SIGNING_SECRET", "").strip(),
+        slack_bot_token=os.environ.get("KEYMEDIC_SLACK_BOT_TOKEN", "").strip(),
+        slack_api_url=os.environ.get("KEYMEDIC_SLACK_API_URL", "").strip(),
+        slack_link_url=os.environ.get("KEYMEDIC_SLACK_LINK_URL", "").strip(),
+        redis_url=os.environ.get("KEYMEDIC_REDIS_URL", "").strip(),
+        redis_namespace=_namespace("KEYMEDIC_REDIS_NAMESPACE", "keymedic"),
+        socketio_redis_url=os.environ.get("KEYMEDIC_SOCKETIO_REDIS_URL", "").strip(),
+        tracker_url=os.environ.get("KEYMEDIC_TRACKER_URL", "").strip(),
+        tracker_db=os.environ.get("KEYMEDIC_TRACKER_DB", "").strip(),
     )
 
 

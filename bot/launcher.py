@@ -22,10 +22,14 @@ from pathlib import Path
 from types import FrameType
 
 from bot.config import PROJECT_ROOT, Settings, load_settings
+from bot.observability.health import rasa_model_loaded
+from bot.observability.logs import RASA_LOGGING_CONFIG
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES
 
 __all__ = [
     "Service",
+    "port_open",
+    "http_ok",
     "local_services",
     "child_environment",
     "local_agent_token",
@@ -52,6 +56,9 @@ class Service:
     ready: Callable[[], bool] | None = None
     ready_line: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # False: the next service starts at once, without waiting for this one to be ready (it is waited for
+    # before the next service that waits, or at the end). Several Rasa replicas load their models together.
+    wait: bool = True
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -78,6 +85,11 @@ def _http_ok(url: str) -> Callable[[], bool]:
             return False
 
     return check
+
+
+# Public names of the two readiness checks, for other launchers (bot.cluster).
+port_open = _port_open
+http_ok = _http_ok
 
 
 def _is_ready(service: Service) -> bool:
@@ -126,6 +138,14 @@ def child_environment(settings: Settings, base: Mapping[str, str] | None = None)
     env.setdefault("KEYMEDIC_TRACKER_DB", str(settings.var_dir / "tracker.db"))
     if not settings.agent_token and "KEYMEDIC_AGENT_TOKEN" not in env:
         env["KEYMEDIC_AGENT_TOKEN"] = local_agent_token(settings)
+    # The widget's JWT key (docs/widget.md): the caller's, else a fresh one per run, so the web app's demo
+    # sign-in and Rasa's socket.io channel agree without a key ever written to disk.
+    if settings.widget_jwt_secret:
+        env["KEYMEDIC_WIDGET_JWT_SECRET"] = settings.widget_jwt_secret
+    elif not env.get("KEYMEDIC_WIDGET_JWT_SECRET", "").strip():
+        env["KEYMEDIC_WIDGET_JWT_SECRET"] = secrets.token_urlsafe(48)
+    # A local run lets a newcomer chat in the browser as `demo`; the web app honours it on loopback only.
+    env.setdefault("KEYMEDIC_WIDGET_DEMO_SIGNIN", "1")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # A local run talks to the exchange sandbox, never to a real exchange (DESIGN §4).
     for exchange in SANDBOX_EXCHANGES:
@@ -143,13 +163,14 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
         Service(
             name="sandbox",
             argv=[keymedic, "sandbox", "--host", "127.0.0.1", "--port", str(settings.sandbox_port)],
-            ready=_port_open(settings.sandbox_port),
+            ready=_http_ok(f"http://127.0.0.1:{settings.sandbox_port}/health/live"),
             url=f"http://127.0.0.1:{settings.sandbox_port}",
         ),
         Service(
             name="actions",
-            argv=[rasa, "run", "actions", "--actions", "actions", "--port", str(settings.actions_port)],
-            ready=_http_ok(f"http://127.0.0.1:{settings.actions_port}/health"),
+            # rasa_sdk's server plus /metrics and /health/* (actions/server.py, docs/operating.md).
+            argv=[sys.executable, "-m", "actions.server", "--port", str(settings.actions_port)],
+            ready=_http_ok(f"http://127.0.0.1:{settings.actions_port}/health/ready"),
             url=f"http://127.0.0.1:{settings.actions_port}",
             # rasa_sdk reads its bind address from SANIC_HOST; it must not listen beyond this machine.
             extra_env={"SANIC_HOST": "127.0.0.1"},
@@ -163,7 +184,7 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
         Service(
             name="web",
             argv=[keymedic, "web", "--host", "127.0.0.1", "--port", str(settings.web_port)],
-            ready=_http_ok(f"http://127.0.0.1:{settings.web_port}/healthz"),
+            ready=_http_ok(f"http://127.0.0.1:{settings.web_port}/health/ready"),
             url=f"http://127.0.0.1:{settings.web_port}",
         ),
         Service(
@@ -182,8 +203,16 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
                 "endpoints.yml",
                 "--credentials",
                 "credentials.yml",
+                # JSON lines into var/logs/rasa.jsonl, secrets scrubbed (bot/observability/logs.py).
+                "--logging-config-file",
+                str(RASA_LOGGING_CONFIG),
+                *(["--debug"] if settings.log_level == "debug" else []),
+                # The widget page (another origin) polls socket.io before it upgrades to a websocket.
+                "--cors",
+                *settings.widget_allowed_origins,
             ],  # fmt: skip
-            ready=_http_ok(f"http://127.0.0.1:{settings.rasa_port}/"),
+            # Ready once the model is loaded (GET /status), not merely listening.
+            ready=lambda: rasa_model_loaded(f"http://127.0.0.1:{settings.rasa_port}", settings.rasa_token),
             url=f"http://127.0.0.1:{settings.rasa_port}",
         ),
     ]
@@ -236,10 +265,16 @@ def _wait_ready(service: Service, deadline: float) -> None:
 def start_services(services: list[Service], env: dict[str, str], log_dir: Path) -> None:
     """Start the services in order, each only once the previous one is ready; raise if one fails."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    pending: list[Service] = []
     for service in services:
         _start(service, env, log_dir)
-        _wait_ready(service, time.monotonic() + READY_TIMEOUT_S)
-        print(f"{service.name} ready on {service.url} (log: {service.log_path})", flush=True)
+        pending.append(service)
+        if service.wait or service is services[-1]:
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            for started in pending:
+                _wait_ready(started, deadline)
+                print(f"{started.name} ready on {started.url} (log: {started.log_path})", flush=True)
+            pending.clear()
 
 
 def stop_services(services: list[Service]) -> None:
@@ -302,7 +337,8 @@ def run(args: argparse.Namespace) -> int:
     banner = (
         f"KeyMedic is up. Talk to it: curl -s localhost:{settings.rasa_port}/webhooks/rest/webhook "
         f'-d \'{{"sender": "demo", "message": "hi"}}\'  (Ctrl-C stops everything; the agent API token is '
-        f"in {settings.var_dir / 'keys' / 'agent.token'})"
+        f"in {settings.var_dir / 'keys' / 'agent.token'})\n"
+        f"Chat in the browser as the demo user: {settings.web_base_url}/widget"
     )
     env = child_environment(settings)
     return supervise(local_services(settings, model), env, settings.var_dir / "logs", banner)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
+import re
 import subprocess
 import sys
 import time
@@ -74,6 +75,40 @@ def _prune_old_models(models_dir: Path, current: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+_COMPONENT = re.compile(r"Starting to train component '(\w+)'")
+_EPOCHS = re.compile(r"Epochs:\s+(\d+)%")
+
+
+def _train_with_progress(command: list[str], root: Path, log_path: Path) -> int:
+    """Run `rasa train` with its output in `log_path` and a progress line (live on a terminal, plain lines
+    in CI): which component is training and how far its epochs are. Returns the exit code."""
+    from bot.observability.progress import Progress
+
+    progress = Progress("train", unit="components trained", stream=sys.stdout)
+    components, component, note = 0, "", "starting"
+    with (
+        open(log_path, "w", encoding="utf-8") as log,
+        # Text mode splits tqdm's carriage-return redraws into lines too, so epochs show as they pass.
+        subprocess.Popen(
+            command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        ) as process,
+    ):
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            started = _COMPONENT.search(line)
+            if started:
+                components += bool(component)
+                component = started.group(1)
+                note = f"now {component}"
+            elif epochs := _EPOCHS.search(line):
+                note = f"now {component}, epochs {epochs.group(1)}%"
+            progress.update(components, note, force=started is not None)
+        returncode = process.wait()
+    progress.finish("rasa train finished" if returncode == 0 else f"rasa train failed (log: {log_path})")
+    return returncode
+
+
 def ensure_model(root: Path = PROJECT_ROOT, *, quiet: bool = False) -> Path:
     """Return the model for the current inputs, training it first when it does not exist."""
     target = model_path(root)
@@ -90,9 +125,13 @@ def ensure_model(root: Path = PROJECT_ROOT, *, quiet: bool = False) -> Path:
         ]  # fmt: skip
         print(f"train: training inputs changed, training {target.name} (takes a few minutes)", flush=True)
         started = time.monotonic()
-        completed = subprocess.run(command, cwd=root, stdout=subprocess.DEVNULL if quiet else None)
-        if completed.returncode != 0 or not target.exists():
-            raise SystemExit(f"train: rasa train failed with exit code {completed.returncode}")
+        log_path = target.parent / "train.log"
+        if quiet:
+            returncode = subprocess.run(command, cwd=root, stdout=subprocess.DEVNULL).returncode
+        else:
+            returncode = _train_with_progress(command, root, log_path)
+        if returncode != 0 or not target.exists():
+            raise SystemExit(f"train: rasa train failed with exit code {returncode}; see {log_path}")
         print(f"train: done in {time.monotonic() - started:.0f} s -> {target}", flush=True)
         _prune_old_models(target.parent, target)
     return target

@@ -25,6 +25,7 @@ from bot.exchange_ids import DISPLAY_NAMES, EXCHANGE_IDS
 from bot.exchanges import LIVE_CLIENTS, client_class
 from bot.exchanges._base import AuthRejected, ExchangeUnavailable, Findings, undecided
 from bot.exchanges._http import Deadline, Session, shared_client
+from bot.observability import metrics
 
 __all__ = ["diagnose", "LIVE_EXCHANGES", "reset_rate_limits"]
 
@@ -73,6 +74,7 @@ async def diagnose(
         )
         diagnosis = Diagnosis(exchange, items, None, time.monotonic() - started)
         _log(diagnosis, requests=0)
+        metrics.record_diagnosis(diagnosis)
         return diagnosis
 
     settings = load_settings()
@@ -101,6 +103,7 @@ async def diagnose(
         await asyncio.wait_for(probe.probe(session, findings), timeout=deadline.remaining() + _GUARD_GRACE_S)
     except AuthRejected as exc:
         findings.rejected(exc)
+        metrics.record_exchange_error(exchange, "auth")
     except ExchangeUnavailable as exc:
         unavailable = exc.to_unavailable()
     except asyncio.TimeoutError:
@@ -112,6 +115,7 @@ async def diagnose(
         default = "Not checked: the exchange stopped at an earlier problem."
     diagnosis = Diagnosis(exchange, findings.complete(default), unavailable, time.monotonic() - started)
     _log(diagnosis, requests=session.requests_sent)
+    metrics.record_diagnosis(diagnosis)
     return diagnosis
 
 

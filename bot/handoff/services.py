@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from bot.handoff.transcript import Redactor, merge_turns, transcript_turns
+from bot.observability import metrics
 from bot.store.model import OutboxMessage, Ticket, utcnow
 from bot.store.unit_of_work import AbstractUnitOfWork
 
@@ -157,6 +158,9 @@ def ticket_opened(uow: AbstractUnitOfWork, ticket: Ticket, *, now: datetime | No
         )
     )
     uow.flush()
+    # Counted here, where every opening passes (a rolled-back transaction would count once too many: rare,
+    # and the database's own count is exposed as `keymedic_tickets` by the web app).
+    metrics.record_ticket_opened(ticket.reason)
     return delivery_id
 
 

@@ -74,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import asyncio
 
+    from bot.observability.logs import install_logging
     from bot.sandbox.server import build_app, start
 
+    install_logging("sandbox")
     port = load_settings().sandbox_port if args.port is None else args.port
 
     async def serve() -> None:

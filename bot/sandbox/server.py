@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from aiohttp import web
 
 from bot.config import load_settings
+from bot.observability.web import register_aiohttp
 from bot.sandbox._common import Clock, ExchangeSandbox, SandboxRequest
 from bot.sandbox._history import DEFAULT_HISTORY_SIZE
 from bot.sandbox.binance import BinanceSandbox, BinanceUsSandbox
@@ -101,6 +102,8 @@ def build_app(
     app = web.Application()
     app[_SANDBOXES_KEY] = sandboxes
     app.router.add_get("/", index)
+    # /health/live and /health/ready, and request ids in the logs; before the catch-all route below.
+    register_aiohttp(app, metrics=False)
     app.router.add_route("*", "/{exchange}/{tail:.*}", dispatch)
     return app
 

@@ -198,9 +198,11 @@ async def sync_wallet(
     batch_size: int = STAGE_BATCH,
     stale_after: timedelta = STALE_AFTER,
     clock: Callable[[], datetime] = utcnow,
+    progress: Callable[[int], None] | None = None,
 ) -> SyncOutcome:
     """Run sync run `sync_run_id` once. Safe to call twice, concurrently or after it finished: only one call
-    claims the run, and a finished run is never applied again."""
+    claims the run, and a finished run is never applied again. `progress`, when given, is called with the
+    number of transactions fetched so far after each page (`keymedic sync` shows it)."""
     claimed = _claim(uow, sync_run_id, clock(), stale_after)
     if isinstance(claimed, SyncOutcome):
         log.info("sync run %s not claimed (status %s)", sync_run_id, claimed.status.value)
@@ -214,8 +216,13 @@ async def sync_wallet(
         buffer: list[dict[str, Any]] = []
         last_beat = time.monotonic()
         pages = source.pages(claim.wallet, claim.credentials)
+        fetched = 0
         async for page in pages:
-            buffer.extend(staging_row(tx) for tx in _as_sequence(page))
+            rows = [staging_row(tx) for tx in _as_sequence(page)]
+            buffer.extend(rows)
+            fetched += len(rows)
+            if progress is not None:
+                progress(fetched)
             if len(buffer) >= batch_size or time.monotonic() - last_beat > _HEARTBEAT_EVERY_S:
                 _stage(uow, claim, buffer, clock())
                 buffer = []

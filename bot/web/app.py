@@ -1,9 +1,12 @@
 """The KeyMedic web app on aiohttp.web: the secure credential intake (DESIGN §5) and a health check.
 
     GET  /healthz              200 {"status": "ok"} while the process serves
+    GET  /health/live, /health/ready, /metrics   liveness, readiness (database reachable), Prometheus
     GET  /intake/form?token=…  the credential form for the wallet the token is bound to (HTML)
     POST /intake/credentials   JSON or form-encoded; 201 {"status": "received", "reference": "pc_…", …}
                                or 4xx {"error": {"code", "message", "field"?}} (codes: `bot.web.intake`)
+    GET  /widget, /widget/…    the chat widget: demo page, script, stylesheet, demo sign-in
+                               (`bot.web.widget.routes`, docs/widget.md)
 
 A browser's form post (form-encoded, `Accept: text/html`) gets an HTML page instead of JSON. Every response
 carries the security headers (`SECURITY_HEADERS`, a strict CSP, no caching, no referrer). Request bodies are
@@ -28,9 +31,12 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
 from bot.config import Settings
+from bot.observability import web as observability
+from bot.store.db import Database
 from bot.store.model import utcnow
 from bot.store.unit_of_work import AbstractUnitOfWork
-from bot.web import agent, form, intake
+from bot.web import agent, form, intake, slack_link
+from bot.web.widget import routes as widget
 
 __all__ = [
     "Identify",
@@ -76,6 +82,7 @@ _UOW: Final[web.AppKey[UowFactory]] = web.AppKey("uow_factory")
 _IDENTIFY: Final[web.AppKey[Identify]] = web.AppKey("identify")
 _CLOCK: Final[web.AppKey[Callable[[], datetime]]] = web.AppKey("clock")
 _MAX_BODY: Final[web.AppKey[int]] = web.AppKey("max_body_bytes", int)
+_DATABASE: Final[web.AppKey[Database]] = web.AppKey("database")
 
 
 class _InternalError(intake.IntakeError):
@@ -236,6 +243,7 @@ def _default_uow_factory(app: web.Application, settings: Settings) -> UowFactory
         database.dispose()
 
     app.cleanup_ctx.append(database_lifetime)
+    app[_DATABASE] = database  # for /health/ready and the job figures of /metrics
     return lambda: SqlAlchemyUnitOfWork(database, keys)
 
 
@@ -256,9 +264,15 @@ def build_app(
     app[_CLOCK] = clock
     app[_MAX_BODY] = max_body_bytes
     app.router.add_get("/healthz", healthz)
+    # /metrics, /health/live, /health/ready (database reachable) and request ids (docs/operating.md).
+    # Turn latencies come from the tracker store (bot/observability/turns.py); not with a test's fake store.
+    tracker_url = None if uow_factory else settings.tracker_store_url
+    observability.register_aiohttp(app, database=lambda: app.get(_DATABASE), tracker_url=tracker_url)
     app.router.add_get(intake.FORM_PATH, intake_form)
     app.router.add_post(intake.SUBMIT_PATH, submit)
     agent.register(app, settings, uow_factory=app[_UOW], clock=clock)
+    slack_link.register(app, settings, uow_factory=app[_UOW], clock=clock)  # docs/slack.md
+    widget.register(app, settings)
     return app
 
 

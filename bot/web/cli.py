@@ -33,13 +33,13 @@ def _schema_problem(database_url: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM (exit 0); exit 1 when it cannot start."""
     import asyncio
-    import logging
     import signal
 
     from bot.config import load_settings
+    from bot.observability.logs import install_logging
     from bot.web.app import build_app, start
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_logging("web")  # JSON lines, secrets scrubbed (docs/operating.md)
     settings = load_settings()
     port = settings.web_port if args.port is None else args.port
     try:

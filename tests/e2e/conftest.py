@@ -7,8 +7,9 @@ already; a bare `pytest` trains it once) and a SQL tracker store on a fresh SQLi
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,7 @@ import pytest
 
 from bot.config import Settings, load_settings
 from bot.demo import prepare_database
-from bot.launcher import child_environment, local_services, start_services, stop_services
+from bot.launcher import Service, child_environment, local_services, start_services, stop_services
 from bot.training import ensure_model
 from tests.helpers import free_port
 
@@ -27,6 +28,27 @@ class RasaStack:
     tracker_db: Path
     settings: Settings
     agent_token: str
+    # The children's environment and processes, so a test can restart one (tests/e2e/test_escalation_*.py).
+    env: dict[str, str] = field(default_factory=dict)
+    services: list[Service] = field(default_factory=list)
+    # Support notifications go to this port; a test that wants them runs a receiver there.
+    support_webhook_port: int = 0
+    widget_jwt_secret: str = ""
+
+    @property
+    def log_dir(self) -> Path:
+        return self.settings.var_dir / "logs"
+
+    def stop(self, name: str) -> None:
+        """Stop one service (SIGTERM, as an operator would; SIGKILL if it lingers)."""
+        [service] = [s for s in self.services if s.name == name]
+        stop_services([service])
+        service.process = None
+
+    def start(self, name: str) -> None:
+        """Start a stopped service again and wait until it is ready (its log starts afresh)."""
+        [service] = [s for s in self.services if s.name == name]
+        start_services([service], self.env, self.log_dir)
 
     @property
     def web_url(self) -> str:
@@ -67,7 +89,19 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     )
     tracker_db = var_dir / "tracker.db"
     base = {k: v for k, v in os.environ.items() if not (k.startswith("KEYMEDIC_") and k.endswith("_URL"))}
-    env = child_environment(settings, {**base, "KEYMEDIC_TRACKER_DB": str(tracker_db)})
+    webhook_port = free_port()
+    widget_secret = secrets.token_urlsafe(32)
+    extra = {
+        "KEYMEDIC_TRACKER_DB": str(tracker_db),
+        # Hand-off notifications go to a port the tests choose; retries come within seconds, not minutes.
+        "KEYMEDIC_SUPPORT_WEBHOOK_URL": f"http://127.0.0.1:{webhook_port}/hook",
+        "KEYMEDIC_OUTBOX_RETRY_BASE": "1",
+        "KEYMEDIC_OUTBOX_RETRY_CAP": "4",
+        "KEYMEDIC_WIDGET_JWT_SECRET": widget_secret,
+        # The browser test signs in through the demo page, whatever the caller's environment says.
+        "KEYMEDIC_WIDGET_DEMO_SIGNIN": "1",
+    }
+    env = child_environment(settings, {**base, **extra})
     # The whole local run, as `keymedic run` starts it: demo data, sandbox, worker, web app, actions, Rasa.
     prepare_database(settings)
     services = local_services(settings, ensure_model())
@@ -78,6 +112,10 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
             tracker_db=tracker_db,
             settings=settings,
             agent_token=env["KEYMEDIC_AGENT_TOKEN"],
+            env=env,
+            services=services,
+            support_webhook_port=webhook_port,
+            widget_jwt_secret=widget_secret,
         )
     finally:
         stop_services(services)
