@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     """Serve the actions until stopped."""
     parser = argparse.ArgumentParser(prog="python -m actions.server", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=load_settings().actions_port)
-    parser.add_argument("--debug", action="store_true", help="log at debug level (as `rasa run actions --debug`)")
+    parser.add_argument(
+        "--debug", action="store_true", help="log at debug level (as `rasa run actions --debug`)"
+    )
     args = parser.parse_args(argv)
     install_logging("actions", level="debug" if args.debug else None)
     app = create_app()
