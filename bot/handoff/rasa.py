@@ -38,7 +38,13 @@ import httpx
 from bot.handoff.services import HandoffError
 from bot.handoff.transcript import AGENT_METADATA_KEY
 
-__all__ = ["RasaError", "RasaUnavailable", "RasaConversations", "ConversationState"]
+__all__ = [
+    "RasaError",
+    "RasaUnavailable",
+    "UnaddressableConversation",
+    "RasaConversations",
+    "ConversationState",
+]
 
 DEFAULT_TIMEOUT_S: Final = 10.0
 # Characters a URL path carries unescaped (RFC 3986 pchar, plus "/" since Rasa's route takes a path).
@@ -51,6 +57,10 @@ class RasaError(HandoffError):
 
 class RasaUnavailable(RasaError):
     pass
+
+
+class UnaddressableConversation(RasaError):
+    """The id holds a character only a percent-escape could carry, which Rasa's router never decodes."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,9 @@ class RasaConversations:
         # the id as a `:path`: an id goes in as it is, and one that only a percent-escape could carry would
         # reach a different, empty conversation — refuse it instead.
         if not _ADDRESSABLE_ID.fullmatch(conversation_id):
-            raise ValueError("this conversation id cannot be addressed through Rasa's HTTP API")
+            raise UnaddressableConversation(
+                "this conversation id cannot be addressed through Rasa's HTTP API"
+            )
         return f"{self._base_url}/conversations/{conversation_id}/{suffix}"
 
     def _params(self, **extra: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.handoff import services
-from bot.handoff.rasa import RasaConversations, RasaUnavailable
+from bot.handoff.rasa import RasaConversations, RasaUnavailable, UnaddressableConversation
 from bot.handoff.transcript import Redactor, load_redactor
 from bot.store.unit_of_work import AbstractUnitOfWork
 
@@ -103,6 +103,12 @@ def _authorized(handler: Callable[[web.Request, _Agent, int], Awaitable[web.Resp
             return _error(404, "not_found", f"No ticket {ticket_id}.")
         except services.TicketClosed:
             return _error(409, "ticket_closed", f"Ticket {ticket_id} is closed.")
+        except UnaddressableConversation:
+            return _error(
+                409,
+                "conversation_unreachable",
+                "This conversation cannot be reached through Rasa; nothing was sent.",
+            )
         except RasaUnavailable as error:
             logger.warning("agent API: %s", error)
             return _error(502, "rasa_unavailable", "The assistant could not be reached; nothing was sent.")

@@ -153,14 +153,15 @@ async def test_the_ticket_is_served_from_the_store_when_rasa_is_down(agent_api: 
 async def test_a_reply_is_appended_as_a_bot_event_sent_through_the_latest_channel(
     agent_api: AgentApi,
 ) -> None:
-    ticket_id = await agent_api.tickets.open("conv/slack thread 1")
+    ticket_id = await agent_api.tickets.open("slack-T1-C2-1700000000.000100")
     with agent_api.client() as client:
         response = client.post(
             f"/agent/tickets/{ticket_id}/reply", headers=AUTH, json={"agent": "sam", "text": "Hi, Sam here."}
         )
     assert response.status_code == 200 and response.json()["status"] == "sent"
     [request] = agent_api.rasa.requests
-    assert request["path"] == "/conversations/conv/slack thread 1/tracker/events"  # one encoded segment
+    # As Rasa's router matches it: unescaped (it never percent-decodes a path).
+    assert request["path"] == "/conversations/slack-T1-C2-1700000000.000100/tracker/events"
     assert request["query"] == {
         "output_channel": "latest",
         "execute_side_effects": "true",
@@ -170,6 +171,19 @@ async def test_a_reply_is_appended_as_a_bot_event_sent_through_the_latest_channe
     assert request["json"] == [
         {"event": "bot", "text": "Hi, Sam here.", "metadata": {"keymedic_agent": "sam"}}
     ]
+
+
+async def test_a_reply_to_a_conversation_rasa_cannot_address_is_refused_and_not_sent(
+    agent_api: AgentApi,
+) -> None:
+    ticket_id = await agent_api.tickets.open("a sender id with spaces")
+    with agent_api.client() as client:
+        response = client.post(
+            f"/agent/tickets/{ticket_id}/reply", headers=AUTH, json={"agent": "sam", "text": "Hi, Sam here."}
+        )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conversation_unreachable"
+    assert agent_api.rasa.requests == []
 
 
 async def test_replies_are_validated_and_refused_on_a_closed_ticket(agent_api: AgentApi) -> None:

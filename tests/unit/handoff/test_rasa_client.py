@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from bot.handoff.rasa import RasaConversations, RasaUnavailable
+from bot.handoff.rasa import RasaConversations, RasaUnavailable, UnaddressableConversation
 
 
 async def test_an_agent_reply_is_a_bot_event_delivered_through_the_latest_channel() -> None:
@@ -57,7 +57,7 @@ async def test_an_id_only_a_percent_escape_could_carry_is_refused(conversation_i
     rasa = RasaConversations(
         "http://rasa:5005", transport=httpx.MockTransport(lambda request: httpx.Response(200, json={}))
     )
-    with pytest.raises(ValueError, match="cannot be addressed"):
+    with pytest.raises(UnaddressableConversation, match="cannot be addressed"):
         await rasa.events(conversation_id)
     await rasa.aclose()
 
