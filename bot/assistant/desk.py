@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.config import Settings, load_settings
@@ -22,7 +23,6 @@ from bot.exchange_ids import EXCHANGE_IDS, display_name
 
 if TYPE_CHECKING:
     from bot.diagnosis.model import Credentials
-    from bot.store.db import Database
     from bot.store.model import RemovalImpact
     from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 
@@ -30,6 +30,12 @@ __all__ = ["SupportDesk", "WalletView", "KeyCheck", "KeyUpdated", "SyncReport", 
 
 DiagnoseFn = Callable[..., Awaitable[Diagnosis]]
 _T = TypeVar("_T")
+
+# The key update form asks for the key again after every side question while it is active. Within this
+# long of issuing a form link, the same link (if still unused) is handed out again instead of a new token
+# per ask — a write transaction on every such turn (about 10 ms of the ask action's time, docs/bench.md).
+# Short, so the link's "10 minutes" stays true to within a minute.
+FORM_LINK_REUSE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,9 @@ class SupportDesk:
         self._diagnose = diagnose
         self._enqueue = enqueue_resync
         self._enqueue_delivery = enqueue_delivery
-        self._database: Database | None = None
+        # (user, conversation, wallet) -> the form token last issued and when; read and written in threads.
+        self._form_links: dict[tuple[int, str, int], tuple[str, datetime]] = {}
+        self._form_links_lock = threading.Lock()
 
     # -- plumbing ------------------------------------------------------------------------------------------
 
@@ -107,14 +115,11 @@ class SupportDesk:
         return self._settings
 
     def _uow(self) -> SqlAlchemyUnitOfWork:
-        # Built on first use, not in __init__: rasa_sdk instantiates every action at import time.
-        from bot.store.crypto import load_key_ring
-        from bot.store.db import create_database
-        from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+        # Built on first use, not in __init__: rasa_sdk instantiates every action at import time. One engine
+        # and one cached key ring per process, shared with the hand-off desk (`shared_uow_factory`).
+        from bot.store.unit_of_work import shared_uow_factory
 
-        if self._database is None:
-            self._database = create_database(self.settings.database_url)
-        return SqlAlchemyUnitOfWork(self._database, load_key_ring(self.settings))
+        return shared_uow_factory(self.settings)()
 
     async def _in_thread(self, work: Callable[[], _T]) -> _T:
         return await asyncio.to_thread(work)
@@ -189,11 +194,35 @@ class SupportDesk:
 
     # -- the key -------------------------------------------------------------------------------------------
 
+    def _form_token(self, user_id: int, conversation_id: str, wallet_id: int) -> str:
+        """The form link's token: the one issued less than `FORM_LINK_REUSE` ago when it is still usable,
+        else a new one. Runs in a worker thread."""
+        from bot.store.model import utcnow
+        from bot.web.intake import TokenError, inspect_intake_token, issue_intake_token
+
+        key, now = (user_id, conversation_id, wallet_id), utcnow()
+        with self._form_links_lock:
+            recent = self._form_links.get(key)
+        if recent is not None and now - recent[1] < FORM_LINK_REUSE:
+            try:
+                inspect_intake_token(self._uow(), recent[0], user_id=user_id, wallet_id=wallet_id, now=now)
+                return recent[0]
+            except TokenError:
+                pass  # used (the key was submitted) or no longer valid: a new link
+        token = issue_intake_token(
+            self._uow(), user_id=user_id, conversation_id=conversation_id, wallet_id=wallet_id, now=now
+        )
+        with self._form_links_lock:
+            for stale in [k for k, (_, at) in self._form_links.items() if now - at >= FORM_LINK_REUSE]:
+                del self._form_links[stale]
+            self._form_links[key] = (token, now)
+        return token
+
     async def credential_form(
         self, channel: str, sender_id: str, conversation_id: str, wallet_id: int
     ) -> dict[str, Any]:
         """A one-time intake token for this wallet and conversation, as the payload the widget renders."""
-        from bot.web.intake import credential_form_payload, issue_intake_token
+        from bot.web.intake import credential_form_payload
 
         def work() -> dict[str, Any]:
             user_id = self._user_id(channel, sender_id)
@@ -203,9 +232,7 @@ class SupportDesk:
                 wallet = uow.wallets.get(wallet_id)
                 assert wallet is not None and user_id is not None
                 exchange = wallet.exchange
-            token = issue_intake_token(
-                uow, user_id=user_id, conversation_id=conversation_id, wallet_id=wallet_id
-            )
+            token = self._form_token(user_id, conversation_id, wallet_id)
             return credential_form_payload(
                 self.settings.web_base_url, token, wallet_id=wallet_id, exchange=exchange
             )

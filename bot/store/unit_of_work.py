@@ -11,15 +11,18 @@ The unit of work also carries the key ring, because encryption at rest is part o
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from bot.config import Settings
 from bot.store import orm
-from bot.store.crypto import KeyRing
-from bot.store.db import Database
+from bot.store.crypto import KeyRing, key_file_path, load_key_ring
+from bot.store.db import Database, create_database
 from bot.store.repository import (
     CredentialRepository,
     DiagnosisRepository,
@@ -32,7 +35,7 @@ from bot.store.repository import (
     WalletRepository,
 )
 
-__all__ = ["AbstractUnitOfWork", "SqlAlchemyUnitOfWork"]
+__all__ = ["AbstractUnitOfWork", "SqlAlchemyUnitOfWork", "UnitOfWorkFactory", "shared_uow_factory"]
 
 _U = TypeVar("_U", bound="AbstractUnitOfWork")
 
@@ -126,3 +129,67 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
 
     def flush(self) -> None:
         self.session.flush()
+
+
+class UnitOfWorkFactory:
+    """Units of work on one engine and one key ring, for a long-lived process (the action server's desks).
+
+    Building an engine per desk gave each its own connection pool, and reading the key ring per unit of work
+    read and parsed the key file several times a turn. The ring is cached, but a local key file is read
+    again whenever it changes (`keymedic rotate-keys --generate-key` replaces it while KeyMedic runs), so a
+    rotation reaches a running process without a restart; keys from `KEYMEDIC_ENCRYPTION_KEYS` are fixed for
+    the process's life anyway.
+    """
+
+    def __init__(self, settings: Settings, database: Database | None = None) -> None:
+        self._settings = settings
+        self._database = database
+        self._keys: KeyRing | None = None
+        self._keys_stamp: tuple[int, int, int] | None = None
+        self._lock = threading.Lock()  # desks open units of work from worker threads
+
+    @property
+    def database(self) -> Database:
+        with self._lock:
+            if self._database is None:
+                self._database = create_database(self._settings.database_url)
+            return self._database
+
+    def keys(self) -> KeyRing:
+        """The key ring, read again only when the local key file changed."""
+        with self._lock:
+            if self._settings.encryption_keys:
+                if self._keys is None:
+                    self._keys = load_key_ring(self._settings)
+                return self._keys
+            path = key_file_path(self._settings)
+            stamp = _file_stamp(path)
+            if self._keys is None or stamp is None or stamp != self._keys_stamp:
+                self._keys = load_key_ring(self._settings)  # creates the file when missing
+                self._keys_stamp = _file_stamp(path)
+            return self._keys
+
+    def __call__(self, *, write: bool = True) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self.database, self.keys(), write=write)
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return (found.st_ino, found.st_mtime_ns, found.st_size)
+
+
+_shared: dict[tuple[str, str, str], UnitOfWorkFactory] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_uow_factory(settings: Settings) -> UnitOfWorkFactory:
+    """The process's factory for these settings' database and keys: every desk shares its engine."""
+    key = (settings.database_url, str(settings.var_dir), settings.encryption_keys or "")
+    with _shared_lock:
+        factory = _shared.get(key)
+        if factory is None:
+            factory = _shared[key] = UnitOfWorkFactory(settings)
+        return factory

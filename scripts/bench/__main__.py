@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, help="warm-up conversations per bot, excluded from the figures")
     parser.add_argument("--phase-timeout", type=float, help="seconds after which a phase stops sending")
     parser.add_argument(
+        "--long-timeout",
+        type=float,
+        help=f"seconds the long conversation may take ({plan.DEFAULT.long_timeout_s:.0f})",
+    )
+    parser.add_argument(
         "--retrain", action="store_true", help="rebuild the starter bot and time both trainings again"
     )
     parser.add_argument(
@@ -62,14 +67,17 @@ def _sizes(args: argparse.Namespace) -> plan.Sizes:
         sizes = replace(sizes, warmup_conversations=args.warmup)
     if args.phase_timeout is not None:
         sizes = replace(sizes, phase_timeout_s=args.phase_timeout)
+    if args.long_timeout is not None:
+        sizes = replace(sizes, long_timeout_s=args.long_timeout)
     if (
         sizes.long_turns < 2 * sizes.long_window
         or sizes.warmup_conversations < 1
         or sizes.phase_timeout_s <= 0
+        or sizes.long_timeout_s <= 0
     ):
         raise SystemExit(
             f"bench: the long conversation needs at least {2 * sizes.long_window} turns, "
-            "the warm-up at least one conversation, and the phase timeout must be positive"
+            "the warm-up at least one conversation, and the timeouts must be positive"
         )
     return sizes
 

@@ -29,6 +29,9 @@ class Sizes:
     warmup_conversations: int  # scripted conversations per bot before any figure is taken (excluded)
     phase_timeout_s: float  # a phase stops starting turns after this long; its figures are then marked
     request_timeout_s: float  # one turn that takes longer counts as an error
+    # The long conversation's own deadline: it must reach its last turn to say what that turn costs, and
+    # on a slow bot 300 turns take longer than a load phase's deadline (the 10:59 run stopped at turn 282).
+    long_timeout_s: float = 900.0
 
     @property
     def throughput_level(self) -> Level:
@@ -72,4 +75,5 @@ QUICK = replace(
     long_turns=30,
     warmup_conversations=2,
     phase_timeout_s=30.0,
+    long_timeout_s=90.0,
 )

@@ -109,7 +109,7 @@ def _run_long(stack: servers.Stack, sizes: Sizes) -> list[float | None]:
             load.SCRIPTS[stack.bot],
             sizes.long_turns,
             tag="long",
-            deadline_s=sizes.phase_timeout_s,
+            deadline_s=sizes.long_timeout_s,
             timeout_s=sizes.request_timeout_s,
         )
     )

@@ -1,0 +1,273 @@
+"""`WindowedSQLTrackerStore`: Rasa's SQL tracker store, with a turn costing the same at turn 300 as at turn 5.
+
+Rasa's `SQLTrackerStore.retrieve` loads every event of the conversation's session and replays it, and the
+policies, forms and the action-server call then walk the whole tracker again, several times a turn. Measured
+(cProfile of the Rasa server, docs/bench.md): loading, replaying and featurising grow linearly with the
+conversation, so turn 300 cost 13× turn 1. Nothing KeyMedic predicts needs that much history: its policy is
+RulePolicy over short rules (config.yml, data/rules/), and its actions read slots, not old events (the
+hand-off's transcript reads the full history from Rasa, bot/handoff/desk.py). The database work runs in a
+worker thread: Rasa's own store blocks the one event loop that serves every conversation while it queries.
+
+So `retrieve` returns a *window*: the current state, then the events of the last `window_turns` turns.
+
+- **State at the cut.** Every `save` that ends a turn (its last event is `action_listen`) also writes a
+  snapshot of the tracker's state at that event — slot values that differ from their initial value, the
+  active loop, paused, the reminders still pending — to `keymedic_tracker_snapshots`. `retrieve` takes the
+  `window_turns`-th newest snapshot after the session's start and rebuilds the tracker from synthetic events
+  that restore that state (`SlotSet`…, `ActiveLoop`, `LoopInterrupted`, `ActionExecutionRejected`,
+  `ConversationPaused` stamped with the cut's time; the `ReminderScheduled` events as they were), followed by
+  every stored event from the snapshot's `action_listen` on. With fewer
+  snapshots than that (a short conversation, or one whose session just started) it loads the whole session,
+  exactly as Rasa does.
+- **Saving.** Rasa's `save` decides which events are new by counting the session's events in the database,
+  which would lose or duplicate events with a window. This store remembers, on the tracker it returned, how
+  many of its events came from storage (the synthetic ones included) and saves exactly the ones after them;
+  for a tracker it did not load (a new conversation, a tracker rebuilt by Rasa's API) Rasa's count is
+  right and is used.
+- **What stays whole.** `retrieve_full_tracker` (Rasa's `GET /conversations/<id>/tracker`, the story export,
+  the hand-off's transcript through that endpoint) is Rasa's own: every event of every session. The events
+  table is Rasa's, unchanged, so a window is only ever a view.
+
+The state a window cannot restore is the active loop's `trigger_message` (the message that activated a form
+before the cut), which only `from_trigger_intent` slot mappings read; KeyMedic's domain has none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActionExecutionRejected,
+    ActiveLoop,
+    ConversationPaused,
+    Event,
+    LoopInterrupted,
+    ReminderScheduled,
+    SessionStarted,
+    SlotSet,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from rasa_plugins import action_validation
+
+__all__ = ["WindowedSQLTrackerStore", "DEFAULT_WINDOW_TURNS", "tracker_state", "state_events"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WINDOW_TURNS = 8
+REMINDER_KEEP_S = 24 * 3600  # a reminder whose time passed longer ago has fired (or never will)
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# How many of a tracker's events this store loaded or saved; set on the tracker object itself, because the
+# same object goes from `retrieve` through the turn to `save` (rasa/core/processor.py `handle_message`).
+_STORED = "_keymedic_stored_events"
+
+_metadata = sa.MetaData()
+snapshots = sa.Table(
+    "keymedic_tracker_snapshots",
+    _metadata,
+    sa.Column("sender_id", sa.String(255), primary_key=True),
+    # The id, in Rasa's `events` table, of the `action_listen` the state was taken at.
+    sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("state", sa.Text, nullable=False),
+)
+
+
+def tracker_state(tracker: DialogueStateTracker) -> dict[str, Any]:
+    """What a window must restore: non-initial slot values, the active loop's flags, paused, reminders."""
+    loop = tracker.active_loop
+    active = None
+    if loop is not None and loop.name:
+        flags = {"is_interrupted": bool(loop.is_interrupted), "rejected": bool(loop.rejected)}
+        active = {"name": loop.name, **flags}
+    # Rasa fires a reminder only if its `ReminderScheduled` is still among the tracker's applied events
+    # (rasa/core/processor.py `_is_reminder_still_valid`), so reminders scheduled before the cut travel with
+    # the state: the latest per name, while its trigger time is less than `REMINDER_KEEP_S` ago.
+    reminders: dict[str, ReminderScheduled] = {}
+    for event in tracker.applied_events():
+        if isinstance(event, ReminderScheduled):
+            reminders[event.name] = event
+    oldest = time.time() - REMINDER_KEEP_S
+    return {
+        "slots": {
+            name: slot.value for name, slot in tracker.slots.items() if slot.value != slot.initial_value
+        },
+        "active_loop": active,
+        "paused": tracker.is_paused(),
+        "reminders": [
+            event.as_dict() for event in reminders.values() if event.trigger_date_time.timestamp() >= oldest
+        ],
+    }
+
+
+def state_events(state: dict[str, Any], timestamp: float | None) -> list[Event]:
+    """Events that bring a fresh tracker to `state` (see `tracker_state`), all stamped `timestamp`."""
+    events: list[Event] = [
+        SlotSet(name, value, timestamp=timestamp) for name, value in (state.get("slots") or {}).items()
+    ]
+    loop = state.get("active_loop")
+    if loop:
+        events.append(ActiveLoop(loop["name"], timestamp=timestamp))
+        if loop.get("is_interrupted"):
+            events.append(LoopInterrupted(True, timestamp=timestamp))
+        if loop.get("rejected"):
+            events.append(ActionExecutionRejected(loop["name"], timestamp=timestamp))
+    if state.get("paused"):
+        events.append(ConversationPaused(timestamp=timestamp))
+    # Reminders keep their own time stamps: replaying one changes no state.
+    events.extend(Event.from_parameters(reminder) for reminder in state.get("reminders") or ())
+    return events
+
+
+def _tune_sqlite(engine: sa.engine.Engine) -> None:
+    """The SQLite settings KeyMedic's own database uses (bot/store/db.py): WAL, so a reader never waits for
+    the writer; `synchronous = NORMAL`, which in WAL mode survives a crash of the process and syncs at
+    checkpoints instead of on every commit (Rasa's default syncs each turn's commit, measured at about a
+    third of the store's time per turn); a busy timeout, so the worker threads' writers queue instead of
+    failing with "database is locked"."""
+
+    @sa.event.listens_for(engine, "connect")  # type: ignore[misc]
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+
+class WindowedSQLTrackerStore(SQLTrackerStore):
+    """Rasa's SQL tracker store whose `retrieve` loads the state plus the last `window_turns` turns.
+
+    Configured in endpoints.yml like Rasa's (`dialect`, `db`, `url`, …) with `type:` naming this class and,
+    optionally, `window_turns` (0 turns the window off: every retrieve loads the whole session).
+    """
+
+    def __init__(self, *args: Any, window_turns: int | str = DEFAULT_WINDOW_TURNS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.window_turns = int(window_turns)
+        if self.window_turns < 0:
+            raise ValueError(f"window_turns must be 0 or more, got {window_turns!r}")
+        if self.engine.dialect.name == "sqlite":
+            _tune_sqlite(self.engine)
+        try:
+            _metadata.create_all(self.engine)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+            # Several replicas starting at once race to create the table; one of them wins (as Rasa's own
+            # create_all above).
+            logger.warning("could not create the tracker snapshot table: %s", error)
+        # Rasa loads this class in the Rasa server's process; the one speed fix that needs that process is
+        # installed with it (rasa_plugins/action_validation.py).
+        action_validation.install()
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def _session_start_id(self, session: Any, sender_id: str) -> int | None:
+        found = (
+            session.query(sa.func.max(self.SQLEvent.id))
+            .filter(
+                self.SQLEvent.sender_id == sender_id,
+                self.SQLEvent.type_name == SessionStarted.type_name,
+            )
+            .scalar()
+        )
+        return int(found) if found is not None else None
+
+    def _cut(self, session: Any, sender_id: str, start_id: int | None) -> tuple[int, dict[str, Any]] | None:
+        """The snapshot `window_turns` turns back in this session, or None when there are not that many."""
+        if self.window_turns == 0:
+            return None
+        query = session.query(snapshots.c.event_id, snapshots.c.state).filter(
+            snapshots.c.sender_id == sender_id
+        )
+        if start_id is not None:
+            query = query.filter(snapshots.c.event_id > start_id)
+        row = query.order_by(snapshots.c.event_id.desc()).offset(self.window_turns - 1).limit(1).first()
+        return None if row is None else (int(row.event_id), json.loads(row.state))
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        """The tracker of the latest session: its state at the window's start, then the window's events."""
+        # In a worker thread, like every query here: Rasa serves all conversations from one event loop, and
+        # its own SQL store blocks that loop for each query and commit.
+        return await asyncio.to_thread(self._retrieve_window, sender_id)
+
+    def _retrieve_window(self, sender_id: str) -> DialogueStateTracker | None:
+        with self.session_scope() as session:
+            start_id = self._session_start_id(session, sender_id)
+            cut = self._cut(session, sender_id, start_id)
+            lower = cut[0] if cut is not None else start_id
+            query = session.query(self.SQLEvent.data).filter(self.SQLEvent.sender_id == sender_id)
+            if lower is not None:
+                query = query.filter(self.SQLEvent.id >= lower)
+            events = [json.loads(row.data) for row in query.order_by(self.SQLEvent.id)]
+        if not self.domain or not events:
+            return None
+        prefix: list[dict[str, Any]] = []
+        if cut is not None:
+            prefix = [event.as_dict() for event in state_events(cut[1], events[0].get("timestamp"))]
+        tracker = DialogueStateTracker.from_dict(sender_id, prefix + events, self.domain.slots)
+        setattr(tracker, _STORED, len(tracker.events))
+        return tracker
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Event]:
+        stored = getattr(tracker, _STORED, None)
+        if stored is None:
+            return super()._additional_events(session, tracker)
+        return itertools.islice(tracker.events, stored, None)
+
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """Publish the events `save` is about to store (Rasa's diff against a re-read tracker would compare
+        two windows)."""
+        if self.event_broker is None:
+            return
+        stored = getattr(tracker, _STORED, None)
+        if stored is None:
+            await super().stream_events(tracker)
+            return
+        new = list(itertools.islice(tracker.events, stored, None))
+        await self._stream_new_events(self.event_broker, new, tracker.sender_id)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Store the tracker's new events and, when they end a turn, the snapshot at its `action_listen`."""
+        await self.stream_events(tracker)
+        await asyncio.to_thread(self._save_new_events, tracker)
+
+    def _save_new_events(self, tracker: DialogueStateTracker) -> None:
+        with self.session_scope() as session:
+            rows = []
+            for event in self._additional_events(session, tracker):
+                data = event.as_dict()
+                rows.append(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=data.get("parse_data", {}).get("intent", {}).get("name"),
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            session.add_all(rows)
+            session.flush()  # assigns the ids, in insertion order
+            last = tracker.events[-1] if tracker.events else None
+            if rows and isinstance(last, ActionExecuted) and last.action_name == ACTION_LISTEN_NAME:
+                session.execute(
+                    snapshots.insert().values(
+                        sender_id=tracker.sender_id,
+                        event_id=rows[-1].id,
+                        state=json.dumps(tracker_state(tracker)),
+                    )
+                )
+            session.commit()
+        setattr(tracker, _STORED, len(tracker.events))
