@@ -32,7 +32,12 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from bot.exchange_ids import DISPLAY_NAMES
-from bot.handoff.rasa import ConversationState, RasaConversations, RasaUnavailable
+from bot.handoff.rasa import (
+    ConversationState,
+    RasaConversations,
+    RasaUnavailable,
+    UnaddressableConversation,
+)
 from bot.outreach.repository import PENDING, SENT, SKIPPED, OutreachRepository
 from bot.store.model import SyncStatus, utcnow
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
@@ -184,7 +189,7 @@ async def reach_out(rasa: RasaConversations, claim: OutreachClaim) -> tuple[str,
     for conversation_id in claim.candidates:
         try:
             state = await rasa.state(conversation_id)
-        except ValueError:  # an id Rasa's HTTP API cannot address (`RasaConversations._url`): not reachable
+        except UnaddressableConversation:  # Rasa's HTTP API cannot reach this id: not a candidate
             continue
         if state.started:
             states.append(state)
