@@ -171,8 +171,17 @@ def test_a_key_update_through_the_widget_with_the_keyboard_alone_survives_a_relo
     expect(log.locator(".km-msg--user:has-text('thanks!') ~ .km-msg--bot").first).to_be_visible(
         timeout=REPLY_TIMEOUT_MS
     )
-    tracker = httpx.get(f"{rasa_stack.rasa_url}/conversations/{session_id_for('demo')}/tracker", timeout=10)
-    said = [e["text"] for e in tracker.json()["events"] if e.get("event") == "user"]
+    # The bubble after "thanks!" may be the resync report pushed meanwhile; Rasa stores the turn when it
+    # ends, so wait for the tracker to hold it rather than reading it once.
+    deadline = time.monotonic() + REPLY_TIMEOUT_MS / 1000
+    while True:
+        tracker = httpx.get(
+            f"{rasa_stack.rasa_url}/conversations/{session_id_for('demo')}/tracker", timeout=10
+        )
+        said = [e["text"] for e in tracker.json()["events"] if e.get("event") == "user"]
+        if said[-1] == "thanks!" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert said[0] == "my wallet stopped syncing" and said[-1] == "thanks!"
     _screenshot(page, "widget-after-reload")
 
