@@ -126,6 +126,48 @@ def test_lookup_lists_longer_names_before_names_they_start_with() -> None:
     assert shadowed == []
 
 
+def _lookup_pattern() -> re.Pattern[str]:
+    """The regex Rasa's RegexEntityExtractor builds from the lookup (`_generate_lookup_regex` in
+    rasa/nlu/utils/pattern_utils.py, with word boundaries; `case_sensitive: false` in config.yml)."""
+    alternatives = "|".join(rf"\b{re.escape(entry)}\b" for entry in _lookup_entries())
+    return re.compile(f"({alternatives})", re.IGNORECASE)
+
+
+def _synonym_spellings() -> set[str]:
+    items = yaml.safe_load(SYNONYMS_FILE.read_text(encoding="utf-8"))["nlu"]
+    return {
+        line[2:].strip().lower()
+        for item in items
+        if "synonym" in item
+        for line in item["examples"].splitlines()
+        if line.startswith("- ")
+    }
+
+
+def test_every_synonym_spelling_is_in_the_lookup_so_the_extractor_tags_it() -> None:
+    # DIET classifies intents only (config.yml): a spelling missing here is never tagged as an exchange.
+    names_that_match_alone = {spelling for spelling in _synonym_spellings() if spelling.endswith(" exchange")}
+    missing = _synonym_spellings() - names_that_match_alone - set(_lookup_entries())
+    assert sorted(missing) == []
+
+
+def test_the_lookup_tags_every_annotated_exchange_of_the_training_data_where_it_is_annotated(
+    training: list[Example],
+) -> None:
+    pattern = _lookup_pattern()
+    untagged = []
+    for example in training:
+        found = {(match.start(), match.end()) for match in pattern.finditer(example.text)}
+        untagged += [example.text for span in example.entities if (span.start, span.end) not in found]
+    assert untagged == []
+
+
+def test_the_lookup_does_not_tag_exchange_words_inside_other_words() -> None:
+    pattern = _lookup_pattern()
+    assert [m.group(0) for m in pattern.finditer("the okxx gateway and krakenish cdcs")] == []
+    assert [m.group(0) for m in pattern.finditer("Binance US, not binance")] == ["Binance US", "binance"]
+
+
 @pytest.mark.parametrize("name", ["training", "heldout"])
 def test_every_annotated_exchange_is_one_of_the_twelve_ids(name: str, request: pytest.FixtureRequest) -> None:
     examples: list[Example] = request.getfixturevalue(name)
