@@ -54,8 +54,8 @@ fmt: $(STAMP) ## format and auto-fix
 	$(BIN)/ruff check --fix bot actions channels tests scripts
 
 lint: $(STAMP) ## ruff and mypy (strict on bot/)
-	$(BIN)/ruff format --check bot actions channels tests scripts
-	$(BIN)/ruff check bot actions channels tests scripts
+	$(BIN)/ruff format --check bot actions channels tests scripts rasa_plugins
+	$(BIN)/ruff check bot actions channels tests scripts rasa_plugins
 	$(BIN)/mypy --strict bot
 	$(BIN)/mypy actions channels scripts rasa_plugins
 

@@ -58,7 +58,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_plugins import action_validation
+from rasa_plugins import action_session, action_validation
 
 __all__ = ["WindowedSQLTrackerStore", "DEFAULT_WINDOW_TURNS", "tracker_state", "state_events"]
 
@@ -67,6 +67,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_WINDOW_TURNS = 8
 REMINDER_KEEP_S = 24 * 3600  # a reminder whose time passed longer ago has fired (or never will)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Connections kept open to a SQLite file: enough for the default executor's worker threads (cores + 4).
+SQLITE_POOL_SIZE = 8
 
 # How many of a tracker's events this store loaded or saved; set on the tracker object itself, because the
 # same object goes from `retrieve` through the turn to `save` (rasa/core/processor.py `handle_message`).
@@ -129,6 +131,30 @@ def state_events(state: dict[str, Any], timestamp: float | None) -> list[Event]:
     return events
 
 
+def _tuned_sqlite_engine(engine: sa.engine.Engine) -> sa.engine.Engine:
+    """The same SQLite file behind a pool of open connections, each tuned (`_tune_sqlite`) once as it opens.
+
+    SQLAlchemy 1.4 opens a SQLite file with `NullPool`: every `session_scope` (two a turn) connected,
+    ran the PRAGMAs below and closed again, which the profile of a 50-conversation run put at about a fifth of
+    the Rasa server's busy time (docs/bench.md). A pooled connection is used by one worker thread at a time,
+    so sqlite3's same-thread check can be off. An in-memory database stays as Rasa made it: each new
+    connection to it would be another, empty database.
+    """
+    if engine.url.database in (None, "", ":memory:"):
+        _tune_sqlite(engine)
+        return engine
+    engine.dispose()
+    pooled = sa.create_engine(
+        engine.url,
+        poolclass=sa.pool.QueuePool,
+        pool_size=SQLITE_POOL_SIZE,
+        max_overflow=SQLITE_POOL_SIZE,
+        connect_args={"check_same_thread": False},
+    )
+    _tune_sqlite(pooled)
+    return pooled
+
+
 def _tune_sqlite(engine: sa.engine.Engine) -> None:
     """The SQLite settings KeyMedic's own database uses (bot/store/db.py): WAL, so a reader never waits for
     the writer; `synchronous = NORMAL`, which in WAL mode survives a crash of the process and syncs at
@@ -157,17 +183,20 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         self.window_turns = int(window_turns)
         if self.window_turns < 0:
             raise ValueError(f"window_turns must be 0 or more, got {window_turns!r}")
-        if self.engine.dialect.name == "sqlite":
-            _tune_sqlite(self.engine)
+        engine: sa.engine.Engine = self.__dict__["engine"]  # set by Rasa's __init__, untyped there
+        if engine.dialect.name == "sqlite":
+            self.engine = _tuned_sqlite_engine(engine)
+            self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         try:
             _metadata.create_all(self.engine)
         except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
             # Several replicas starting at once race to create the table; one of them wins (as Rasa's own
             # create_all above).
             logger.warning("could not create the tracker snapshot table: %s", error)
-        # Rasa loads this class in the Rasa server's process; the one speed fix that needs that process is
-        # installed with it (rasa_plugins/action_validation.py).
+        # Rasa loads this class in the Rasa server's process; the speed fixes that need that process are
+        # installed with it (rasa_plugins/action_validation.py, rasa_plugins/action_session.py).
         action_validation.install()
+        action_session.install()
 
     # -- reading ------------------------------------------------------------------------------------------
 
@@ -244,30 +273,39 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         await asyncio.to_thread(self._save_new_events, tracker)
 
     def _save_new_events(self, tracker: DialogueStateTracker) -> None:
+        table = self.SQLEvent.__table__
         with self.session_scope() as session:
-            rows = []
-            for event in self._additional_events(session, tracker):
-                data = event.as_dict()
-                rows.append(
-                    self.SQLEvent(
-                        sender_id=tracker.sender_id,
-                        type_name=event.type_name,
-                        timestamp=data.get("timestamp"),
-                        intent_name=data.get("parse_data", {}).get("intent", {}).get("name"),
-                        action_name=data.get("name"),
-                        data=json.dumps(data),
+            rows = [
+                _event_row(tracker.sender_id, event) for event in self._additional_events(session, tracker)
+            ]
+            if rows:
+                # One executemany for all but the last event, then the last alone for its id (the snapshot's
+                # key): two statements a turn instead of the ORM's one INSERT per event. Ids rise in
+                # insertion order on SQLite and PostgreSQL, which is the order `retrieve` reads them back in.
+                if len(rows) > 1:
+                    session.execute(table.insert(), rows[:-1])
+                last_id = session.execute(table.insert().values(rows[-1])).inserted_primary_key[0]
+                last = tracker.events[-1]
+                if isinstance(last, ActionExecuted) and last.action_name == ACTION_LISTEN_NAME:
+                    session.execute(
+                        snapshots.insert().values(
+                            sender_id=tracker.sender_id,
+                            event_id=last_id,
+                            state=json.dumps(tracker_state(tracker)),
+                        )
                     )
-                )
-            session.add_all(rows)
-            session.flush()  # assigns the ids, in insertion order
-            last = tracker.events[-1] if tracker.events else None
-            if rows and isinstance(last, ActionExecuted) and last.action_name == ACTION_LISTEN_NAME:
-                session.execute(
-                    snapshots.insert().values(
-                        sender_id=tracker.sender_id,
-                        event_id=rows[-1].id,
-                        state=json.dumps(tracker_state(tracker)),
-                    )
-                )
             session.commit()
         setattr(tracker, _STORED, len(tracker.events))
+
+
+def _event_row(sender_id: str, event: Event) -> dict[str, Any]:
+    """The columns of Rasa's `events` table for one event, as Rasa's own `save` fills them."""
+    data = event.as_dict()
+    return {
+        "sender_id": sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": data.get("parse_data", {}).get("intent", {}).get("name"),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
@@ -250,6 +251,56 @@ def test_saving_a_tracker_twice_adds_nothing_twice(domain: Domain, store_kwargs:
     try:
         asyncio.run(go())
         assert len(_stored(store, "twice")) == 1 + len(turn(1, iter(itertools.count()), paused=False))
+    finally:
+        _dispose(store)
+
+
+def test_a_sqlite_file_keeps_one_tuned_connection_open_across_turns(domain: Domain, tmp_path: Path) -> None:
+    store = _store(domain, {"dialect": "sqlite", "db": str(tmp_path / "t.db")})
+    opened: list[object] = []
+    sa.event.listen(store.engine, "connect", lambda connection, _record: opened.append(connection))
+    try:
+        _run_conversation(store, domain, "pooled", turns=30)
+        # The connection the store opened at start-up (to create its table) served all 30 turns.
+        assert opened == []
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+    finally:
+        _dispose(store)
+
+
+def test_conversations_saved_at_the_same_time_keep_every_event_once(
+    domain: Domain, store_kwargs: dict[str, Any]
+) -> None:
+    store = _store(domain, store_kwargs)
+    conversations, turns = 20, 8
+    clock = (2_000_000_000.0 + step * 0.01 for step in itertools.count())
+
+    async def converse(sender: str) -> None:
+        tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
+        for event in session_start(clock):
+            tracker.update(event)
+        await store.save(tracker)
+        for i in range(1, turns + 1):
+            loaded = await store.retrieve(sender)
+            assert loaded is not None
+            for event in turn(i, clock, paused=False):
+                loaded.update(event)
+            await store.save(loaded)
+
+    async def everyone() -> None:
+        await asyncio.gather(*(converse(f"together-{n}") for n in range(conversations)))
+
+    try:
+        asyncio.run(everyone())
+        expected = [
+            event["event"]
+            for event in [e.as_dict() for e in session_start(itertools.count(0.0))]
+            + [e.as_dict() for i in range(1, turns + 1) for e in turn(i, itertools.count(0.0), paused=False)]
+        ]
+        for n in range(conversations):
+            assert [event["event"] for event in _stored(store, f"together-{n}")] == expected
     finally:
         _dispose(store)
 

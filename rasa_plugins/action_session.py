@@ -1,0 +1,104 @@
+"""Keep the Rasa server's HTTP connections to the action server open between calls.
+
+Rasa 3.6 sends every action call through `EndpointConfig.request` (rasa/utils/endpoints.py), which opens a new
+`aiohttp.ClientSession` for the call and closes it afterwards: a new connector, a new TCP connection (and its
+accept on the action server's side) for each of the one or two calls a KeyMedic turn makes. Profiled in the
+Rasa server of a scripted run (py-spy, docs/bench.md), opening and closing those sessions was about an eighth
+of the event loop's busy time.
+
+`install()` makes `EndpointConfig.session` hand out one kept session per event loop and per session settings
+(headers and basic auth, the only things Rasa configures a session with); `async with endpoint.session()` then
+borrows it instead of closing it. Everything per request (URL, method, parameters, timeout, TLS context) is
+still passed per request by Rasa, unchanged.
+
+An idle kept connection is closed by this side after `KEEPALIVE_S`, before any server here closes it
+(rasa_sdk's Sanic after 5 s, KeyMedic's balancer after 75 s): a connection the server has already closed
+would fail the next call made on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+from rasa.utils.endpoints import EndpointConfig
+
+__all__ = ["install", "installed", "KEEPALIVE_S"]
+
+logger = logging.getLogger(__name__)
+
+KEEPALIVE_S = 2.0
+
+_ORIGINAL = EndpointConfig.session
+
+# (session settings) -> (the loop the session belongs to, the session)
+_kept: dict[tuple[Any, ...], tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = {}
+
+
+class _Borrowed:
+    """`async with` over a kept session: entering hands it out, leaving keeps it open for the next call."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        return self._session
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        return None
+
+
+def _settings(endpoint: EndpointConfig) -> tuple[Any, ...]:
+    auth = endpoint.basic_auth or {}
+    return (
+        tuple(sorted((endpoint.headers or {}).items())),
+        auth.get("username"),
+        auth.get("password"),
+    )
+
+
+def kept_session(endpoint: EndpointConfig) -> _Borrowed:
+    """The kept session for `endpoint`'s settings on the running loop, opened on first use."""
+    loop = asyncio.get_running_loop()
+    key = _settings(endpoint)
+    found = _kept.get(key)
+    if found is None or found[0] is not loop or found[1].closed:
+        auth = endpoint.basic_auth
+        session = aiohttp.ClientSession(
+            headers=endpoint.headers,
+            auth=aiohttp.BasicAuth(auth["username"], auth["password"]) if auth else None,
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+            connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S),
+        )
+        _kept[key] = (loop, session)
+        return _Borrowed(session)
+    return _Borrowed(found[1])
+
+
+def installed() -> bool:
+    return EndpointConfig.session is kept_session  # type: ignore[comparison-overlap]
+
+
+def install() -> None:
+    """Keep sessions in this process. Safe to call more than once."""
+    if installed():
+        return
+    if getattr(_ORIGINAL, "__qualname__", "") != "EndpointConfig.session":
+        logger.warning("Rasa's EndpointConfig.session is not the one expected; not replaced")
+        return
+    EndpointConfig.session = kept_session  # type: ignore[method-assign,assignment]
+
+
+async def close_kept_sessions() -> None:
+    """Close the sessions kept on the running loop (a server shutting down, a test's end)."""
+    loop = asyncio.get_running_loop()
+    for key, (owner, session) in list(_kept.items()):
+        if owner is loop:
+            del _kept[key]
+            await session.close()
