@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
@@ -33,6 +33,9 @@ __all__ = [
     "local_services",
     "child_environment",
     "local_agent_token",
+    "free_port",
+    "isolated_settings",
+    "isolated_environment",
     "start_services",
     "stop_services",
     "supervise",
@@ -152,6 +155,45 @@ def child_environment(settings: Settings, base: Mapping[str, str] | None = None)
         env.setdefault(
             f"KEYMEDIC_{exchange.upper()}_URL", f"http://127.0.0.1:{settings.sandbox_port}/{exchange}"
         )
+    return env
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def isolated_settings(var_dir: Path) -> Settings:
+    """Settings for a throw-away local run (the tests' stacks): free ports, and its state (database, keys,
+    jobs, logs) in `var_dir`.
+
+    The caller's jobs queue, public web address and Rasa address are dropped: they belong to another run.
+    """
+    return replace(
+        load_settings(),
+        rasa_port=free_port(),
+        actions_port=free_port(),
+        sandbox_port=free_port(),
+        web_port=free_port(),
+        var_dir=var_dir,
+        database_url=f"sqlite:///{var_dir / 'keymedic.db'}",
+        jobs_url="",
+        web_public_url="",
+        rasa_url="",
+    )
+
+
+def isolated_environment(var_dir: Path) -> dict[str, str]:
+    """The caller's environment for the children of a throw-away run in `var_dir`, to pass to
+    `child_environment`: without any `KEYMEDIC_*_URL`, and with the tracker store in `var_dir`.
+
+    A developer's exported `KEYMEDIC_KRAKEN_URL`, database or webhook must not send the run to another
+    sandbox or database, and `make` exports its own `KEYMEDIC_TRACKER_DB` (var/tracker.db).
+    """
+    env = {k: v for k, v in os.environ.items() if not (k.startswith("KEYMEDIC_") and k.endswith("_URL"))}
+    env["KEYMEDIC_TRACKER_DB"] = str(var_dir / "tracker.db")
     return env
 
 

@@ -3,7 +3,8 @@ requests signed and shaped as Slack sends them (docs/slack.md "Testing").
 
 `FakeSlackApi` is a real HTTP server on 127.0.0.1 that answers the Web API methods the channel calls
 (`chat.postMessage`, `chat.postEphemeral`, `chat.update`) as Slack does and records each call; point
-`KEYMEDIC_SLACK_API_URL` at `api_url`. It is the one external service KeyMedic's tests stand in for.
+`KEYMEDIC_SLACK_API_URL` at `api_url`. It is the one external service KeyMedic's tests stand in for. Its
+base, `LoopbackServer`, serves the tests' other in-process stand-ins too (the channels' recording proxy).
 
 The builders follow Slack's documentation: the Events API's `event_callback` envelope (`team_id`,
 `event_id`, `authorizations`, the `message` / `app_mention` event) sent as JSON, and interactivity's
@@ -12,19 +13,23 @@ The builders follow Slack's documentation: the Events API's `event_callback` env
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode
 
 from channels.slack_signature import sign
 
 __all__ = [
+    "LoopbackServer",
     "FakeSlackApi",
     "SlackCall",
     "signed_headers",
@@ -36,6 +41,49 @@ __all__ = [
 
 BOT_USER = "UKEYMEDIC"
 
+_Server = TypeVar("_Server", bound="LoopbackServer")
+
+
+class LoopbackServer(ABC):
+    """An HTTP server on a free port of 127.0.0.1, serving from a daemon thread while the `with` block runs;
+    it answers each POST with what `answer` returns, as `content_type`."""
+
+    content_type = "application/json"
+
+    def __init__(self) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status, content = owner.answer(self.path, self.headers, body)
+                # The client may hang up first when the servers stop at the end of a run.
+                with contextlib.suppress(ConnectionError):
+                    self.send_response(status)
+                    self.send_header("Content-Type", owner.content_type)
+                    self.send_header("Content-Length", str(len(content)))
+                    self.end_headers()
+                    self.wfile.write(content)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @abstractmethod
+    def answer(self, path: str, headers: Message, body: bytes) -> tuple[int, bytes]:
+        """The status and body of the answer to a POST of `body` to `path`."""
+
+    def __enter__(self: _Server) -> _Server:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
 
 @dataclass(frozen=True)
 class SlackCall:
@@ -46,42 +94,29 @@ class SlackCall:
     token: str
 
 
-class FakeSlackApi:
+class FakeSlackApi(LoopbackServer):
     """Answers Slack Web API calls on 127.0.0.1 and remembers them."""
+
+    content_type = "application/json; charset=utf-8"
 
     def __init__(self) -> None:
         self.calls: list[SlackCall] = []
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
-        api = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                media_type = self.headers.get("Content-Type", "").split(";")[0].strip()
-                if media_type == "application/json":
-                    arguments = json.loads(raw or b"{}")
-                else:
-                    arguments = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-                    for key in ("blocks", "attachments"):
-                        if isinstance(arguments.get(key), str):
-                            arguments[key] = json.loads(arguments[key])
-                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                method = self.path.rsplit("/", 1)[-1]
-                answer = api._record(method, arguments, token)
-                body = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def answer(self, path: str, headers: Message, body: bytes) -> tuple[int, bytes]:
+        media_type = headers.get("Content-Type", "").split(";")[0].strip()
+        if media_type == "application/json":
+            arguments = json.loads(body or b"{}")
+        else:
+            arguments = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            for key in ("blocks", "attachments"):
+                if isinstance(arguments.get(key), str):
+                    arguments[key] = json.loads(arguments[key])
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        method = path.rsplit("/", 1)[-1]
+        return 200, json.dumps(self._record(method, arguments, token)).encode()
 
     @property
     def api_url(self) -> str:
@@ -120,14 +155,6 @@ class FakeSlackApi:
         raise TimeoutError(
             f"{method}: {len(self.calls_to(method, thread_ts=thread_ts))} calls, wanted {count}"
         )
-
-    def __enter__(self) -> FakeSlackApi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def signed_headers(
@@ -307,48 +334,30 @@ class SlackStack:
 def start_slack_stack(tmp: Any, names: tuple[str, ...]) -> Any:
     """Start the named local services (`bot.launcher.local_services`) with the Slack channel pointed at a
     fresh `FakeSlackApi`; a context manager yielding the `SlackStack`."""
-    import contextlib
     import os
     import secrets
-    from dataclasses import replace
 
-    from bot.config import load_settings
     from bot.demo import prepare_database
-    from bot.launcher import child_environment, local_services, start_services, stop_services
+    from bot.launcher import (
+        child_environment,
+        isolated_environment,
+        isolated_settings,
+        local_services,
+        start_services,
+        stop_services,
+    )
     from bot.training import ensure_model
-
-    def free_port() -> int:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
 
     @contextlib.contextmanager
     def running() -> Any:
         var_dir = tmp
-        settings = replace(
-            load_settings(),
-            rasa_port=free_port(),
-            actions_port=free_port(),
-            sandbox_port=free_port(),
-            web_port=free_port(),
-            var_dir=var_dir,
-            database_url=f"sqlite:///{var_dir / 'keymedic.db'}",
-            jobs_url="",
-            web_public_url="",
-            rasa_url="",
-        )
+        settings = isolated_settings(var_dir)
         secret = secrets.token_hex(16)
         with FakeSlackApi() as fake:
-            base = {
-                k: v for k, v in os.environ.items() if not (k.startswith("KEYMEDIC_") and k.endswith("_URL"))
-            }
             env = child_environment(
                 settings,
                 {
-                    **base,
-                    "KEYMEDIC_TRACKER_DB": str(var_dir / "tracker.db"),
+                    **isolated_environment(var_dir),
                     "KEYMEDIC_SLACK_SIGNING_SECRET": secret,
                     "KEYMEDIC_SLACK_BOT_TOKEN": "xoxb-keymedic-test-token",
                     "KEYMEDIC_SLACK_API_URL": fake.api_url,

@@ -143,6 +143,21 @@ def _agent_name(data: dict[str, Any]) -> str:
     return agent.strip()
 
 
+async def _resume_and_record(state: _Agent, ticket_id: int, conversation_id: str, agent: str) -> None:
+    """Resume the conversation in Rasa, then record that `agent` did (even on a ticket closed meanwhile:
+    Rasa has resumed it all the same)."""
+    await state.rasa.resume(conversation_id)
+    await _in_thread(
+        services.record_agent_action,
+        state.uow_factory(),
+        ticket_id,
+        agent=agent,
+        action="resume",
+        now=state.clock(),
+        require_open=False,
+    )
+
+
 @_authorized
 async def get_ticket(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
     conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
@@ -190,16 +205,7 @@ async def reply(request: web.Request, state: _Agent, ticket_id: int) -> web.Resp
 async def resume(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
     agent = _agent_name(await _body(request))
     conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
-    await state.rasa.resume(conversation_id)
-    await _in_thread(
-        services.record_agent_action,
-        state.uow_factory(),
-        ticket_id,
-        agent=agent,
-        action="resume",
-        now=state.clock(),
-        require_open=False,
-    )
+    await _resume_and_record(state, ticket_id, conversation_id, agent)
     return web.json_response({"status": "resumed", "ticket_id": ticket_id})
 
 
@@ -224,16 +230,7 @@ async def close(request: web.Request, state: _Agent, ticket_id: int) -> web.Resp
     conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
     if also_resume:
         # First: a ticket is never closed on a conversation that stays paused for lack of Rasa.
-        await state.rasa.resume(conversation_id)
-        await _in_thread(
-            services.record_agent_action,
-            state.uow_factory(),
-            ticket_id,
-            agent=agent,
-            action="resume",
-            now=state.clock(),
-            require_open=False,
-        )
+        await _resume_and_record(state, ticket_id, conversation_id, agent)
     closed = await _in_thread(
         services.close_ticket, state.uow_factory(), ticket_id, agent=agent, now=state.clock()
     )

@@ -9,7 +9,6 @@ no custom actions, so it is Rasa alone.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,14 @@ from pathlib import Path
 import httpx
 
 from bot.config import PROJECT_ROOT, load_settings
-from bot.launcher import Service, child_environment, local_services, start_services, stop_services
+from bot.launcher import (
+    Service,
+    child_environment,
+    free_port,
+    local_services,
+    start_services,
+    stop_services,
+)
 from scripts.bench.training import StarterProject
 
 __all__ = ["Stack", "keymedic_stack", "starter_stack", "start", "stop", "free_port"]
@@ -55,13 +61,6 @@ class Stack:
             for s in self.services
             if s.process is not None and s.process.poll() is None
         }
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _http_ok(url: str) -> Callable[[], bool]:

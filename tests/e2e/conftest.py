@@ -6,20 +6,28 @@ already; a bare `pytest` trains it once) and a SQL tracker store on a fresh SQLi
 
 from __future__ import annotations
 
-import os
+import contextlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.demo import prepare_database
-from bot.launcher import Service, child_environment, local_services, start_services, stop_services
+from bot.launcher import (
+    Service,
+    child_environment,
+    free_port,
+    isolated_environment,
+    isolated_settings,
+    local_services,
+    start_services,
+    stop_services,
+)
 from bot.training import ensure_model
-from tests.helpers import free_port
 
 
 @dataclass(frozen=True)
@@ -71,28 +79,35 @@ class RasaStack:
         return parsed
 
 
+@contextlib.contextmanager
+def start_rasa_stack(settings: Settings, extra_env: Mapping[str, str]) -> Iterator[RasaStack]:
+    """The whole local run on `settings`, as `keymedic run` starts it (demo data, sandbox, worker, web app,
+    actions, Rasa), until the block ends; its children get the isolated environment plus `extra_env`."""
+    tracker_db = settings.var_dir / "tracker.db"
+    env = child_environment(settings, {**isolated_environment(settings.var_dir), **extra_env})
+    prepare_database(settings)
+    services = local_services(settings, ensure_model())
+    try:
+        start_services(services, env, settings.var_dir / "logs")
+        yield RasaStack(
+            rasa_url=f"http://127.0.0.1:{settings.rasa_port}",
+            tracker_db=tracker_db,
+            settings=settings,
+            agent_token=env["KEYMEDIC_AGENT_TOKEN"],
+            env=env,
+            services=services,
+        )
+    finally:
+        stop_services(services)
+
+
 @pytest.fixture(scope="session")
 def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
-    var_dir = tmp_path_factory.mktemp("var")
     # Everything this stack touches is its own: free ports, and state (database, keys, jobs) in a temp folder.
-    settings = replace(
-        load_settings(),
-        rasa_port=free_port(),
-        actions_port=free_port(),
-        sandbox_port=free_port(),
-        web_port=free_port(),
-        var_dir=var_dir,
-        database_url=f"sqlite:///{var_dir / 'keymedic.db'}",
-        jobs_url="",
-        web_public_url="",
-        rasa_url="",
-    )
-    tracker_db = var_dir / "tracker.db"
-    base = {k: v for k, v in os.environ.items() if not (k.startswith("KEYMEDIC_") and k.endswith("_URL"))}
+    settings = isolated_settings(tmp_path_factory.mktemp("var"))
     webhook_port = free_port()
     widget_secret = secrets.token_urlsafe(32)
     extra = {
-        "KEYMEDIC_TRACKER_DB": str(tracker_db),
         # Hand-off notifications go to a port the tests choose; retries come within seconds, not minutes.
         "KEYMEDIC_SUPPORT_WEBHOOK_URL": f"http://127.0.0.1:{webhook_port}/hook",
         "KEYMEDIC_OUTBOX_RETRY_BASE": "1",
@@ -101,21 +116,5 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
         # The browser test signs in through the demo page, whatever the caller's environment says.
         "KEYMEDIC_WIDGET_DEMO_SIGNIN": "1",
     }
-    env = child_environment(settings, {**base, **extra})
-    # The whole local run, as `keymedic run` starts it: demo data, sandbox, worker, web app, actions, Rasa.
-    prepare_database(settings)
-    services = local_services(settings, ensure_model())
-    try:
-        start_services(services, env, var_dir / "logs")
-        yield RasaStack(
-            rasa_url=f"http://127.0.0.1:{settings.rasa_port}",
-            tracker_db=tracker_db,
-            settings=settings,
-            agent_token=env["KEYMEDIC_AGENT_TOKEN"],
-            env=env,
-            services=services,
-            support_webhook_port=webhook_port,
-            widget_jwt_secret=widget_secret,
-        )
-    finally:
-        stop_services(services)
+    with start_rasa_stack(settings, extra) as stack:
+        yield replace(stack, support_webhook_port=webhook_port, widget_jwt_secret=widget_secret)

@@ -31,9 +31,8 @@ from bot import launcher
 from bot.cluster.balancer import UPSTREAM_HEADER
 from bot.cluster.stores import ensure_postgres_database, resolve_stores
 from bot.cluster.topology import ClusterOptions, cluster_environment, cluster_services
-from bot.config import load_settings
 from bot.demo import prepare_database
-from bot.launcher import Service, start_services, stop_services
+from bot.launcher import Service, isolated_environment, isolated_settings, start_services, stop_services
 from bot.store.testing import create_postgres_database, drop_postgres_database
 from bot.training import ensure_model
 from channels.identity import session_id_for
@@ -77,20 +76,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tracker_url = database_url + "_tracker"
     namespace = f"kmtest{secrets.token_hex(4)}"
     settings = replace(
-        load_settings(),
-        rasa_port=free_port(),
-        actions_port=free_port(),
-        sandbox_port=free_port(),
-        web_port=free_port(),
-        var_dir=var_dir,
+        isolated_settings(var_dir),
         database_url=database_url,
         tracker_url=tracker_url,
         redis_url=f"redis://127.0.0.1:6379/{REDIS_DB}",
         redis_namespace=namespace,
-        jobs_url="",
         socketio_redis_url="",
-        web_public_url="",
-        rasa_url="",
     )
     stores = resolve_stores(settings)
     assert ensure_postgres_database(stores.tracker_url)  # the cluster creates what is missing
@@ -102,8 +93,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         ports=(free_port(), free_port()),
         action_ports=(free_port(), free_port()),
     )
-    base = {k: v for k, v in os.environ.items() if not (k.startswith("KEYMEDIC_") and k.endswith("_URL"))}
-    env = cluster_environment(settings, stores, options, base)
+    env = cluster_environment(settings, stores, options, isolated_environment(var_dir))
     services = cluster_services(settings, model, options)
     try:
         with pytest.MonkeyPatch.context() as patch:

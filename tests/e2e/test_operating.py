@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,14 +20,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.config import load_settings
-from bot.demo import prepare_database
-from bot.launcher import child_environment, local_services, start_services, stop_services
+from bot.launcher import isolated_settings
 from bot.observability.health import rasa_model_loaded
 from bot.sandbox.scenarios import credentials_for
-from bot.training import ensure_model
-from tests.e2e.conftest import RasaStack
-from tests.helpers import free_port
+from tests.e2e.conftest import RasaStack, start_rasa_stack
 from tests.unit.observability.secrets import secret_fragments
 
 pytestmark = pytest.mark.e2e
@@ -40,31 +35,13 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 @pytest.fixture(scope="module")
 def debug_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     """The whole local run at KEYMEDIC_LOG_LEVEL=debug, on its own ports and state."""
-    var_dir = tmp_path_factory.mktemp("operating")
     settings = replace(
-        load_settings(),
-        rasa_port=free_port(), actions_port=free_port(), sandbox_port=free_port(), web_port=free_port(),
-        var_dir=var_dir, database_url=f"sqlite:///{var_dir / 'keymedic.db'}", jobs_url="", web_public_url="",
-        rasa_url="", tracker_url="", log_level="debug",
-    )  # fmt: skip
-    tracker_db = var_dir / "tracker.db"
-    base = {k: v for k, v in os.environ.items() if not (k.startswith("KEYMEDIC_") and k.endswith("_URL"))}
-    base.pop("KEYMEDIC_SUPPORT_WEBHOOK_URL", None)  # notifications wait in the outbox: the backlog shows it
-    env = child_environment(
-        settings, {**base, "KEYMEDIC_TRACKER_DB": str(tracker_db), "KEYMEDIC_LOG_LEVEL": "debug"}
+        isolated_settings(tmp_path_factory.mktemp("operating")), tracker_url="", log_level="debug"
     )
-    prepare_database(settings)
-    services = local_services(settings, ensure_model())
-    try:
-        start_services(services, env, var_dir / "logs")
-        yield RasaStack(
-            rasa_url=f"http://127.0.0.1:{settings.rasa_port}",
-            tracker_db=tracker_db,
-            settings=settings,
-            agent_token=env["KEYMEDIC_AGENT_TOKEN"],
-        )
-    finally:
-        stop_services(services)
+    # No KEYMEDIC_SUPPORT_WEBHOOK_URL (the isolated environment has no KEYMEDIC_*_URL): notifications wait
+    # in the outbox, and the backlog shows it.
+    with start_rasa_stack(settings, {"KEYMEDIC_LOG_LEVEL": "debug"}) as stack:
+        yield stack
 
 
 def samples(url: str) -> Samples:

@@ -8,14 +8,11 @@ Only the processes these tests need start: the sandbox, the action server and Ra
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -23,61 +20,44 @@ import httpx
 import jwt
 import pytest
 
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.demo import prepare_database
-from bot.launcher import child_environment, local_services, start_services, stop_services
+from bot.launcher import (
+    child_environment,
+    isolated_environment,
+    isolated_settings,
+    local_services,
+    start_services,
+    stop_services,
+)
 from bot.training import ensure_model
-from tests.helpers import free_port
+from channels.slack_testing import LoopbackServer
 
 WIDGET_ORIGIN = "http://widget.keymedic.test"
 AUDIENCE = "keymedic-widget"
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackServer):
     """Forwards POSTs to the action server and keeps each request body."""
 
     def __init__(self, target: str) -> None:
         self.target = target
         self.bodies: list[bytes] = []
-        proxy = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                proxy.bodies.append(body)
-                try:
-                    upstream = httpx.post(
-                        f"{proxy.target}{self.path}",
-                        content=body,
-                        headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
-                        timeout=60,
-                        trust_env=False,
-                    )
-                    status, content = upstream.status_code, upstream.content
-                except httpx.HTTPError:
-                    status, content = 502, b"{}"
-                # Rasa may hang up first when the servers stop at the end of the session.
-                with contextlib.suppress(ConnectionError):
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(content)))
-                    self.end_headers()
-                    self.wfile.write(content)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> RecordingProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, path: str, headers: Message, body: bytes) -> tuple[int, bytes]:
+        self.bodies.append(body)
+        try:
+            upstream = httpx.post(
+                f"{self.target}{path}",
+                content=body,
+                headers={"Content-Type": headers.get("Content-Type", "application/json")},
+                timeout=60,
+                trust_env=False,
+            )
+        except httpx.HTTPError:
+            return 502, b"{}"
+        return upstream.status_code, upstream.content
 
 
 @dataclass
@@ -123,22 +103,13 @@ class ChannelStack:
 @pytest.fixture(scope="session")
 def channel_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelStack]:
     var_dir = tmp_path_factory.mktemp("channels-var")
-    settings = replace(
-        load_settings(),
-        rasa_port=free_port(),
-        actions_port=free_port(),
-        sandbox_port=free_port(),
-        web_port=free_port(),
-        var_dir=var_dir,
-        database_url=f"sqlite:///{var_dir / 'keymedic.db'}",
-    )
+    settings = isolated_settings(var_dir)
     jwt_secret = secrets.token_urlsafe(48)
     tracker_db = var_dir / "tracker.db"
     env = child_environment(
         settings,
         {
-            **os.environ,
-            "KEYMEDIC_TRACKER_DB": str(tracker_db),
+            **isolated_environment(var_dir),
             "KEYMEDIC_WIDGET_JWT_SECRET": jwt_secret,
             "KEYMEDIC_WIDGET_ORIGINS": WIDGET_ORIGIN,
             "KEYMEDIC_WIDGET_JWT_AUDIENCE": AUDIENCE,
