@@ -58,7 +58,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_plugins import action_session, action_validation
+from rasa_plugins import action_session, action_validation, event_types
 
 __all__ = ["WindowedSQLTrackerStore", "DEFAULT_WINDOW_TURNS", "tracker_state", "state_events"]
 
@@ -194,9 +194,10 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             # create_all above).
             logger.warning("could not create the tracker snapshot table: %s", error)
         # Rasa loads this class in the Rasa server's process; the speed fixes that need that process are
-        # installed with it (rasa_plugins/action_validation.py, rasa_plugins/action_session.py).
+        # installed with it (rasa_plugins/action_validation.py, action_session.py, event_types.py).
         action_validation.install()
         action_session.install()
+        event_types.install()
 
     # -- reading ------------------------------------------------------------------------------------------
 
