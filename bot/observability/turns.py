@@ -34,7 +34,12 @@ __all__ = ["TurnLatencyCollector"]
 
 log = logging.getLogger(__name__)
 
-_PENDING_MAX_AGE_S: Final = 3600.0  # a user message never answered (Rasa crashed) is forgotten after an hour
+_PENDING_MAX_AGE_S: Final = 3600.0
+# Rasa's prefix for the text of a user event it creates for an intent triggered without a message
+# (rasa.shared.core.constants.EXTERNAL_MESSAGE_PREFIX; bot/ does not import Rasa).
+EXTERNAL_MESSAGE_PREFIX: Final = (
+    "EXTERNAL: "  # a user message never answered (Rasa crashed) is forgotten after an hour
+)
 
 
 class TurnLatencyCollector(Collector):
@@ -74,7 +79,9 @@ class TurnLatencyCollector(Collector):
             if timestamp is None:
                 continue
             if type_name == "user":
-                self._pending[sender] = (float(timestamp), _channel(raw))
+                channel = _person_channel(raw)
+                if channel is not None:
+                    self._pending[sender] = (float(timestamp), channel)
             elif (action == "action_listen" or type_name == "pause") and sender in self._pending:
                 started, channel = self._pending.pop(sender)
                 self.observe(channel, max(0.0, float(timestamp) - started))
@@ -103,10 +110,16 @@ class TurnLatencyCollector(Collector):
         yield family
 
 
-def _channel(raw: str | None) -> str:
+def _person_channel(raw: str | None) -> str | None:
+    """The channel of a user event a person sent; None for one Rasa made itself from a reminder or an
+    external trigger (its text is `EXTERNAL: <intent>`, e.g. the resync check or the outreach offer),
+    which nobody waited for."""
     try:
         data = json.loads(raw or "{}")
     except ValueError:
         return "other"
-    channel = data.get("input_channel") if isinstance(data, dict) else None
-    return closed(channel, CHANNELS)
+    if not isinstance(data, dict):
+        return "other"
+    if str(data.get("text") or "").startswith(EXTERNAL_MESSAGE_PREFIX):
+        return None
+    return closed(data.get("input_channel"), CHANNELS)

@@ -137,6 +137,10 @@ def test_turn_latency_is_read_from_the_tracker_stores_new_events(
              UserUttered("my key", input_channel="socketio", timestamp=t + 10),
              ActionExecuted("action_check_api_key", timestamp=t + 11),
              ActionExecuted("action_listen", timestamp=t + 13),
+             # A reminder's turn (the resync check): Rasa made the message, nobody waited for it.
+             UserUttered("EXTERNAL: ask_sync_status", input_channel="rest", timestamp=t + 15),
+             ActionExecuted("action_report_sync", timestamp=t + 15.5),
+             ActionExecuted("action_listen", timestamp=t + 16),
              UserUttered("a person please", input_channel="rest", timestamp=t + 20),
              ActionExecuted("action_handoff_to_support", timestamp=t + 21),
              ConversationPaused(timestamp=t + 21.5)],  # a hand-off ends the turn without listening
