@@ -82,7 +82,11 @@ class ActionAskWalletId(DeskAction):
 
 
 class ActionAskCredentialRef(DeskAction):
-    """Explain how to make the key on this exchange, then hand over the secure form (never the chat)."""
+    """Explain how to make the key on this exchange, then hand over the secure form (never the chat).
+
+    Asked again later in the same form (after a side question, a "thanks"), it only hands over the form: the
+    steps are already in the chat above, and repeating the whole list after every question buries the
+    answer the user asked for. A change of exchange or wallet since gets the steps again."""
 
     def name(self) -> str:
         return "action_ask_credential_ref"
@@ -96,24 +100,43 @@ class ActionAskCredentialRef(DeskAction):
         if wallet_id is None:
             return [SlotSet("wallet_id", None)]
         guide = guide_for(exchange)
-        steps = "\n".join(f"{n}. {step}" for n, step in enumerate(new_key_steps(guide), start=1))
-        link = api_page_link(guide)
-        dispatcher.utter_message(
-            text=f"Here's how to make the new {guide.name} key:\n{steps}",
-            buttons=[{"title": link[0], "url": link[1], "type": "web_url"}] if link else [],
-        )
+        explained = _steps_given_for_this_wallet(tracker, self.name())
+        if not explained:
+            steps = "\n".join(f"{n}. {step}" for n, step in enumerate(new_key_steps(guide), start=1))
+            link = api_page_link(guide)
+            dispatcher.utter_message(
+                text=f"Here's how to make the new {guide.name} key:\n{steps}",
+                buttons=[{"title": link[0], "url": link[1], "type": "web_url"}] if link else [],
+            )
         payload = await desk.credential_form(
             channel_of(tracker), tracker.sender_id, tracker.sender_id, wallet_id
         )
+        lead = (
+            f"Whenever your new {guide.name} key is ready, enter it in the secure form, not in the chat: "
+            if explained
+            else "When you have it, enter it in this secure form, not in the chat: "
+        )
         dispatcher.utter_message(
             text=(
-                "When you have it, enter it in this secure form, not in the chat: "
-                f"{payload['form_url']} (the link works once, for 10 minutes). I'll test the key live before "
-                "anything changes."
+                f"{lead}{payload['form_url']} (the link works once, for 10 minutes). I'll test the key live "
+                "before anything changes."
             ),
             json_message=payload,
         )
         return []
+
+
+def _steps_given_for_this_wallet(tracker: Tracker, ask_action: str) -> bool:
+    """Whether `ask_action` already ran in this run of the form, with no exchange or wallet chosen since."""
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "action" and event.get("name") == ask_action:
+            return True
+        if kind == "slot" and event.get("name") in ("exchange", "wallet_id"):
+            return False
+        if kind == "active_loop" and event.get("name") == "key_update_form":
+            return False  # the form started here: nothing was explained in this run before
+    return False
 
 
 class ValidateKeyUpdateForm(FormValidationAction):

@@ -96,3 +96,46 @@ async def test_endpoints_with_other_headers_get_other_sessions(serve: Serve) -> 
     await _call(other)
     await _call(endpoint)
     assert len(set(ports)) == 2
+
+
+EXITING_PROCESS = """
+import asyncio
+from aiohttp import web
+from rasa.utils.endpoints import EndpointConfig
+from rasa_plugins import action_session
+
+action_session.install()
+
+async def main():
+    async def webhook(request):
+        return web.json_response({"events": [], "responses": []})
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    endpoint = EndpointConfig(url=f"http://127.0.0.1:{runner.addresses[0][1]}/webhook")
+    print(await endpoint.request(json={"next_action": "x"}, method="post"))
+    await runner.cleanup()
+
+asyncio.run(main())  # the loop closes with the kept session open, as Sanic's does at shutdown
+"""
+
+
+def test_a_process_ending_with_kept_sessions_logs_no_unclosed_session() -> None:
+    import subprocess
+    import sys
+
+    from bot.config import PROJECT_ROOT
+
+    ended = subprocess.run(
+        [sys.executable, "-W", "default", "-c", EXITING_PROCESS],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ended.returncode == 0, ended.stderr
+    assert "{'events': [], 'responses': []}" in ended.stdout
+    assert "Unclosed" not in ended.stderr

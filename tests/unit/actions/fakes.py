@@ -84,13 +84,15 @@ def tracker(
     *,
     intent: str = "inform",
     entities: list[dict[str, Any]] | None = None,
+    history: list[dict[str, Any]] | None = None,
 ) -> Tracker:
-    """A tracker for the demo user on the REST channel, with these slots and latest message."""
+    """A tracker for the demo user on the REST channel, with these slots and latest message, after the
+    events of `history`."""
     return Tracker(
         sender_id="demo",
         slots=slots or {},
         latest_message={"intent": {"name": intent}, "entities": entities or [], "text": ""},
-        events=[{"event": "user", "text": "", "input_channel": "rest", "parse_data": {}}],
+        events=[*(history or []), {"event": "user", "text": "", "input_channel": "rest", "parse_data": {}}],
         paused=False,
         followup_action=None,
         active_loop={},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -109,6 +110,48 @@ async def test_the_credential_form_goes_as_a_payload_and_a_link_never_asking_for
     assert payloads and payloads[0]["type"] == "keymedic_credential_form"
     assert "not in the chat" in texts(dispatcher)
     assert "passphrase" in texts(dispatcher).lower()  # KuCoin's steps mention saving it
+
+
+FORM_STARTED = [
+    {"event": "active_loop", "name": "key_update_form"},
+    {"event": "slot", "name": "exchange", "value": "kucoin"},
+    {"event": "slot", "name": "wallet_id", "value": "3"},
+]
+ASKED = [
+    {"event": "action", "name": "action_ask_credential_ref"},
+    {"event": "action", "name": "action_listen"},
+]
+SIDE_QUESTION = [{"event": "action", "name": "utter_passphrase"}]
+
+
+async def test_asked_again_in_the_same_form_it_hands_over_the_form_without_repeating_the_steps() -> None:
+    dispatcher = CollectingDispatcher()
+    history = FORM_STARTED + ASKED + SIDE_QUESTION
+    await ActionAskCredentialRef(FakeDesk()).run(
+        dispatcher, tracker({"exchange": "kucoin", "wallet_id": "3"}, history=history), {}
+    )
+    payloads = [m["custom"] for m in dispatcher.messages if m.get("custom")]
+    assert payloads and payloads[0]["type"] == "keymedic_credential_form"
+    assert "Here's how to make" not in texts(dispatcher)
+    assert "KuCoin key is ready" in texts(dispatcher) and "not in the chat" in texts(dispatcher)
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        [{"event": "slot", "name": "exchange", "value": "kraken"}],  # another exchange: other steps
+        [{"event": "active_loop", "name": "key_update_form"}],  # the form started over
+    ],
+)
+async def test_the_steps_come_again_after_a_change_of_wallet_or_a_new_form(
+    since: list[dict[str, Any]],
+) -> None:
+    dispatcher = CollectingDispatcher()
+    history = FORM_STARTED + ASKED + since
+    await ActionAskCredentialRef(FakeDesk()).run(
+        dispatcher, tracker({"exchange": "kucoin", "wallet_id": "3"}, history=history), {}
+    )
+    assert "Here's how to make the new KuCoin key" in texts(dispatcher)
 
 
 async def test_one_wallet_on_the_exchange_is_chosen_without_asking() -> None:
