@@ -25,6 +25,7 @@ from bot.diagnosis.errors import DiagnosisRateLimited, UnsupportedExchange
 from bot.exchange_ids import normalize_exchange
 from bot.knowledge import api_page_link, guide_for, new_key_steps
 from bot.store.services import DiagnosisNotPassed, NotFound, PendingCredentialInvalid
+from bot.web.intake import CREDENTIAL_FORM_TYPE
 
 # How often, and for how long, the bot looks in on a resync it started to tell the user how it went.
 SYNC_CHECK_EVERY = timedelta(seconds=5)
@@ -86,7 +87,7 @@ class ActionAskCredentialRef(DeskAction):
 
     Asked again later in the same form (after a side question, a "thanks"), it only hands over the form: the
     steps are already in the chat above, and repeating the whole list after every question buries the
-    answer the user asked for. A change of exchange or wallet since gets the steps again."""
+    answer the user asked for. Another wallet (another exchange's steps) gets the steps again."""
 
     def name(self) -> str:
         return "action_ask_credential_ref"
@@ -100,7 +101,7 @@ class ActionAskCredentialRef(DeskAction):
         if wallet_id is None:
             return [SlotSet("wallet_id", None)]
         guide = guide_for(exchange)
-        explained = _steps_given_for_this_wallet(tracker, self.name())
+        explained = _form_sent_for(tracker, wallet_id)
         if not explained:
             steps = "\n".join(f"{n}. {step}" for n, step in enumerate(new_key_steps(guide), start=1))
             link = api_page_link(guide)
@@ -126,16 +127,19 @@ class ActionAskCredentialRef(DeskAction):
         return []
 
 
-def _steps_given_for_this_wallet(tracker: Tracker, ask_action: str) -> bool:
-    """Whether `ask_action` already ran in this run of the form, with no exchange or wallet chosen since."""
+def _form_sent_for(tracker: Tracker, wallet_id: int) -> bool:
+    """Whether this run of the form already sent the secure form for `wallet_id` (and so its steps).
+
+    Rasa runs a form's ask action inside the form and logs no event of its own for it, only its messages:
+    the credential form travels as a bot message's custom payload, which names the wallet."""
     for event in reversed(tracker.events):
         kind = event.get("event")
-        if kind == "action" and event.get("name") == ask_action:
-            return True
-        if kind == "slot" and event.get("name") in ("exchange", "wallet_id"):
-            return False
+        if kind == "bot":
+            custom = (event.get("data") or {}).get("custom") or {}
+            if custom.get("type") == CREDENTIAL_FORM_TYPE and str(custom.get("wallet_id")) == str(wallet_id):
+                return True
         if kind == "active_loop" and event.get("name") == "key_update_form":
-            return False  # the form started here: nothing was explained in this run before
+            return False  # the form started here: nothing was sent in this run before
     return False
 
 

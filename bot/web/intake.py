@@ -648,6 +648,10 @@ def intake_form_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}{FORM_PATH}?{urlencode({'token': token})}"
 
 
+# The custom message type the widget renders as the credential form (widget/src/keymedic-widget.js).
+CREDENTIAL_FORM_TYPE = "keymedic_credential_form"
+
+
 def credential_form_payload(
     base_url: str, token: str, *, wallet_id: int, exchange: str, expires_in: timedelta = INTAKE_TOKEN_TTL
 ) -> dict[str, Any]:
@@ -655,7 +659,7 @@ def credential_form_payload(
     post it. The widget posts `{"token", "wallet_id", <fields>}` as JSON to `submit_url` and sends the bot
     only the `reference` of the answer."""
     return {
-        "type": "keymedic_credential_form",
+        "type": CREDENTIAL_FORM_TYPE,
         "form_url": intake_form_url(base_url, token),
         "submit_url": f"{base_url.rstrip('/')}{SUBMIT_PATH}",
         "token": token,

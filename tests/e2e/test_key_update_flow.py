@@ -112,6 +112,22 @@ async def test_a_key_with_withdrawals_on_is_refused_with_the_fix(rasa_stack: Ras
     assert "Nothing was saved" in text
 
 
+def test_a_side_question_in_the_form_gets_its_answer_and_the_form_again_without_the_steps_again(
+    rasa_stack: RasaStack,
+) -> None:
+    rasa_stack.say(DEMO, "/restart")
+    first = rasa_stack.say(DEMO, "my kraken wallet stopped syncing")
+    assert "Here's how to make the new Kraken key" in _texts(first)
+    again = rasa_stack.say(DEMO, "do I need a passphrase")
+    assert "passphrase" in _texts(again)
+    assert "Here's how to make" not in _texts(again)
+    assert _form(again)["wallet_id"] == _form(first)["wallet_id"]
+    assert _form(again)["form_url"] in _texts(again)
+    ending = _texts(rasa_stack.say(DEMO, "thanks")) + _texts(rasa_stack.say(DEMO, "no that's all"))
+    assert "You're welcome" in ending and "anything else" not in ending
+    assert "nothing was changed" in ending
+
+
 def test_removal_is_answered_with_the_edits_at_stake_and_support_never_with_steps(
     rasa_stack: RasaStack,
 ) -> None:

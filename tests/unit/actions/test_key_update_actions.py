@@ -112,21 +112,32 @@ async def test_the_credential_form_goes_as_a_payload_and_a_link_never_asking_for
     assert "passphrase" in texts(dispatcher).lower()  # KuCoin's steps mention saving it
 
 
+def _form_sent(wallet_id: int) -> list[dict[str, Any]]:
+    """What the form's ask left in the tracker: its messages only (Rasa logs no event for an ask action)."""
+    payload = {"type": "keymedic_credential_form", "wallet_id": wallet_id, "form_url": "http://x/f"}
+    return [
+        {"event": "bot", "text": "Here's how to make the new KuCoin key: ...", "data": {}},
+        {"event": "bot", "text": "When you have it, ...", "data": {"custom": payload}},
+        {"event": "slot", "name": "requested_slot", "value": "credential_ref"},
+        {"event": "action", "name": "action_listen"},
+    ]
+
+
 FORM_STARTED = [
+    {"event": "action", "name": "key_update_form"},
     {"event": "active_loop", "name": "key_update_form"},
     {"event": "slot", "name": "exchange", "value": "kucoin"},
     {"event": "slot", "name": "wallet_id", "value": "3"},
 ]
-ASKED = [
-    {"event": "action", "name": "action_ask_credential_ref"},
-    {"event": "action", "name": "action_listen"},
+SIDE_QUESTION = [
+    {"event": "action", "name": "utter_passphrase"},
+    {"event": "action", "name": "key_update_form"},
 ]
-SIDE_QUESTION = [{"event": "action", "name": "utter_passphrase"}]
 
 
 async def test_asked_again_in_the_same_form_it_hands_over_the_form_without_repeating_the_steps() -> None:
     dispatcher = CollectingDispatcher()
-    history = FORM_STARTED + ASKED + SIDE_QUESTION
+    history = FORM_STARTED + _form_sent(3) + SIDE_QUESTION
     await ActionAskCredentialRef(FakeDesk()).run(
         dispatcher, tracker({"exchange": "kucoin", "wallet_id": "3"}, history=history), {}
     )
@@ -137,17 +148,17 @@ async def test_asked_again_in_the_same_form_it_hands_over_the_form_without_repea
 
 
 @pytest.mark.parametrize(
-    "since",
+    "history",
     [
-        [{"event": "slot", "name": "exchange", "value": "kraken"}],  # another exchange: other steps
-        [{"event": "active_loop", "name": "key_update_form"}],  # the form started over
+        FORM_STARTED,  # the first ask of this form
+        FORM_STARTED + _form_sent(7) + SIDE_QUESTION,  # the form was for another wallet
+        _form_sent(3) + FORM_STARTED + SIDE_QUESTION,  # sent in an earlier run of the form
     ],
 )
-async def test_the_steps_come_again_after_a_change_of_wallet_or_a_new_form(
-    since: list[dict[str, Any]],
+async def test_the_steps_come_with_the_first_form_for_a_wallet_in_each_run_of_the_form(
+    history: list[dict[str, Any]],
 ) -> None:
     dispatcher = CollectingDispatcher()
-    history = FORM_STARTED + ASKED + since
     await ActionAskCredentialRef(FakeDesk()).run(
         dispatcher, tracker({"exchange": "kucoin", "wallet_id": "3"}, history=history), {}
     )
