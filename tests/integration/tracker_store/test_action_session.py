@@ -139,3 +139,15 @@ def test_a_process_ending_with_kept_sessions_logs_no_unclosed_session() -> None:
     assert ended.returncode == 0, ended.stderr
     assert "{'events': [], 'responses': []}" in ended.stdout
     assert "Unclosed" not in ended.stderr
+
+
+def test_request_bodies_encode_to_the_same_json_as_the_standard_library() -> None:
+    import json
+
+    body = {"text": "é / ü", "n": [1, 2.5, None, True], "nested": {"url": "http://127.0.0.1/x"}}
+    assert json.loads(action_session.dumps(body)) == json.loads(json.dumps(body))
+
+
+def test_a_body_json_cannot_encode_fails_as_rasa_would_see_it_fail() -> None:
+    with pytest.raises(TypeError):
+        action_session.dumps({"not json": object()})
