@@ -9,7 +9,8 @@ of the event loop's busy time.
 `install()` makes `EndpointConfig.session` hand out one kept session per event loop and per session settings
 (headers and basic auth, the only things Rasa configures a session with); `async with endpoint.session()` then
 borrows it instead of closing it. Everything per request (URL, method, parameters, timeout, TLS context) is
-still passed per request by Rasa, unchanged. The kept sessions encode request bodies with ujson (`dumps`).
+still passed per request by Rasa, unchanged. The kept sessions encode request bodies with ujson
+(`rasa_plugins.fast_json`).
 
 An idle kept connection is closed by this side after `KEEPALIVE_S`, before any server here closes it
 (rasa_sdk's Sanic after 5 s, KeyMedic's balancer after 75 s): a connection the server has already closed
@@ -21,15 +22,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import json
 import logging
 from types import TracebackType
 from typing import Any
 
 import aiohttp
-import ujson
 from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.utils.endpoints import EndpointConfig
+
+from rasa_plugins import fast_json
 
 __all__ = ["install", "installed", "KEEPALIVE_S"]
 
@@ -79,22 +80,11 @@ def kept_session(endpoint: EndpointConfig) -> _Borrowed:
             auth=aiohttp.BasicAuth(auth["username"], auth["password"]) if auth else None,
             timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
             connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S),
-            json_serialize=dumps,
+            json_serialize=fast_json.dumps,
         )
         _kept[key] = (loop, session)
         return _Borrowed(session)
     return _Borrowed(found[1])
-
-
-def dumps(body: Any) -> str:
-    """A request body as JSON, with ujson (a dependency of Rasa and Sanic) where it can: the action call
-    carries the conversation's recent events and, for form validation, the domain, and encoding them with
-    the standard library was about 7 % of the Rasa server's busy time. Whatever ujson refuses goes to
-    `json.dumps`, which then accepts or raises exactly as it does for Rasa."""
-    try:
-        return ujson.dumps(body, ensure_ascii=False, escape_forward_slashes=False)
-    except (TypeError, OverflowError, ValueError):
-        return json.dumps(body)
 
 
 def installed() -> bool:

@@ -5,8 +5,16 @@ policies, forms and the action-server call then walk the whole tracker again, se
 (cProfile of the Rasa server, docs/bench.md): loading, replaying and featurising grow linearly with the
 conversation, so turn 300 cost 13× turn 1. Nothing KeyMedic predicts needs that much history: its policy is
 RulePolicy over short rules (config.yml, data/rules/), and its actions read slots, not old events (the
-hand-off's transcript reads the full history from Rasa, bot/handoff/desk.py). The database work runs in a
-worker thread: Rasa's own store blocks the one event loop that serves every conversation while it queries.
+hand-off's transcript reads the full history from Rasa, bot/handoff/desk.py).
+
+Where the queries run depends on the database. PostgreSQL (the cluster mode, several replicas): in a worker
+thread, so that the one event loop serving every conversation goes on while a query waits on the network or
+on another replica's lock. SQLite (a single Rasa process, which alone writes the file; WAL readers never
+block it): in the event loop itself, as Rasa's own store does. Measured both ways on SQLite (docs/bench.md),
+the worker threads cost more than they saved: a query here is a fraction of a millisecond of Python work
+that holds the GIL anyway, and handing it to a thread and back made the event loop and the threads take
+turns with the GIL; three runs each of 50 conversations at once gave 37–39 msg/s in the loop against
+32–37 msg/s in threads, and 24–26 against 26–30 ms of the Rasa server's CPU per turn.
 
 So `retrieve` returns a *window*: the current state, then the events of the last `window_turns` turns.
 
@@ -36,11 +44,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -58,17 +65,20 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_plugins import action_session, action_validation, event_types
+from rasa_plugins import action_session, action_validation, event_types, fast_json
 
 __all__ = ["WindowedSQLTrackerStore", "DEFAULT_WINDOW_TURNS", "tracker_state", "state_events"]
 
 logger = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 DEFAULT_WINDOW_TURNS = 8
 REMINDER_KEEP_S = 24 * 3600  # a reminder whose time passed longer ago has fired (or never will)
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Connections kept open to a SQLite file: enough for the default executor's worker threads (cores + 4).
-SQLITE_POOL_SIZE = 8
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+# Connections kept open to a SQLite file. The event loop uses one at a time; Rasa's own methods (the full
+# tracker for the HTTP API) may open another meanwhile.
+SQLITE_POOL_SIZE = 2
 
 # How many of a tracker's events this store loaded or saved; set on the tracker object itself, because the
 # same object goes from `retrieve` through the turn to `save` (rasa/core/processor.py `handle_message`).
@@ -136,8 +146,8 @@ def _tuned_sqlite_engine(engine: sa.engine.Engine) -> sa.engine.Engine:
 
     SQLAlchemy 1.4 opens a SQLite file with `NullPool`: every `session_scope` (two a turn) connected,
     ran the PRAGMAs below and closed again, which the profile of a 50-conversation run put at about a fifth of
-    the Rasa server's busy time (docs/bench.md). A pooled connection is used by one worker thread at a time,
-    so sqlite3's same-thread check can be off. An in-memory database stays as Rasa made it: each new
+    the Rasa server's busy time (docs/bench.md). A pooled connection is used by one thread at a time, so
+    sqlite3's same-thread check can be off. An in-memory database stays as Rasa made it: each new
     connection to it would be another, empty database.
     """
     if engine.url.database in (None, "", ":memory:"):
@@ -159,8 +169,9 @@ def _tune_sqlite(engine: sa.engine.Engine) -> None:
     """The SQLite settings KeyMedic's own database uses (bot/store/db.py): WAL, so a reader never waits for
     the writer; `synchronous = NORMAL`, which in WAL mode survives a crash of the process and syncs at
     checkpoints instead of on every commit (Rasa's default syncs each turn's commit, measured at about a
-    third of the store's time per turn); a busy timeout, so the worker threads' writers queue instead of
-    failing with "database is locked"."""
+    third of the store's time per turn); a busy timeout, so that a write meeting another writer (a second
+    process on the file by mistake, a maintenance script) waits a little instead of failing at once with
+    "database is locked" — briefly, since it waits in the event loop."""
 
     @sa.event.listens_for(engine, "connect")  # type: ignore[misc]
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -184,6 +195,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if self.window_turns < 0:
             raise ValueError(f"window_turns must be 0 or more, got {window_turns!r}")
         engine: sa.engine.Engine = self.__dict__["engine"]  # set by Rasa's __init__, untyped there
+        self._queries_in_thread = engine.dialect.name != "sqlite"
         if engine.dialect.name == "sqlite":
             self.engine = _tuned_sqlite_engine(engine)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
@@ -198,6 +210,13 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         action_validation.install()
         action_session.install()
         event_types.install()
+
+    async def _run(self, work: Callable[..., _T], *args: Any) -> _T:
+        """`work(*args)`: in a worker thread for a networked database, in the event loop for SQLite (see the
+        module's docstring)."""
+        if self._queries_in_thread:
+            return await asyncio.to_thread(work, *args)
+        return work(*args)
 
     # -- reading ------------------------------------------------------------------------------------------
 
@@ -222,13 +241,11 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if start_id is not None:
             query = query.filter(snapshots.c.event_id > start_id)
         row = query.order_by(snapshots.c.event_id.desc()).offset(self.window_turns - 1).limit(1).first()
-        return None if row is None else (int(row.event_id), json.loads(row.state))
+        return None if row is None else (int(row.event_id), fast_json.loads(row.state))
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The tracker of the latest session: its state at the window's start, then the window's events."""
-        # In a worker thread, like every query here: Rasa serves all conversations from one event loop, and
-        # its own SQL store blocks that loop for each query and commit.
-        return await asyncio.to_thread(self._retrieve_window, sender_id)
+        return await self._run(self._retrieve_window, sender_id)
 
     def _retrieve_window(self, sender_id: str) -> DialogueStateTracker | None:
         with self.session_scope() as session:
@@ -238,7 +255,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             query = session.query(self.SQLEvent.data).filter(self.SQLEvent.sender_id == sender_id)
             if lower is not None:
                 query = query.filter(self.SQLEvent.id >= lower)
-            events = [json.loads(row.data) for row in query.order_by(self.SQLEvent.id)]
+            events = [fast_json.loads(row.data) for row in query.order_by(self.SQLEvent.id)]
         if not self.domain or not events:
             return None
         prefix: list[dict[str, Any]] = []
@@ -271,7 +288,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store the tracker's new events and, when they end a turn, the snapshot at its `action_listen`."""
         await self.stream_events(tracker)
-        await asyncio.to_thread(self._save_new_events, tracker)
+        await self._run(self._save_new_events, tracker)
 
     def _save_new_events(self, tracker: DialogueStateTracker) -> None:
         table = self.SQLEvent.__table__
@@ -292,7 +309,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
                         snapshots.insert().values(
                             sender_id=tracker.sender_id,
                             event_id=last_id,
-                            state=json.dumps(tracker_state(tracker)),
+                            state=fast_json.dumps(tracker_state(tracker)),
                         )
                     )
             session.commit()
@@ -308,5 +325,5 @@ def _event_row(sender_id: str, event: Event) -> dict[str, Any]:
         "timestamp": data.get("timestamp"),
         "intent_name": data.get("parse_data", {}).get("intent", {}).get("name"),
         "action_name": data.get("name"),
-        "data": json.dumps(data),
+        "data": fast_json.dumps(data),
     }

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
-from rasa_plugins import action_session
+from rasa_plugins import action_session, fast_json
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +102,7 @@ EXITING_PROCESS = """
 import asyncio
 from aiohttp import web
 from rasa.utils.endpoints import EndpointConfig
-from rasa_plugins import action_session
+from rasa_plugins import action_session, fast_json
 
 action_session.install()
 
@@ -145,9 +145,19 @@ def test_request_bodies_encode_to_the_same_json_as_the_standard_library() -> Non
     import json
 
     body = {"text": "é / ü", "n": [1, 2.5, None, True], "nested": {"url": "http://127.0.0.1/x"}}
-    assert json.loads(action_session.dumps(body)) == json.loads(json.dumps(body))
+    assert json.loads(fast_json.dumps(body)) == json.loads(json.dumps(body))
 
 
 def test_a_body_json_cannot_encode_fails_as_rasa_would_see_it_fail() -> None:
     with pytest.raises(TypeError):
-        action_session.dumps({"not json": object()})
+        fast_json.dumps({"not json": object()})
+
+
+def test_stored_text_decodes_to_the_same_values_as_the_standard_library() -> None:
+    import json
+
+    text = '{"event": "user", "timestamp": 1764170000.123456, "text": "h\\u00e9", "confidence": 0.9912345678}'
+    assert fast_json.loads(text) == json.loads(text)
+    assert fast_json.loads('{"x": NaN}')["x"] != fast_json.loads('{"x": NaN}')["x"]  # read as json does
+    with pytest.raises(ValueError):
+        fast_json.loads("{not json")
