@@ -95,6 +95,18 @@ snapshots = sa.Table(
 )
 
 
+# Each retrieve looks up where the session started: the newest `session_started` of the sender. Rasa indexes
+# its events by sender only, so that was a walk over all of a conversation's events (1 ms at turn 300, and
+# growing with every turn); with this index it is one seek (0.006 ms). Declared once, on Rasa's table, which
+# otherwise stays Rasa's.
+_session_starts = sa.Index(
+    "keymedic_events_by_sender_and_type",
+    SQLTrackerStore.SQLEvent.sender_id,
+    SQLTrackerStore.SQLEvent.type_name,
+    SQLTrackerStore.SQLEvent.id,
+)
+
+
 def tracker_state(tracker: DialogueStateTracker) -> dict[str, Any]:
     """What a window must restore: non-initial slot values, the active loop's flags, paused, reminders."""
     loop = tracker.active_loop
@@ -201,10 +213,12 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         try:
             _metadata.create_all(self.engine)
+            # Rasa's create_all made it with a new events table; an older table gets it here.
+            _session_starts.create(self.engine, checkfirst=True)
         except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
-            # Several replicas starting at once race to create the table; one of them wins (as Rasa's own
+            # Several replicas starting at once race to create them; one of them wins (as Rasa's own
             # create_all above).
-            logger.warning("could not create the tracker snapshot table: %s", error)
+            logger.warning("could not create the tracker snapshot table or its index: %s", error)
         # Rasa loads this class in the Rasa server's process; the speed fixes that need that process are
         # installed with it (rasa_plugins/action_validation.py, action_session.py, event_types.py).
         action_validation.install()

@@ -305,6 +305,26 @@ def test_conversations_saved_at_the_same_time_keep_every_event_once(
         _dispose(store)
 
 
+def test_an_existing_events_table_gets_the_session_start_index(
+    domain: Domain, store_kwargs: dict[str, Any]
+) -> None:
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    # Rasa's own store made the table (an older deployment), without KeyMedic's index...
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rasas = SQLTrackerStore(domain=domain, **store_kwargs)
+    with rasas.engine.begin() as connection:
+        connection.exec_driver_sql("DROP INDEX IF EXISTS keymedic_events_by_sender_and_type")
+    rasas.engine.dispose()
+    store = _store(domain, store_kwargs)  # ...and the windowed store adds it
+    try:
+        names = {index["name"] for index in sa.inspect(store.engine).get_indexes("events")}
+        assert "keymedic_events_by_sender_and_type" in names
+    finally:
+        _dispose(store)
+
+
 def test_the_store_installs_the_cached_action_validation(domain: Domain, tmp_path: Path) -> None:
     store = _store(domain, {"dialect": "sqlite", "db": str(tmp_path / "t.db")})
     try:
