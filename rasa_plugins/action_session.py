@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import logging
 from types import TracebackType
 from typing import Any
 
@@ -30,15 +29,11 @@ import aiohttp
 from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.utils.endpoints import EndpointConfig
 
-from rasa_plugins import fast_json
+from rasa_plugins import fast_json, patching
 
 __all__ = ["install", "installed", "KEEPALIVE_S"]
 
-logger = logging.getLogger(__name__)
-
 KEEPALIVE_S = 2.0
-
-_ORIGINAL = EndpointConfig.session
 
 # (session settings) -> (the loop the session belongs to, the session)
 _kept: dict[tuple[Any, ...], tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = {}
@@ -88,18 +83,12 @@ def kept_session(endpoint: EndpointConfig) -> _Borrowed:
 
 
 def installed() -> bool:
-    return EndpointConfig.session is kept_session  # type: ignore[comparison-overlap]
+    return patching.replaced(EndpointConfig, "session", kept_session)
 
 
 def install() -> None:
     """Keep sessions in this process. Safe to call more than once."""
-    if installed():
-        return
-    if getattr(_ORIGINAL, "__qualname__", "") != "EndpointConfig.session":
-        logger.warning("Rasa's EndpointConfig.session is not the one expected; not replaced")
-        return
-    EndpointConfig.session = kept_session  # type: ignore[method-assign,assignment]
-    atexit.register(_let_go_at_exit)
+    patching.replace(EndpointConfig, "session", kept_session)
 
 
 async def close_kept_sessions() -> None:
@@ -122,3 +111,6 @@ def _let_go_at_exit() -> None:
             with contextlib.suppress(Exception):
                 connector._close()  # the synchronous part of `close()`; it skips a closed loop's transports
     _kept.clear()
+
+
+atexit.register(_let_go_at_exit)

@@ -15,7 +15,6 @@ for it); it is idempotent and refuses to patch a Rasa whose method it does not k
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from typing import Any
 
@@ -24,9 +23,9 @@ from jsonschema.validators import validator_for  # type: ignore[import-untyped]
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
 
-__all__ = ["install", "installed", "validate_action_result"]
+from rasa_plugins import patching
 
-logger = logging.getLogger(__name__)
+__all__ = ["install", "installed", "validate_action_result"]
 
 _ORIGINAL = RemoteAction._validate_action_result
 
@@ -54,15 +53,10 @@ def validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
 
 
 def installed() -> bool:
-    return RemoteAction._validate_action_result is validate_action_result  # type: ignore[comparison-overlap]
+    return patching.replaced(RemoteAction, "_validate_action_result", validate_action_result)
 
 
 def install() -> None:
     """Use the cached validator in this process. Safe to call more than once."""
-    if installed():
-        return
-    if getattr(_ORIGINAL, "__qualname__", "") != "RemoteAction._validate_action_result":
-        logger.warning("Rasa's RemoteAction._validate_action_result is not the one expected; not replaced")
-        return
     _validator()  # fail at start-up, not on the first answer, if the schema were ever invalid
-    RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    patching.replace(RemoteAction, "_validate_action_result", validate_action_result)

@@ -13,14 +13,12 @@ classes defined after it was built, before Rasa's own fallbacks ("topic", `defau
 
 from __future__ import annotations
 
-import logging
-
 from rasa.shared.core.events import Event
 from rasa.shared.utils.common import all_subclasses
 
-__all__ = ["install", "installed", "resolve_by_type"]
+from rasa_plugins import patching
 
-logger = logging.getLogger(__name__)
+__all__ = ["install", "installed", "resolve_by_type"]
 
 _ORIGINAL = Event.resolve_by_type
 _by_name: dict[str, type[Event]] = {}
@@ -50,14 +48,9 @@ def resolve_by_type(type_name: str, default: type[Event] | None = None) -> type[
 
 
 def installed() -> bool:
-    return Event.__dict__["resolve_by_type"].__func__ is resolve_by_type  # type: ignore[no-any-return]
+    return patching.replaced(Event, "resolve_by_type", resolve_by_type)
 
 
 def install() -> None:
     """Use the table in this process. Safe to call more than once."""
-    if installed():
-        return
-    if getattr(_ORIGINAL, "__qualname__", "") != "Event.resolve_by_type":
-        logger.warning("Rasa's Event.resolve_by_type is not the one expected; not replaced")
-        return
-    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[assignment,method-assign]
+    patching.replace(Event, "resolve_by_type", resolve_by_type, static=True)

@@ -13,16 +13,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from bot.config import PROJECT_ROOT, load_settings
+from bot.config import PROJECT_ROOT
 from bot.launcher import (
     Service,
     child_environment,
     free_port,
+    isolated_settings,
     local_services,
     start_services,
     stop_services,
@@ -80,16 +81,7 @@ def keymedic_stack(workdir: Path, model: Path, base_env: Mapping[str, str]) -> S
     readiness check reads its log from `<var dir>/logs`.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    settings = replace(
-        load_settings(),
-        rasa_port=free_port(),
-        actions_port=free_port(),
-        web_port=free_port(),
-        sandbox_port=free_port(),
-        var_dir=workdir,
-        database_url=f"sqlite:///{workdir / 'keymedic.db'}",
-        jobs_url="",
-    )
+    settings = isolated_settings(workdir)
     ports = {
         "RASA_PORT": settings.rasa_port,
         "ACTIONS_PORT": settings.actions_port,
