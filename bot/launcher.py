@@ -185,14 +185,15 @@ def isolated_settings(var_dir: Path) -> Settings:
     )
 
 
-def isolated_environment(var_dir: Path) -> dict[str, str]:
-    """The caller's environment for the children of a throw-away run in `var_dir`, to pass to
+def isolated_environment(var_dir: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment (or `base`) for the children of a throw-away run in `var_dir`, to pass to
     `child_environment`: without any `KEYMEDIC_*_URL`, and with the tracker store in `var_dir`.
 
     A developer's exported `KEYMEDIC_KRAKEN_URL`, database or webhook must not send the run to another
     sandbox or database, and `make` exports its own `KEYMEDIC_TRACKER_DB` (var/tracker.db).
     """
-    env = {k: v for k, v in os.environ.items() if not (k.startswith("KEYMEDIC_") and k.endswith("_URL"))}
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if not (k.startswith("KEYMEDIC_") and k.endswith("_URL"))}
     env["KEYMEDIC_TRACKER_DB"] = str(var_dir / "tracker.db")
     return env
 

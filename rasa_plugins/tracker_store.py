@@ -76,8 +76,8 @@ _T = TypeVar("_T")
 DEFAULT_WINDOW_TURNS = 8
 REMINDER_KEEP_S = 24 * 3600  # a reminder whose time passed longer ago has fired (or never will)
 SQLITE_BUSY_TIMEOUT_MS = 5_000
-# Connections kept open to a SQLite file. The event loop uses one at a time; Rasa's own methods (the full
-# tracker for the HTTP API) may open another meanwhile.
+# Connections kept open to a SQLite file. The event loop's queries use one at a time; the pool's overflow
+# serves anything that queries from another thread.
 SQLITE_POOL_SIZE = 2
 
 # How many of a tracker's events this store loaded or saved; set on the tracker object itself, because the
@@ -207,8 +207,9 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if self.window_turns < 0:
             raise ValueError(f"window_turns must be 0 or more, got {window_turns!r}")
         engine: sa.engine.Engine = self.__dict__["engine"]  # set by Rasa's __init__, untyped there
-        self._queries_in_thread = engine.dialect.name != "sqlite"
-        if engine.dialect.name == "sqlite":
+        on_sqlite = engine.dialect.name == "sqlite"
+        self._queries_in_thread = not on_sqlite
+        if on_sqlite:
             self.engine = _tuned_sqlite_engine(engine)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         try:

@@ -23,6 +23,7 @@ from bot.launcher import (
     Service,
     child_environment,
     free_port,
+    isolated_environment,
     isolated_settings,
     local_services,
     start_services,
@@ -92,10 +93,9 @@ def keymedic_stack(workdir: Path, model: Path, base_env: Mapping[str, str]) -> S
     # KEYMEDIC_DATABASE_URL or KEYMEDIC_JOBS_URL must not send the benchmark to another sandbox or database.
     # (child_environment then points each exchange at this stack's sandbox.)
     base = {
-        **{k: v for k, v in base_env.items() if not (k.startswith("KEYMEDIC_") and k.endswith("_URL"))},
+        **isolated_environment(workdir, base_env),
         "KEYMEDIC_VAR_DIR": str(workdir),
         "KEYMEDIC_DATABASE_URL": settings.database_url,
-        "KEYMEDIC_TRACKER_DB": str(workdir / "tracker.db"),
     }
     env = child_environment(settings, base)
     # child_environment only sets defaults, and `make` exports RASA_PORT=5005 & co; the free ports must win.
