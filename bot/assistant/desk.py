@@ -256,23 +256,26 @@ class SupportDesk:
         """
         from bot.store import services
 
-        def load() -> tuple[str, Credentials]:
+        def load() -> tuple[int, str, Credentials]:
             user_id = self._user_id(channel, sender_id)
             uow = self._uow()
             with uow:
                 self._owned_wallet(uow, user_id, wallet_id)
                 wallet = uow.wallets.get(wallet_id)
-                assert wallet is not None
+                assert wallet is not None and user_id is not None
                 exchange = wallet.exchange
-            return exchange, services.load_pending_credential(self._uow(), reference, wallet_id=wallet_id)
+            credentials = services.load_pending_credential(self._uow(), reference, wallet_id=wallet_id)
+            return user_id, exchange, credentials
 
-        exchange, credentials = await self._in_thread(load)
+        user_id, exchange, credentials = await self._in_thread(load)
         diagnose = self._diagnose
         if diagnose is None:
             from bot.diagnosis import diagnose as live_diagnose
 
             diagnose = live_diagnose
-        diagnosis = await diagnose(exchange, credentials, user_id=f"{channel}:{sender_id}")
+        # Limited per KeyMedic user, not per conversation: a new Slack thread or widget session does not
+        # start the count afresh (bot/diagnosis/limits.py).
+        diagnosis = await diagnose(exchange, credentials, user_id=f"user:{user_id}")
 
         def record() -> int:
             return services.record_diagnosis(
