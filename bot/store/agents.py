@@ -211,14 +211,18 @@ def list_agents(uow: SqlAlchemyUnitOfWork) -> list[Agent]:
         return [_agent(row) for row in rows]
 
 
-def authenticate(uow: SqlAlchemyUnitOfWork, token: str) -> Agent | None:
-    """The enabled agent this credential belongs to, or None (unknown, revoked, or its agent disabled)."""
+def authenticate(uow: SqlAlchemyUnitOfWork, token: str, *, env_token: str = "") -> Agent | None:
+    """The enabled agent this credential belongs to, or None (unknown, revoked, or its agent disabled).
+
+    A credential that came from `KEYMEDIC_AGENT_TOKEN` counts only while it is still that variable's value
+    (`env_token`): a secret removed from the environment stops working at once, on every replica, even
+    before a start-up revokes its row."""
     if len(token.encode()) < MIN_TOKEN_BYTES:
         return None  # no credential is that short: skip the query
     digest = _hash(token)
     with uow:
         found = uow.session.execute(
-            select(orm.agents, orm.agent_credentials.c.token_hash)
+            select(orm.agents, orm.agent_credentials.c.token_hash, orm.agent_credentials.c.label)
             .join(orm.agent_credentials, orm.agent_credentials.c.agent_id == orm.agents.c.id)
             .where(
                 orm.agent_credentials.c.token_hash == digest,
@@ -229,6 +233,8 @@ def authenticate(uow: SqlAlchemyUnitOfWork, token: str) -> Agent | None:
     # The lookup is by the hash of a 32-byte random token, so its timing tells nothing useful; the final
     # comparison is constant-time all the same, so no code path compares secrets with `==`.
     if found is None or not hmac.compare_digest(found.token_hash, digest):
+        return None
+    if found.label == ENV_LABEL and not hmac.compare_digest(digest, _hash(env_token)):
         return None
     return _agent(found)
 

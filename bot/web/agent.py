@@ -58,11 +58,13 @@ class _Agent:
 
     def __init__(
         self,
+        env_token: str,
         uow_factory: Callable[[], AbstractUnitOfWork],
         rasa: RasaConversations,
         redactor: Redactor,
         clock: Callable[[], datetime],
     ) -> None:
+        self.env_token = env_token
         self.uow_factory = uow_factory
         self.rasa = rasa
         self.redactor = redactor
@@ -86,7 +88,7 @@ async def _in_thread(function: Callable[..., _T], *args: Any, **kwargs: Any) -> 
 def _authenticate(state: _Agent, token: str) -> Agent | None:
     uow = state.uow_factory()
     assert isinstance(uow, SqlAlchemyUnitOfWork)
-    return agents.authenticate(uow, token)
+    return agents.authenticate(uow, token, env_token=state.env_token)
 
 
 def _authorized(handler: Callable[[web.Request, _Agent, Agent, int], Awaitable[web.Response]]) -> Handler:
@@ -254,7 +256,7 @@ def register(
     if settings.agent_token and len(settings.agent_token.encode()) < agents.MIN_TOKEN_BYTES:
         raise ValueError(f"KEYMEDIC_AGENT_TOKEN must be at least {agents.MIN_TOKEN_BYTES} bytes")
     rasa = RasaConversations(settings.rasa_base_url, token=settings.rasa_token)
-    app[_STATE] = _Agent(uow_factory, rasa, redactor or load_redactor(), clock)
+    app[_STATE] = _Agent(settings.agent_token, uow_factory, rasa, redactor or load_redactor(), clock)
 
     def sync_env_credential() -> None:
         from sqlalchemy.exc import IntegrityError
@@ -271,7 +273,10 @@ def register(
                     raise
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        await _in_thread(sync_env_credential)
+        if settings.agent_token:
+            # Without the variable nothing is written: `authenticate` refuses a stale environment credential,
+            # and a web app that serves no agent (the tests of other routes) needs no database at start.
+            await _in_thread(sync_env_credential)
         yield
         await rasa.aclose()
 

@@ -76,9 +76,12 @@ def test_the_environment_credential_must_be_32_bytes_and_goes_when_the_variable_
     automation = agents.sync_env_credential(uow, token)
     assert automation is not None and automation.kind == agents.AUTOMATION
     assert agents.sync_env_credential(uow, token) == automation  # idempotent: one agent, one credential
-    assert agents.authenticate(uow, token) == automation
+    assert agents.authenticate(uow, token, env_token=token) == automation
+    # Gone from the environment (or replaced there): refused at once, before any start-up revokes the row.
+    assert agents.authenticate(uow, token, env_token="") is None
+    assert agents.authenticate(uow, token, env_token="another-automation-token-of-forty-bytes") is None
     assert agents.sync_env_credential(uow, "") is None
-    assert agents.authenticate(uow, token) is None
+    assert agents.authenticate(uow, token, env_token=token) is None  # and revoked for good
 
 
 def test_the_cli_prints_the_credential_once_and_lists_and_disables_agents(
