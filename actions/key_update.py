@@ -100,6 +100,14 @@ class ActionAskCredentialRef(DeskAction):
         wallet_id = wallet_id_of(tracker)
         if wallet_id is None:
             return [SlotSet("wallet_id", None)]
+        try:
+            payload = await desk.credential_form(
+                channel_of(tracker), tracker.sender_id, tracker.sender_id, wallet_id
+            )
+        except NotFound:
+            # Not this user's wallet (the slot can be typed in): no form, and the form asks again.
+            dispatcher.utter_message(text="I couldn't find that connection among your wallets.")
+            return [SlotSet("wallet_id", None)]
         guide = guide_for(exchange)
         explained = _form_sent_for(tracker, wallet_id)
         if not explained:
@@ -109,9 +117,6 @@ class ActionAskCredentialRef(DeskAction):
                 text=f"Here's how to make the new {guide.name} key:\n{steps}",
                 buttons=[{"title": link[0], "url": link[1], "type": "web_url"}] if link else [],
             )
-        payload = await desk.credential_form(
-            channel_of(tracker), tracker.sender_id, tracker.sender_id, wallet_id
-        )
         lead = (
             f"Whenever your new {guide.name} key is ready, enter it in the secure form, not in the chat: "
             if explained
@@ -294,7 +299,9 @@ class ActionCheckApiKey(DeskAction):
             check = await desk.check_key(
                 channel_of(tracker), tracker.sender_id, tracker.sender_id, wallet_id, str(reference)
             )
-        except PendingCredentialInvalid:
+        except (PendingCredentialInvalid, NotFound):
+            # NotFound: the wallet slot names no wallet of this user (typed in with `/inform{…}`); the same
+            # answer as for a stale reference, so it tells nothing about anyone else's wallet.
             dispatcher.utter_message(
                 text="That key submission has expired or was already used. Please use a new form."
             )
@@ -362,6 +369,15 @@ class ActionUpdateCredentials(DeskAction):
         ]
 
 
+def _attempt(raw: Any) -> int:
+    """The reminder's attempt number, kept within 1..SYNC_CHECK_MAX: it arrives as an entity, which anyone
+    can type (`/ask_sync_status{"attempt": "-999"}` must not keep the reminders going for ever)."""
+    try:
+        return min(max(int(str(raw)), 1), SYNC_CHECK_MAX) if raw is not None else SYNC_CHECK_MAX
+    except ValueError:
+        return SYNC_CHECK_MAX
+
+
 def _minutes(seconds: float) -> int:
     return max(1, round(seconds / 60))
 
@@ -389,15 +405,17 @@ class ActionReportSync(DeskAction):
         desk = self.desk
         entities = {e["entity"]: e.get("value") for e in tracker.latest_message.get("entities", [])}
         raw_id = entities.get("sync_run_id") or tracker.get_slot("sync_run_id")
-        attempt = int(entities.get("attempt") or SYNC_CHECK_MAX)
+        attempt = _attempt(entities.get("attempt"))
         if raw_id is None:
             dispatcher.utter_message(text="There's no resync running for you right now.")
             return []
         try:
-            report = await desk.sync_report(int(raw_id))
+            report = await desk.sync_report(channel_of(tracker), tracker.sender_id, int(str(raw_id)))
         except (NotFound, ValueError):
+            # Unknown, or another user's (the desk does not say which): nothing is reported or scheduled.
+            dispatcher.utter_message(text="I couldn't find that resync among your wallets.")
             return []
-        exchange = str(tracker.get_slot("exchange"))
+        exchange = report.exchange or str(tracker.get_slot("exchange"))
         if not report.finished:
             if attempt < SYNC_CHECK_MAX:
                 return [_sync_check_reminder(report.sync_run_id, attempt=attempt + 1)]

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("bot.diagnosis.cli", "test an exchange API key (JSON on stdin)"),
     "train": ("bot.training", "train the Rasa model when its inputs changed"),
     "db": ("bot.store.cli_db", "database schema migrations (db upgrade, db current)"),
+    "agent": ("bot.store.cli_agent", "support agents of the agent API (agent add, rotate, disable, list)"),
     "seed-demo": ("bot.demo", "load the demo user and wallets into an empty database"),
     "rotate-keys": ("bot.store.cli_rotate", "re-encrypt stored credentials with the current key"),
     "worker": ("bot.jobs", "run the background job consumer (resyncs)"),

@@ -102,6 +102,12 @@ class Settings:
     # oracle for stolen keys and never gets a user's key locked out by repeated attempts.
     diagnosis_rate_limit: int = 5
     diagnosis_rate_window_s: float = 600.0
+    # Per KeyMedic user over every exchange, in the same window (`KEYMEDIC_DIAGNOSIS_USER_LIMIT`).
+    diagnosis_user_limit: int = 10
+    # The budget of one exchange key, whoever submits it: exchanges lock a key out after repeated failed
+    # attempts (`KEYMEDIC_DIAGNOSIS_KEY_LIMIT`, `KEYMEDIC_DIAGNOSIS_KEY_WINDOW`; bot/diagnosis/limits.py).
+    diagnosis_key_limit: int = 5
+    diagnosis_key_window_s: float = 600.0
     # `KEYMEDIC_ENCRYPTION_KEYS`: "kid1:base64key,kid2:base64key", first = current (docs/store.md).
     # Empty means a local run: the key file under var/keys/ is used (and created). Kept out of repr so a
     # logged Settings never shows a key.
@@ -244,6 +250,9 @@ def load_settings() -> Settings:
         sandbox_slow_latency_s=_float("KEYMEDIC_SANDBOX_SLOW_LATENCY", 3.0),
         diagnosis_rate_limit=_int("KEYMEDIC_DIAGNOSIS_RATE_LIMIT", 5),
         diagnosis_rate_window_s=_float("KEYMEDIC_DIAGNOSIS_RATE_WINDOW", 600.0),
+        diagnosis_user_limit=_int("KEYMEDIC_DIAGNOSIS_USER_LIMIT", 10),
+        diagnosis_key_limit=_int("KEYMEDIC_DIAGNOSIS_KEY_LIMIT", 5),
+        diagnosis_key_window_s=_float("KEYMEDIC_DIAGNOSIS_KEY_WINDOW", 600.0),
         encryption_keys=os.environ.get("KEYMEDIC_ENCRYPTION_KEYS", "").strip(),
         jobs_url=os.environ.get("KEYMEDIC_JOBS_URL", "").strip(),
         web_public_url=os.environ.get("KEYMEDIC_WEB_PUBLIC_URL", "").strip(),

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import httpx
 
     from bot.config import Settings
-    from bot.store.unit_of_work import AbstractUnitOfWork
+    from bot.store.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
     from bot.sync.source import SourceTransaction
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "sandbox_histories",
     "sandbox_transport",
     "prepare_database",
+    "ensure_local_operator",
     "add_arguments",
     "run",
 ]
@@ -280,12 +281,30 @@ def prepare_database(settings: Settings | None = None, *, migrate_first: bool = 
         migrate.upgrade(settings.database_url)
     database = create_database(settings.database_url)
     try:
-        return seed_demo(
-            SqlAlchemyUnitOfWork(database, load_key_ring(settings)),
-            sandbox_history_size=settings.sandbox_history_size,
+        keys = load_key_ring(settings)
+        seeded = seed_demo(
+            SqlAlchemyUnitOfWork(database, keys), sandbox_history_size=settings.sandbox_history_size
         )
+        ensure_local_operator(SqlAlchemyUnitOfWork(database, keys), settings)
+        return seeded
     finally:
         database.dispose()
+
+
+def ensure_local_operator(uow: SqlAlchemyUnitOfWork, settings: Settings) -> None:
+    """The agent of whoever runs KeyMedic locally, `local-operator`, whose agent API credential is the one in
+    var/keys/agent.token (README "Hand-off to a person"); made on the first run, re-asserted on every run."""
+    from bot.launcher import local_agent_token
+    from bot.store import agents
+
+    agents.ensure_agent_credential(
+        uow,
+        email=agents.LOCAL_OPERATOR_EMAIL,
+        name=agents.LOCAL_OPERATOR_NAME,
+        kind=agents.HUMAN,
+        token=local_agent_token(settings),
+        label="local",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -44,6 +44,8 @@ __all__ = [
     "outreach_after_sync",
     "enqueue_outreach",
     "run_outreach_job",
+    "run_purge_pending",
+    "purge_pending",
     "add_arguments",
     "run",
 ]
@@ -261,6 +263,30 @@ def enqueue_outreach(sync_run_id: int) -> None:
         outreach_after_sync(sync_run_id)
     except Exception as error:
         log.warning("could not queue the outreach for sync run %s (%s)", sync_run_id, type(error).__name__)
+
+
+def run_purge_pending() -> dict[str, Any]:
+    """Delete expired and rejected pending credentials (`bot.store.purge`), with the process's settings."""
+    from bot.config import load_settings
+    from bot.store.purge import purge_pending_credentials
+    from bot.store.unit_of_work import UnitOfWorkFactory
+
+    factory = UnitOfWorkFactory(load_settings())
+    try:
+        report = purge_pending_credentials(factory())
+    finally:
+        factory.database.dispose()
+    if report.expired or report.rejected:
+        log.info("purged pending credentials: expired=%d rejected=%d", report.expired, report.rejected)
+    return report.to_dict()
+
+
+# An encrypted key nobody will use is a liability, not a record: gone within ten minutes of being rejected
+# or expiring. Idempotent, so two workers running it at once only find less to delete.
+@huey.periodic_task(crontab(minute="*/10"))  # type: ignore[untyped-decorator]
+def purge_pending() -> dict[str, Any]:
+    """Delete expired and rejected pending credentials (every ten minutes)."""
+    return run_purge_pending()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -109,7 +109,8 @@ def _is_ready(service: Service) -> bool:
 
 
 def local_agent_token(settings: Settings) -> str:
-    """The agent API's bearer token for a local run: made once into `var/keys/agent.token`, owner-only."""
+    """The local operator's agent API credential: made once into `var/keys/agent.token`, owner-only
+    (`bot.demo.ensure_local_operator` registers it as the agent `local-operator`)."""
     path = settings.var_dir / "keys" / "agent.token"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -139,8 +140,6 @@ def child_environment(settings: Settings, base: Mapping[str, str] | None = None)
         KEYMEDIC_DATABASE_URL=settings.database_url,
     )
     env.setdefault("KEYMEDIC_TRACKER_DB", str(settings.var_dir / "tracker.db"))
-    if not settings.agent_token and "KEYMEDIC_AGENT_TOKEN" not in env:
-        env["KEYMEDIC_AGENT_TOKEN"] = local_agent_token(settings)
     # The widget's JWT key (docs/widget.md): the caller's, else a fresh one per run, so the web app's demo
     # sign-in and Rasa's socket.io channel agree without a key ever written to disk.
     if settings.widget_jwt_secret:

@@ -81,6 +81,8 @@ class SyncReport:
     updated: int
     unchanged: int
     error: str | None
+    # The wallet's exchange: a report asked for by id (a reminder, `/ask_sync_status{…}`) names it itself.
+    exchange: str = ""
 
     @property
     def finished(self) -> bool:
@@ -138,11 +140,16 @@ class SupportDesk:
                 uow.commit()
             return user.id if user is not None else None
 
+    def _owns(self, uow: SqlAlchemyUnitOfWork, user_id: int | None, wallet_id: int) -> bool:
+        wallet = uow.wallets.get(wallet_id)
+        return user_id is not None and wallet is not None and wallet.user_id == user_id
+
     def _owned_wallet(self, uow: SqlAlchemyUnitOfWork, user_id: int | None, wallet_id: int) -> None:
+        """Raises `NotFound` unless the wallet is this user's: one error for a missing wallet and another
+        user's, so an id typed into the chat tells nothing about who else has one."""
         from bot.store.services import NotFound
 
-        wallet = uow.wallets.get(wallet_id)
-        if user_id is None or wallet is None or wallet.user_id != user_id:
+        if not self._owns(uow, user_id, wallet_id):
             raise NotFound(f"this user has no wallet {wallet_id}")
 
     # -- wallets -------------------------------------------------------------------------------------------
@@ -249,23 +256,26 @@ class SupportDesk:
         """
         from bot.store import services
 
-        def load() -> tuple[str, Credentials]:
+        def load() -> tuple[int, str, Credentials]:
             user_id = self._user_id(channel, sender_id)
             uow = self._uow()
             with uow:
                 self._owned_wallet(uow, user_id, wallet_id)
                 wallet = uow.wallets.get(wallet_id)
-                assert wallet is not None
+                assert wallet is not None and user_id is not None
                 exchange = wallet.exchange
-            return exchange, services.load_pending_credential(self._uow(), reference, wallet_id=wallet_id)
+            credentials = services.load_pending_credential(self._uow(), reference, wallet_id=wallet_id)
+            return user_id, exchange, credentials
 
-        exchange, credentials = await self._in_thread(load)
+        user_id, exchange, credentials = await self._in_thread(load)
         diagnose = self._diagnose
         if diagnose is None:
             from bot.diagnosis import diagnose as live_diagnose
 
             diagnose = live_diagnose
-        diagnosis = await diagnose(exchange, credentials, user_id=f"{channel}:{sender_id}")
+        # Limited per KeyMedic user, not per conversation: a new Slack thread or widget session does not
+        # start the count afresh (bot/diagnosis/limits.py).
+        diagnosis = await diagnose(exchange, credentials, user_id=f"user:{user_id}")
 
         def record() -> int:
             return services.record_diagnosis(
@@ -305,18 +315,29 @@ class SupportDesk:
 
     # -- after the update ----------------------------------------------------------------------------------
 
-    async def sync_report(self, sync_run_id: int) -> SyncReport:
-        """How the resync of a key update is going."""
+    async def sync_report(self, channel: str, sender_id: str, sync_run_id: int) -> SyncReport:
+        """How the resync of a key update is going. Raises `NotFound` for a run that does not exist or is not
+        on one of this user's wallets — the same error, so a typed id tells nothing about other users."""
         from bot.store.services import NotFound
 
         def work() -> SyncReport:
+            user_id = self._user_id(channel, sender_id)
             uow = self._uow()
             with uow:
                 run = uow.sync_runs.get(sync_run_id)
-                if run is None:
-                    raise NotFound(f"sync run {sync_run_id} does not exist")
+                # `/ask_sync_status{"sync_run_id": "…"}` is something any user can type (Rasa parses that
+                # form on every channel): the run must be on a wallet of the conversation's owner.
+                if run is None or not self._owns(uow, user_id, run.wallet_id):
+                    raise NotFound(f"this user has no sync run {sync_run_id}")
+                wallet = uow.wallets.get(run.wallet_id)
                 return SyncReport(
-                    sync_run_id, run.status.value, run.added, run.updated, run.unchanged, run.error
+                    sync_run_id,
+                    run.status.value,
+                    run.added,
+                    run.updated,
+                    run.unchanged,
+                    run.error,
+                    wallet.exchange if wallet is not None else "",
                 )
 
         return await self._in_thread(work)
@@ -341,8 +362,9 @@ class SupportDesk:
             user_id = self._user_id(channel, sender_id)
             uow = self._uow()
             with uow:
-                if wallet_id is not None:
-                    self._owned_wallet(uow, user_id, wallet_id)
+                # The wallet comes from a slot the user can fill (`/inform{"wallet_id": …}`): another user's
+                # is left out (its diagnosis and edits never reach this ticket), and the hand-off goes on.
+                owned = wallet_id is not None and self._owns(uow, user_id, wallet_id)
                 ticket = uow.tickets.by_conversation(conversation_id)
                 if ticket is not None and ticket.id is not None:
                     # Locked: a concurrent hand-off of this conversation waits instead of losing its update.
@@ -350,7 +372,7 @@ class SupportDesk:
                 if ticket is None:
                     ticket = Ticket(conversation_id=conversation_id, reason=reason, user_id=user_id)
                     uow.tickets.add(ticket)
-                ticket.wallet_id = wallet_id if wallet_id is not None else ticket.wallet_id
+                ticket.wallet_id = wallet_id if owned else ticket.wallet_id
                 # A new dict all the way down: SQLAlchemy sees a JSON column change only by comparison.
                 payload = json.loads(json.dumps(ticket.payload))
                 payload["channel"] = channel

@@ -9,7 +9,6 @@ a bad-key verdict.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from typing import Final
@@ -17,10 +16,10 @@ from typing import Final
 import httpx
 
 from bot.config import exchange_base_url, load_settings
+from bot.diagnosis import limits
 from bot.diagnosis.errors import DiagnosisRateLimited, UnsupportedExchange
 from bot.diagnosis.format import check_format
 from bot.diagnosis.model import Credentials, Diagnosis, Item, Status, Unavailable
-from bot.diagnosis.ratelimit import SlidingWindowLimiter
 from bot.exchange_ids import DISPLAY_NAMES, EXCHANGE_IDS
 from bot.exchanges import LIVE_CLIENTS, client_class
 from bot.exchanges._base import AuthRejected, ExchangeUnavailable, Findings, undecided
@@ -33,8 +32,6 @@ logger = logging.getLogger("bot.diagnosis")
 
 LIVE_EXCHANGES: Final[tuple[str, ...]] = tuple(LIVE_CLIENTS)
 
-_LIMITER: Final = SlidingWindowLimiter()
-
 # The outer guard gives the probe this much beyond the deadline to unwind (every request and sleep inside is
 # already bounded by the deadline itself).
 _GUARD_GRACE_S: Final = 0.25
@@ -42,7 +39,7 @@ _GUARD_GRACE_S: Final = 0.25
 
 def reset_rate_limits() -> None:
     """Forget recent diagnoses (tests; an operator after a false alarm)."""
-    _LIMITER.reset()
+    limits.reset()
 
 
 async def diagnose(
@@ -78,10 +75,9 @@ async def diagnose(
         return diagnosis
 
     settings = load_settings()
-    wait = _LIMITER.acquire(
-        _limit_keys(exchange, checked.credentials, user_id),
-        limit=settings.diagnosis_rate_limit,
-        window_s=settings.diagnosis_rate_window_s,
+    # In a worker thread: with Redis configured this is a network round trip.
+    wait = await asyncio.to_thread(
+        limits.limiter_for(settings).acquire, settings, exchange, checked.credentials.api_key, user_id
     )
     if wait > 0:
         logger.warning("diagnosis refused: rate limit exchange=%s wait_s=%.0f", exchange, wait)
@@ -117,15 +113,6 @@ async def diagnose(
     _log(diagnosis, requests=session.requests_sent)
     metrics.record_diagnosis(diagnosis)
     return diagnosis
-
-
-def _limit_keys(exchange: str, credentials: Credentials, user_id: str | None) -> tuple[tuple[str, ...], ...]:
-    # The key is limited whoever submits it; a digest, so the limiter holds no key material worth stealing.
-    fingerprint = hashlib.sha256(f"{exchange}\0{credentials.api_key}".encode()).hexdigest()[:32]
-    keys: tuple[tuple[str, ...], ...] = (("key", fingerprint),)
-    if user_id is not None:
-        keys += (("user", user_id, exchange),)
-    return keys
 
 
 def _log(diagnosis: Diagnosis, *, requests: int) -> None:

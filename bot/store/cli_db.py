@@ -1,4 +1,6 @@
-"""`keymedic db`: schema migrations (`keymedic db upgrade`, `keymedic db current`)."""
+"""`keymedic db`: schema migrations (`keymedic db upgrade`, `keymedic db current`) and housekeeping
+(`keymedic db purge-pending`: expired and rejected pending credentials, as the worker does every ten
+minutes)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     upgrade = sub.add_parser("upgrade", help="migrate the database to the newest schema (or --revision)")
     upgrade.add_argument("--revision", default="head")
     sub.add_parser("current", help="print the schema revision the database is at")
+    sub.add_parser("purge-pending", help="delete expired and rejected pending credentials now")
 
 
 def run(args: argparse.Namespace) -> int:
     from bot.store import migrate
 
+    if args.db_command == "purge-pending":
+        from bot.jobs import run_purge_pending
+
+        report = run_purge_pending()
+        print(
+            f"db: purged {report['expired']} expired and {report['rejected']} rejected pending credential(s)"
+        )
+        return 0
     if args.db_command == "upgrade":
         migrate.upgrade(revision=args.revision)
         print(f"db: schema at {migrate.current_revision()}")

@@ -55,6 +55,8 @@ __all__ = [
     "slack_events",
     "slack_link_tokens",
     "outreach",
+    "agents",
+    "agent_credentials",
     "start_mappers",
     "canonical_decimal",
     "canonical_json",
@@ -390,6 +392,35 @@ outreach = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime, nullable=True),
     UniqueConstraint("wallet_id", "day"),
+)
+
+# Support agents and automations that use the agent API (`bot.store.agents`; docs/handoff.md "Agents").
+# An agent is never deleted, only disabled, so what it did stays attributable. Issue 16's console adds an
+# optional password hash here.
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(255), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("disabled_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("kind IN ('human', 'automation')", name="kind_known"),
+)
+
+# An agent's API credentials. Only the SHA-256 of the token is stored: the token is 32 random bytes, so a
+# plain hash is enough (no password stretching), and a stolen table opens nothing. `label` says where a
+# credential came from (`cli`, `local`, `env`), so the environment's credential can be replaced on its own.
+agent_credentials = Table(
+    "agent_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
 )
 
 _mapper_registry = registry(metadata=metadata)

@@ -2,16 +2,20 @@
 
     GET  /agent/tickets/{id}                  the ticket: transcript, diagnosis, checklist, edits at stake,
                                               removal approval, history, notification deliveries
-    POST /agent/tickets/{id}/reply            {"agent", "text"}: the text reaches the user in their chat
-    POST /agent/tickets/{id}/resume           {"agent"}: the bot answers again
-    POST /agent/tickets/{id}/approve-removal  {"agent"}: records who approved removal, and when
-    POST /agent/tickets/{id}/close            {"agent", "resume"?: true}: closes (and by default resumes)
+    POST /agent/tickets/{id}/reply            {"text"}: the text reaches the user in their chat
+    POST /agent/tickets/{id}/resume           the bot answers again
+    POST /agent/tickets/{id}/approve-removal  records who approved removal, and when
+    POST /agent/tickets/{id}/close            {"resume"?: true}: closes (and by default resumes)
 
-Every request needs `Authorization: Bearer <KEYMEDIC_AGENT_TOKEN>` (401 otherwise; 503 while no token is
-configured). One token is shared by the helpdesk; the agent names themself in `agent`, which is what the
-ticket records. Errors are `{"error": {"code", "message"}}` as elsewhere in the web app:
-`unauthorized` 401, `not_found` 404, `invalid_request` 400, `ticket_closed` 409, `rasa_unavailable` 502,
-`agent_api_disabled` 503.
+Every request needs `Authorization: Bearer <credential>`: the agent's own credential (`keymedic agent add`,
+`bot.store.agents`), 401 otherwise — also for a revoked credential or a disabled agent. What the request does
+is recorded under that agent (its email on the ticket, its name on a reply the user sees); an `agent` field in
+the body is ignored, so nobody can act in someone else's name. Errors are `{"error": {"code", "message"}}` as
+elsewhere in the web app: `unauthorized` 401, `not_found` 404, `invalid_request` 400, `ticket_closed` 409,
+`rasa_unavailable` 502.
+
+`KEYMEDIC_AGENT_TOKEN`, when set (at least 32 bytes), is the credential of one automation agent
+(`env-automation@localhost`), re-asserted when the web app starts and revoked once the variable is gone.
 
 Reading a ticket first refreshes its transcript from Rasa's tracker (best effort, redacted), so the messages
 the user sent while the bot was paused are on it; `transcript_refreshed` says whether that worked.
@@ -21,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,7 +37,9 @@ from bot.config import Settings
 from bot.handoff import services
 from bot.handoff.rasa import RasaConversations, RasaUnavailable, UnaddressableConversation
 from bot.handoff.transcript import Redactor, load_redactor
-from bot.store.unit_of_work import AbstractUnitOfWork
+from bot.store import agents
+from bot.store.agents import Agent
+from bot.store.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 
 __all__ = ["register", "AGENT_PREFIX", "MAX_REPLY_CHARS"]
 
@@ -42,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 AGENT_PREFIX: Final = "/agent/tickets"
 MAX_REPLY_CHARS: Final = 4000
-MAX_AGENT_CHARS: Final = 100
 REFRESH_TIMEOUT_S: Final = 3.0
 
 _T = TypeVar("_T")
@@ -50,17 +54,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _Agent:
-    """What the handlers share: the token, the database, Rasa, the redactor and the clock."""
+    """What the handlers share: the database, Rasa, the redactor and the clock."""
 
     def __init__(
         self,
-        token: str,
+        env_token: str,
         uow_factory: Callable[[], AbstractUnitOfWork],
         rasa: RasaConversations,
         redactor: Redactor,
         clock: Callable[[], datetime],
     ) -> None:
-        self.token = token.encode()
+        self.env_token = env_token
         self.uow_factory = uow_factory
         self.rasa = rasa
         self.redactor = redactor
@@ -81,24 +85,32 @@ async def _in_thread(function: Callable[..., _T], *args: Any, **kwargs: Any) -> 
     )
 
 
-def _authorized(handler: Callable[[web.Request, _Agent, int], Awaitable[web.Response]]) -> Handler:
-    """Bearer-token check, then the ticket id; the handler gets the shared state and the id."""
+def _authenticate(state: _Agent, token: str) -> Agent | None:
+    uow = state.uow_factory()
+    assert isinstance(uow, SqlAlchemyUnitOfWork)
+    return agents.authenticate(uow, token, env_token=state.env_token)
+
+
+def _authorized(handler: Callable[[web.Request, _Agent, Agent, int], Awaitable[web.Response]]) -> Handler:
+    """The agent behind the bearer credential, then the ticket id; the handler gets the shared state, the
+    authenticated agent and the id."""
 
     @functools.wraps(handler)
     async def checked(request: web.Request) -> web.StreamResponse:
         state = request.app[_STATE]
-        if not state.token:
-            return _error(503, "agent_api_disabled", "The agent API is off: KEYMEDIC_AGENT_TOKEN is not set.")
         scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
-        # Constant-time: the comparison must not tell an attacker how much of a guess was right.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(provided.strip().encode(), state.token):
-            return _error(401, "unauthorized", "A valid agent bearer token is required.", **_CHALLENGE)
+        agent = (
+            await _in_thread(_authenticate, state, provided.strip()) if scheme.lower() == "bearer" else None
+        )
+        if agent is None:
+            # One answer for a missing, unknown, revoked or disabled agent's credential.
+            return _error(401, "unauthorized", "A valid agent credential is required.", **_CHALLENGE)
         try:
             ticket_id = int(request.match_info["ticket_id"])
         except ValueError:
             return _error(404, "not_found", "No such ticket.")
         try:
-            return await handler(request, state, ticket_id)
+            return await handler(request, state, agent, ticket_id)
         except services.TicketNotFound:
             return _error(404, "not_found", f"No ticket {ticket_id}.")
         except services.TicketClosed:
@@ -134,16 +146,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _agent_name(data: dict[str, Any]) -> str:
-    agent = data.get("agent")
-    if not isinstance(agent, str) or not agent.strip() or len(agent) > MAX_AGENT_CHARS:
-        raise _BadRequest(f"`agent` must name the agent (1 to {MAX_AGENT_CHARS} characters).")
-    if not agent.isprintable():
-        raise _BadRequest("`agent` must be printable text.")
-    return agent.strip()
-
-
-async def _resume_and_record(state: _Agent, ticket_id: int, conversation_id: str, agent: str) -> None:
+async def _resume_and_record(state: _Agent, ticket_id: int, conversation_id: str, agent: Agent) -> None:
     """Resume the conversation in Rasa, then record that `agent` did (even on a ticket closed meanwhile:
     Rasa has resumed it all the same)."""
     await state.rasa.resume(conversation_id)
@@ -151,7 +154,7 @@ async def _resume_and_record(state: _Agent, ticket_id: int, conversation_id: str
         services.record_agent_action,
         state.uow_factory(),
         ticket_id,
-        agent=agent,
+        agent=agent.identity,
         action="resume",
         now=state.clock(),
         require_open=False,
@@ -159,7 +162,7 @@ async def _resume_and_record(state: _Agent, ticket_id: int, conversation_id: str
 
 
 @_authorized
-async def get_ticket(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
+async def get_ticket(request: web.Request, state: _Agent, agent: Agent, ticket_id: int) -> web.Response:
     conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
     refreshed = False
     try:
@@ -180,19 +183,19 @@ async def get_ticket(request: web.Request, state: _Agent, ticket_id: int) -> web
 
 
 @_authorized
-async def reply(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
+async def reply(request: web.Request, state: _Agent, agent: Agent, ticket_id: int) -> web.Response:
     data = await _body(request)
-    agent = _agent_name(data)
     text = data.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_REPLY_CHARS:
         raise _BadRequest(f"`text` must be the reply (1 to {MAX_REPLY_CHARS} characters).")
     conversation_id = await _in_thread(services.ensure_open, state.uow_factory(), ticket_id)
-    await state.rasa.send_agent_message(conversation_id, text, agent=agent)
+    # The user sees the agent's name; the ticket records who it is.
+    await state.rasa.send_agent_message(conversation_id, text, agent=agent.name)
     await _in_thread(
         services.record_agent_action,
         state.uow_factory(),
         ticket_id,
-        agent=agent,
+        agent=agent.identity,
         action="reply",
         now=state.clock(),
         require_open=False,  # it was sent: record it even if the ticket closed meanwhile
@@ -202,18 +205,18 @@ async def reply(request: web.Request, state: _Agent, ticket_id: int) -> web.Resp
 
 
 @_authorized
-async def resume(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
-    agent = _agent_name(await _body(request))
+async def resume(request: web.Request, state: _Agent, agent: Agent, ticket_id: int) -> web.Response:
+    await _body(request)
     conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
     await _resume_and_record(state, ticket_id, conversation_id, agent)
     return web.json_response({"status": "resumed", "ticket_id": ticket_id})
 
 
 @_authorized
-async def approve_removal(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
-    agent = _agent_name(await _body(request))
+async def approve_removal(request: web.Request, state: _Agent, agent: Agent, ticket_id: int) -> web.Response:
+    await _body(request)
     by, at = await _in_thread(
-        services.approve_removal, state.uow_factory(), ticket_id, agent=agent, now=state.clock()
+        services.approve_removal, state.uow_factory(), ticket_id, agent=agent.identity, now=state.clock()
     )
     return web.json_response(
         {"ticket_id": ticket_id, "removal_approval": {"approved": True, "by": by, "at": at.isoformat()}}
@@ -221,9 +224,8 @@ async def approve_removal(request: web.Request, state: _Agent, ticket_id: int) -
 
 
 @_authorized
-async def close(request: web.Request, state: _Agent, ticket_id: int) -> web.Response:
+async def close(request: web.Request, state: _Agent, agent: Agent, ticket_id: int) -> web.Response:
     data = await _body(request)
-    agent = _agent_name(data)
     also_resume = data.get("resume", True)
     if not isinstance(also_resume, bool):
         raise _BadRequest("`resume` must be true or false.")
@@ -232,7 +234,7 @@ async def close(request: web.Request, state: _Agent, ticket_id: int) -> web.Resp
         # First: a ticket is never closed on a conversation that stays paused for lack of Rasa.
         await _resume_and_record(state, ticket_id, conversation_id, agent)
     closed = await _in_thread(
-        services.close_ticket, state.uow_factory(), ticket_id, agent=agent, now=state.clock()
+        services.close_ticket, state.uow_factory(), ticket_id, agent=agent.identity, now=state.clock()
     )
     return web.json_response(
         {"status": "closed", "ticket_id": ticket_id, "already_closed": not closed, "resumed": also_resume}
@@ -247,15 +249,38 @@ def register(
     clock: Callable[[], datetime],
     redactor: Redactor | None = None,
 ) -> None:
-    """Add the agent API's routes to the web app (`bot.web.app.build_app` calls this)."""
+    """Add the agent API's routes to the web app (`bot.web.app.build_app` calls this).
+
+    Raises ValueError for a `KEYMEDIC_AGENT_TOKEN` shorter than 32 bytes: a guessable credential must not
+    open the agent API, so the web app does not start with one."""
+    if settings.agent_token and len(settings.agent_token.encode()) < agents.MIN_TOKEN_BYTES:
+        raise ValueError(f"KEYMEDIC_AGENT_TOKEN must be at least {agents.MIN_TOKEN_BYTES} bytes")
     rasa = RasaConversations(settings.rasa_base_url, token=settings.rasa_token)
     app[_STATE] = _Agent(settings.agent_token, uow_factory, rasa, redactor or load_redactor(), clock)
 
-    async def rasa_lifetime(app: web.Application) -> AsyncIterator[None]:
+    def sync_env_credential() -> None:
+        from sqlalchemy.exc import IntegrityError
+
+        for attempt in (1, 2):
+            uow = uow_factory()
+            assert isinstance(uow, SqlAlchemyUnitOfWork)
+            try:
+                agents.sync_env_credential(uow, settings.agent_token)
+                return
+            except IntegrityError:
+                # Another replica starting at the same moment wrote the same agent first; once more finds it.
+                if attempt == 2:
+                    raise
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        if settings.agent_token:
+            # Without the variable nothing is written: `authenticate` refuses a stale environment credential,
+            # and a web app that serves no agent (the tests of other routes) needs no database at start.
+            await _in_thread(sync_env_credential)
         yield
         await rasa.aclose()
 
-    app.cleanup_ctx.append(rasa_lifetime)
+    app.cleanup_ctx.append(lifetime)
     app.router.add_get(AGENT_PREFIX + "/{ticket_id}", get_ticket)
     app.router.add_post(AGENT_PREFIX + "/{ticket_id}/reply", reply)
     app.router.add_post(AGENT_PREFIX + "/{ticket_id}/resume", resume)

@@ -23,6 +23,7 @@ from bot.launcher import (
     free_port,
     isolated_environment,
     isolated_settings,
+    local_agent_token,
     local_services,
     start_services,
     stop_services,
@@ -93,7 +94,8 @@ def start_rasa_stack(settings: Settings, extra_env: Mapping[str, str]) -> Iterat
             rasa_url=f"http://127.0.0.1:{settings.rasa_port}",
             tracker_db=tracker_db,
             settings=settings,
-            agent_token=env["KEYMEDIC_AGENT_TOKEN"],
+            # The local operator's credential (`bot.demo.ensure_local_operator`, run by prepare_database).
+            agent_token=local_agent_token(settings),
             env=env,
             services=services,
         )

@@ -73,7 +73,9 @@ def _escalate_and_hand_over(rasa_stack: RasaStack, agent: httpx.Client) -> None:
         e.get("event") == "bot" and e.get("text") == "Hi, Sam from support here." for e in tracker["events"]
     )
 
-    assert agent.post(f"/{ticket}/approve-removal", json={"agent": "sam"}).is_success
+    approved = agent.post(f"/{ticket}/approve-removal", json={"agent": "sam"})
+    # Recorded under the credential's agent (the local run's operator), not the name the body gives.
+    assert approved.json()["removal_approval"]["by"] == "local-operator@localhost"
     assert agent.post(f"/{ticket}/resume", json={"agent": "sam"}).is_success
     after = _texts(rasa_stack.say(USER, "ok so can I delete kraken and add it again?"))
     assert "Support approved removing Kraken" in after

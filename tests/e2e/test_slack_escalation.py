@@ -162,7 +162,8 @@ def test_escalating_from_a_slack_thread_opens_one_ticket_and_the_agent_answers_i
 
     with httpx.Client(
         base_url=f"{stack.web_url}/agent/tickets",
-        headers={"Authorization": f"Bearer {stack.env['KEYMEDIC_AGENT_TOKEN']}"},
+        # The local operator's credential (bot.demo.ensure_local_operator, run by prepare_database).
+        headers={"Authorization": f"Bearer {(stack.var_dir / 'keys' / 'agent.token').read_text().strip()}"},
         timeout=15,
         trust_env=False,
     ) as agent:

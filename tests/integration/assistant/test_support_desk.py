@@ -92,7 +92,7 @@ async def test_a_passing_key_replaces_the_revoked_one_in_place_and_the_resync_ke
     assert [w.wallet_id for w in await desk.wallets(CHANNEL, DEMO) if w.exchange == "kraken"] == [kraken]
     # The worker's job, in its own thread as in the worker (it runs its own event loop).
     assert (await asyncio.to_thread(run_resync, updated.sync_run_id))["status"] == "succeeded"
-    report = await desk.sync_report(updated.sync_run_id)
+    report = await desk.sync_report(CHANNEL, DEMO, updated.sync_run_id)
     # The demo's Kraken rows are the sandbox's own history (bot/demo.py): the resync merges, adding none.
     assert report.finished and report.added == 0 and report.updated + report.unchanged == 40
     assert await desk.removal_impact(CHANNEL, DEMO, kraken) == edits_before

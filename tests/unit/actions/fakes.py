@@ -10,6 +10,7 @@ from rasa_sdk import Tracker
 from bot.assistant import KeyCheck, KeyUpdated, SyncReport, WalletView
 from bot.diagnosis.model import Diagnosis, Item, ItemOutcome, Status, Unavailable
 from bot.store.model import RemovalImpact
+from bot.store.services import NotFound
 
 
 def diagnosis(exchange: str = "kraken", **statuses: Status) -> Diagnosis:
@@ -36,6 +37,8 @@ class FakeDesk:
     update: KeyUpdated | Exception = field(default_factory=lambda: KeyUpdated(1, "****abcd", 77))
     impact: RemovalImpact = field(default_factory=lambda: RemovalImpact(3, 2, 1, 2))
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    # The resyncs on this user's wallets; any other id is refused as the real desk refuses it.
+    own_sync_runs: set[int] = field(default_factory=lambda: {77})
 
     async def wallets(self, channel: str, sender_id: str) -> list[WalletView]:
         return list(self.wallet_list)
@@ -68,7 +71,10 @@ class FakeDesk:
             raise self.update
         return self.update
 
-    async def sync_report(self, sync_run_id: int) -> SyncReport:
+    async def sync_report(self, channel: str, sender_id: str, sync_run_id: int) -> SyncReport:
+        self.calls.append(("sync_report", (sender_id, sync_run_id)))
+        if sync_run_id not in self.own_sync_runs:
+            raise NotFound(f"this user has no sync run {sync_run_id}")
         return SyncReport(sync_run_id, "succeeded", 40, 0, 0, None)
 
     async def removal_impact(self, channel: str, sender_id: str, wallet_id: int) -> RemovalImpact:

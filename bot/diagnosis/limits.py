@@ -1,0 +1,128 @@
+"""Which limits a live diagnosis is held to, and where their windows are kept (`bot.diagnosis.ratelimit`).
+
+Three windows per diagnosis, all checked before the exchange is called and recorded only when all allow it:
+
+- the KeyMedic user on this exchange (`KEYMEDIC_DIAGNOSIS_RATE_LIMIT` per `KEYMEDIC_DIAGNOSIS_RATE_WINDOW`);
+- the user over every exchange (`KEYMEDIC_DIAGNOSIS_USER_LIMIT`, same window);
+- the exchange key, whoever submits it: its lockout-safe budget (`KEYMEDIC_DIAGNOSIS_KEY_LIMIT` per
+  `KEYMEDIC_DIAGNOSIS_KEY_WINDOW`), named by an HMAC under a server key.
+
+The user is the KeyMedic user (`SupportDesk` passes `user:<id>`), not the conversation: a new Slack thread or
+widget session does not start the count afresh.
+
+With `KEYMEDIC_REDIS_URL` the windows are in Redis under `<KEYMEDIC_REDIS_NAMESPACE>:diagnosis-limit:`, and
+the server key is derived from the encryption keys every replica shares (rotating them starts the key budgets
+afresh, which is harmless: they last minutes). Without Redis they are in this process's bounded memory, under
+a random server key. When Redis cannot be reached the process falls back to its memory store, so the limits
+still hold per process rather than not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Final
+
+from bot.config import Settings
+from bot.diagnosis.ratelimit import LimitStore, MemoryStore, RedisStore, Window, key_fingerprint
+
+__all__ = ["Limiter", "limiter_for", "windows_for", "reset"]
+
+logger = logging.getLogger("bot.diagnosis")
+
+_SERVER_KEY_LABEL: Final = b"keymedic/diagnosis-limit/v1"
+
+
+def windows_for(
+    settings: Settings, server_key: bytes, exchange: str, api_key: str, user_id: str | None
+) -> list[Window]:
+    """The windows one diagnosis of `api_key` on `exchange` by `user_id` counts against."""
+    windows = [
+        Window(
+            f"key:{key_fingerprint(server_key, exchange, api_key)}",
+            settings.diagnosis_key_limit,
+            settings.diagnosis_key_window_s,
+        )
+    ]
+    if user_id is not None:
+        windows += [
+            Window(
+                f"user:{user_id}:{exchange}", settings.diagnosis_rate_limit, settings.diagnosis_rate_window_s
+            ),
+            Window(f"user:{user_id}", settings.diagnosis_user_limit, settings.diagnosis_rate_window_s),
+        ]
+    return windows
+
+
+@dataclass
+class Limiter:
+    """A store and the server key its key windows are named with; `fallback` when the store fails."""
+
+    store: LimitStore
+    server_key: bytes
+    fallback: MemoryStore | None = None
+
+    def acquire(self, settings: Settings, exchange: str, api_key: str, user_id: str | None) -> float:
+        windows = windows_for(settings, self.server_key, exchange, api_key, user_id)
+        try:
+            return self.store.acquire(windows)
+        except Exception as error:  # redis-py's errors, without importing redis in a local run
+            if self.fallback is None:
+                raise
+            logger.warning(
+                "diagnosis limits: shared store failed (%s); this process counts alone", type(error).__name__
+            )
+            return self.fallback.acquire(windows)
+
+    def reset(self) -> None:
+        self.store.reset()
+        if self.fallback is not None:
+            self.fallback.reset()
+
+
+_limiters: dict[tuple[str, str], Limiter] = {}
+_lock = threading.Lock()
+
+
+def _shared_server_key(settings: Settings) -> bytes:
+    """A key every replica derives alike: from the configured encryption keys, else the local key file."""
+    from bot.store.crypto import key_file_path, load_key_ring
+
+    if settings.encryption_keys:
+        material = settings.encryption_keys.encode()
+    else:
+        load_key_ring(settings)  # creates the local key file when missing
+        material = key_file_path(settings).read_bytes()
+    return hmac.new(material, _SERVER_KEY_LABEL, hashlib.sha256).digest()
+
+
+def limiter_for(settings: Settings) -> Limiter:
+    """The process's limiter for this configuration (Redis or memory), built once."""
+    config = (settings.redis_url, settings.redis_namespace)
+    with _lock:
+        found = _limiters.get(config)
+        if found is not None:
+            return found
+        if settings.redis_url:
+            import redis  # type: ignore[import-untyped]
+
+            client = redis.Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            store = RedisStore(client, prefix=f"{settings.redis_namespace}:diagnosis-limit")
+            built = Limiter(store, _shared_server_key(settings), fallback=MemoryStore())
+        else:
+            built = Limiter(MemoryStore(), os.urandom(32))
+        _limiters[config] = built
+        return built
+
+
+def reset() -> None:
+    """Forget every recent diagnosis in every limiter of this process (tests; an operator after a false
+    alarm — for Redis, across the deployment)."""
+    with _lock:
+        limiters = list(_limiters.values())
+    for limiter in limiters:
+        limiter.reset()

@@ -1,0 +1,57 @@
+"""`keymedic agent`: the support agents and automations that may use the agent API (docs/handoff.md "Agents").
+
+keymedic agent add EMAIL --name NAME [--automation]   prints the new credential, once
+keymedic agent rotate EMAIL                           a new credential; the old ones stop working
+keymedic agent disable EMAIL                          the agent's credentials stop working at once
+keymedic agent list
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="agent_command", required=True)
+    add = sub.add_parser("add", help="add an agent and print its API credential (shown once)")
+    add.add_argument("email")
+    add.add_argument("--name", required=True, help="the name users see on the agent's replies")
+    add.add_argument("--automation", action="store_true", help="an integration, not a person")
+    rotate = sub.add_parser("rotate", help="replace an agent's credential (prints the new one, once)")
+    rotate.add_argument("email")
+    disable = sub.add_parser("disable", help="disable an agent; its credentials stop working")
+    disable.add_argument("email")
+    sub.add_parser("list", help="list the agents")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.config import load_settings
+    from bot.store import agents
+    from bot.store.unit_of_work import UnitOfWorkFactory
+
+    factory = UnitOfWorkFactory(load_settings())
+    try:
+        if args.agent_command == "add":
+            kind = agents.AUTOMATION if args.automation else agents.HUMAN
+            agent, token = agents.add_agent(factory(), email=args.email, name=args.name, kind=kind)
+            print(f"agent: added {agent.email} ({agent.kind}). Its credential, shown only now:")
+            print(token)
+        elif args.agent_command == "rotate":
+            token = agents.issue_credential(factory(), args.email)
+            print(f"agent: new credential for {args.email.strip().lower()}; the old ones no longer work:")
+            print(token)
+        elif args.agent_command == "disable":
+            changed = agents.disable_agent(factory(), args.email)
+            print(f"agent: {args.email.strip().lower()} {'disabled' if changed else 'was disabled already'}")
+        else:
+            for agent in agents.list_agents(factory()):
+                state = "disabled" if agent.disabled else "enabled"
+                print(f"{agent.email}\t{agent.name}\t{agent.kind}\t{state}\t{agent.created_at:%Y-%m-%d}")
+    except agents.AgentError as error:
+        print(f"agent: {error}")
+        return 2
+    finally:
+        factory.database.dispose()
+    return 0
