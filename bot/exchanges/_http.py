@@ -26,6 +26,7 @@ from typing import Any, Final, TypeVar
 
 import httpx
 
+from bot.config import load_settings
 from bot.exchanges._base import (
     ExchangeTimeout,
     ExchangeUnavailable,
@@ -147,6 +148,8 @@ def new_client() -> httpx.AsyncClient:
         timeout=httpx.Timeout(10.0),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
+        # The system's trust store, unless the operator names the CAs to trust (bot/production.py).
+        verify=load_settings().exchange_ca_bundle or True,
     )
 
 
