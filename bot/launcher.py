@@ -117,13 +117,17 @@ def local_agent_token(settings: Settings) -> str:
 
 
 def rasa_token(settings: Settings) -> str:
-    """Rasa's `--auth-token`: `KEYMEDIC_RASA_TOKEN`, else a local run's `var/keys/rasa.token` (made once)."""
-    return settings.rasa_token or _local_token(settings, "rasa.token")
+    """Rasa's `--auth-token`: `KEYMEDIC_RASA_TOKEN`, else a local run's `var/keys/rasa.token` (made once).
+
+    Production never makes one: an empty token there makes every process refuse to start.
+    """
+    return settings.rasa_token or ("" if settings.production else _local_token(settings, "rasa.token"))
 
 
 def actions_token(settings: Settings) -> str:
-    """The token Rasa sends the action server: `KEYMEDIC_ACTIONS_TOKEN`, else `var/keys/actions.token`."""
-    return settings.actions_token or _local_token(settings, "actions.token")
+    """The token Rasa sends the action server: `KEYMEDIC_ACTIONS_TOKEN`, else `var/keys/actions.token`
+    (never made in production)."""
+    return settings.actions_token or ("" if settings.production else _local_token(settings, "actions.token"))
 
 
 def _local_token(settings: Settings, name: str) -> str:
@@ -169,9 +173,12 @@ def child_environment(settings: Settings, base: Mapping[str, str] | None = None)
         env["KEYMEDIC_WIDGET_JWT_SECRET"] = settings.widget_jwt_secret
     elif not env.get("KEYMEDIC_WIDGET_JWT_SECRET", "").strip():
         env["KEYMEDIC_WIDGET_JWT_SECRET"] = secrets.token_urlsafe(48)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if settings.production:
+        # Production settings are the caller's own: none of a local run's conveniences is slipped in.
+        return env
     # A local run lets a newcomer chat in the browser as `demo`; the web app honours it on loopback only.
     env.setdefault("KEYMEDIC_WIDGET_DEMO_SIGNIN", "1")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # A local run talks to the exchange sandbox, never to a real exchange (DESIGN §4).
     for exchange in SANDBOX_EXCHANGES:
         env.setdefault(
