@@ -14,8 +14,6 @@ the resync by a worker on Redis.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import os
 import secrets
 import ssl
@@ -34,10 +32,6 @@ import jwt
 import pytest
 import redis
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from bot.assistant import SupportDesk
 from bot.cluster.stores import ensure_postgres_database, resolve_stores
@@ -58,6 +52,7 @@ from bot.store.testing import create_postgres_database, drop_postgres_database
 from bot.training import ensure_model
 from channels.identity import session_id_for
 from tests.integration.channels.test_socketio_channel import Widget, connected
+from tests.tls import tls_files
 
 pytestmark = [
     pytest.mark.e2e,
@@ -76,52 +71,6 @@ AUDIENCE = "keymedic-widget"
 
 
 # -- a CA of this test and the sandbox on TLS ---------------------------------------------------------------
-
-
-def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
-    """(CA bundle, server certificate, server key): a CA made here and its certificate for 127.0.0.1."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KeyMedic test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_path, cert_path, key_path = folder / "ca.pem", folder / "sandbox.pem", folder / "sandbox.key"
-    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    key_path.chmod(0o600)
-    return ca_path, cert_path, key_path
 
 
 @dataclass
@@ -196,7 +145,7 @@ def _start_alone(argv: list[str], env: dict[str, str]) -> subprocess.CompletedPr
 
 
 def test_each_process_refuses_to_start_in_production_with_an_unsafe_setting(tmp_path: Path) -> None:
-    ca, _, _ = _tls_files(tmp_path)
+    ca, _, _ = tls_files(tmp_path)
     safe = production_environment(tmp_path / "var", "https://127.0.0.1:9", ca)
     keymedic = str(Path(sys.executable).with_name("keymedic"))
     rasa = [sys.executable, "-m", "rasa_plugins.run", "--enable-api", "--port", "9",
@@ -269,7 +218,7 @@ def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Produ
     folder = tmp_path_factory.mktemp("production")
     var_dir = folder / "var"
     model = ensure_model()
-    ca, cert, key = _tls_files(folder)
+    ca, cert, key = tls_files(folder)
     namespace = f"kmprod{secrets.token_hex(4)}"
     database_url = create_postgres_database()  # keymedic_test_<random>, migrated
     tracker_url = database_url + "_tracker"

@@ -209,3 +209,19 @@ def test_the_exchange_sandbox_and_the_local_launchers_never_run_in_production(
         args = parser.parse_args([])
         assert module.run(args) == 1
         assert f"{process}: refusing to start in production: " in capsys.readouterr().err
+
+
+def test_exchange_clients_trust_only_the_named_ca_bundle(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bot.exchanges._http import _exchange_tls
+    from tests.tls import tls_files
+
+    monkeypatch.delenv("KEYMEDIC_EXCHANGE_CA_BUNDLE", raising=False)
+    assert _exchange_tls() is True  # httpx's default: certifi's CAs
+    ca, _, _ = tls_files(tmp_path)
+    monkeypatch.setenv("KEYMEDIC_EXCHANGE_CA_BUNDLE", str(ca))
+    context = _exchange_tls()
+    assert not isinstance(context, bool)
+    [trusted] = context.get_ca_certs()
+    assert dict(x[0] for x in trusted["subject"])["commonName"] == "KeyMedic test CA"
