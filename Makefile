@@ -93,7 +93,8 @@ run-cluster: train ## several Rasa replicas behind a balancer, on PostgreSQL and
 
 chat: train ## talk to the assistant in this terminal
 	@mkdir -p var
-	$(BIN)/rasa shell --model "$$($(BIN)/keymedic train --print-path)" --endpoints endpoints.yml
+	@# Rasa calls the action server of `make run` with that run's token (endpoints.yml, var/keys/actions.token).
+	KEYMEDIC_ACTIONS_TOKEN="$$(cat var/keys/actions.token 2>/dev/null)" $(BIN)/rasa shell --model "$$($(BIN)/keymedic train --print-path)" --endpoints endpoints.yml
 
 bench: train ## measure speed and memory next to Rasa's starter bot
 	$(PY) -m scripts.bench

@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["Settings", "load_settings", "exchange_base_url", "PROJECT_ROOT"]
+from bot.exchange_ids import EXCHANGE_IDS
+
+__all__ = ["Settings", "load_settings", "exchange_base_url", "PROJECT_ROOT", "MODES"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# `KEYMEDIC_ENV`: `local` (make run, the tests) or `production` (bot/production.py says what it refuses).
+MODES = ("local", "production")
 
 
 def _int(name: str, default: int) -> int:
@@ -198,6 +202,23 @@ class Settings:
     # `KEYMEDIC_TRACKER_DB`: the SQLite tracker store file of a local run (endpoints.yml reads it too). Empty:
     # var/tracker.db. The report and the turn-latency metric read the store at `tracker_store_url`.
     tracker_db: str = ""
+    # -- the mode and the internal doors (DESIGN §8, bot/production.py) --
+    # `KEYMEDIC_ENV`: `local` (the default: `make run`, the tests) or `production`, where every process
+    # refuses to start with a local convenience on or an internal door open.
+    mode: str = "local"
+    # `KEYMEDIC_ACTIONS_TOKEN`: the token Rasa sends the action server (endpoints.yml's `Authorization`
+    # header); the action server refuses every action call without it. Out of repr.
+    actions_token: str = field(default="", repr=False)
+    # `KEYMEDIC_EXCHANGE_CA_BUNDLE`: a PEM file of the CAs exchange clients trust instead of the system's
+    # (a TLS-inspecting egress proxy, or the tests' TLS sandbox). Empty: the system's trust store.
+    exchange_ca_bundle: str = ""
+    # Every `KEYMEDIC_<EXCHANGE>_URL` that is set, as (exchange, url), for the production checks.
+    exchange_url_overrides: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def production(self) -> bool:
+        """Whether this process runs in production mode (`KEYMEDIC_ENV=production`)."""
+        return self.mode == "production"
 
     @property
     def slack_link_template(self) -> str:
@@ -283,7 +304,20 @@ def load_settings() -> Settings:
         socketio_redis_url=os.environ.get("KEYMEDIC_SOCKETIO_REDIS_URL", "").strip(),
         tracker_url=os.environ.get("KEYMEDIC_TRACKER_URL", "").strip(),
         tracker_db=os.environ.get("KEYMEDIC_TRACKER_DB", "").strip(),
+        mode=_choice("KEYMEDIC_ENV", MODES, "local"),
+        actions_token=os.environ.get("KEYMEDIC_ACTIONS_TOKEN", "").strip(),
+        exchange_ca_bundle=os.environ.get("KEYMEDIC_EXCHANGE_CA_BUNDLE", "").strip(),
+        exchange_url_overrides=_exchange_url_overrides(),
     )
+
+
+def _exchange_url_overrides() -> tuple[tuple[str, str], ...]:
+    found = []
+    for exchange in EXCHANGE_IDS:
+        url = os.environ.get(f"KEYMEDIC_{exchange.upper()}_URL", "").strip()
+        if url:
+            found.append((exchange, url))
+    return tuple(found)
 
 
 def exchange_base_url(exchange: str, default: str) -> str:

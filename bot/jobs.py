@@ -303,9 +303,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`keymedic worker`: consume jobs until stopped (Ctrl-C or SIGTERM)."""
+    from bot.config import load_settings
     from bot.observability.logs import install_logging
+    from bot.production import refuse_to_start
 
     install_logging("worker")  # JSON lines, secrets scrubbed (docs/operating.md)
+    if refuse_to_start(load_settings(), "keymedic worker"):
+        return 1
     consumer = huey.create_consumer(
         workers=args.workers, worker_type=args.worker_type, periodic=not args.no_periodic
     )

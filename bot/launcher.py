@@ -24,6 +24,7 @@ from types import FrameType
 from bot.config import PROJECT_ROOT, Settings, load_settings
 from bot.observability.health import rasa_model_loaded
 from bot.observability.logs import RASA_LOGGING_CONFIG
+from bot.production import refuse_to_start
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "local_services",
     "child_environment",
     "local_agent_token",
+    "rasa_token",
+    "actions_token",
     "free_port",
     "isolated_settings",
     "isolated_environment",
@@ -111,7 +114,26 @@ def _is_ready(service: Service) -> bool:
 def local_agent_token(settings: Settings) -> str:
     """The local operator's agent API credential: made once into `var/keys/agent.token`, owner-only
     (`bot.demo.ensure_local_operator` registers it as the agent `local-operator`)."""
-    path = settings.var_dir / "keys" / "agent.token"
+    return _local_token(settings, "agent.token")
+
+
+def rasa_token(settings: Settings) -> str:
+    """Rasa's `--auth-token`: `KEYMEDIC_RASA_TOKEN`, else a local run's `var/keys/rasa.token` (made once).
+
+    Production never makes one: an empty token there makes every process refuse to start.
+    """
+    return settings.rasa_token or ("" if settings.production else _local_token(settings, "rasa.token"))
+
+
+def actions_token(settings: Settings) -> str:
+    """The token Rasa sends the action server: `KEYMEDIC_ACTIONS_TOKEN`, else `var/keys/actions.token`
+    (never made in production)."""
+    return settings.actions_token or ("" if settings.production else _local_token(settings, "actions.token"))
+
+
+def _local_token(settings: Settings, name: str) -> str:
+    """A token of a local run: made once into `var/keys/<name>`, owner-only, then read back."""
+    path = settings.var_dir / "keys" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # O_EXCL with mode 0600: the file is never readable by others, not even for an instant.
@@ -140,15 +162,22 @@ def child_environment(settings: Settings, base: Mapping[str, str] | None = None)
         KEYMEDIC_DATABASE_URL=settings.database_url,
     )
     env.setdefault("KEYMEDIC_TRACKER_DB", str(settings.var_dir / "tracker.db"))
+    # The internal doors' tokens (DESIGN §8): every child that calls Rasa's HTTP API, Rasa itself, the action
+    # server and Rasa's calls to it read them from here, the same ones the readiness checks use.
+    env["KEYMEDIC_RASA_TOKEN"] = rasa_token(settings)
+    env["KEYMEDIC_ACTIONS_TOKEN"] = actions_token(settings)
     # The widget's JWT key (docs/widget.md): the caller's, else a fresh one per run, so the web app's demo
     # sign-in and Rasa's socket.io channel agree without a key ever written to disk.
     if settings.widget_jwt_secret:
         env["KEYMEDIC_WIDGET_JWT_SECRET"] = settings.widget_jwt_secret
     elif not env.get("KEYMEDIC_WIDGET_JWT_SECRET", "").strip():
         env["KEYMEDIC_WIDGET_JWT_SECRET"] = secrets.token_urlsafe(48)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if settings.production:
+        # Production settings are the caller's own: none of a local run's conveniences is slipped in.
+        return env
     # A local run lets a newcomer chat in the browser as `demo`; the web app honours it on loopback only.
     env.setdefault("KEYMEDIC_WIDGET_DEMO_SIGNIN", "1")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # A local run talks to the exchange sandbox, never to a real exchange (DESIGN §4).
     for exchange in SANDBOX_EXCHANGES:
         env.setdefault(
@@ -199,8 +228,8 @@ def isolated_environment(var_dir: Path, base: Mapping[str, str] | None = None) -
 
 def local_services(settings: Settings, model: Path) -> list[Service]:
     """The processes of a local run, in start order (DESIGN §2)."""
-    bin_dir = Path(sys.executable).parent
-    rasa, keymedic = str(bin_dir / "rasa"), str(bin_dir / "keymedic")
+    keymedic = str(Path(sys.executable).parent / "keymedic")
+    token = rasa_token(settings)
     return [
         Service(
             name="sandbox",
@@ -231,9 +260,12 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
         ),
         Service(
             name="rasa",
+            # `rasa run`, with --auth-token from KEYMEDIC_RASA_TOKEN kept off the command line
+            # (rasa_plugins/run.py): Rasa's HTTP API always takes the token; the channel webhooks stay open.
             argv=[
-                rasa,
-                "run",
+                sys.executable,
+                "-m",
+                "rasa_plugins.run",
                 "--enable-api",
                 "--interface",
                 "127.0.0.1",
@@ -254,7 +286,7 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
                 *settings.widget_allowed_origins,
             ],  # fmt: skip
             # Ready once the model is loaded (GET /status), not merely listening.
-            ready=lambda: rasa_model_loaded(f"http://127.0.0.1:{settings.rasa_port}", settings.rasa_token),
+            ready=lambda: rasa_model_loaded(f"http://127.0.0.1:{settings.rasa_port}", token),
             url=f"http://127.0.0.1:{settings.rasa_port}",
         ),
     ]
@@ -372,6 +404,10 @@ def run(args: argparse.Namespace) -> int:
     from bot.training import ensure_model
 
     settings = load_settings()
+    # `keymedic run` starts the exchange sandbox and the demo sign-in: a local run by definition. In
+    # production each process starts on its own (docs/deploy.md) and checks itself.
+    if refuse_to_start(settings, "keymedic run", ["keymedic run starts a local run (sandbox, demo sign-in)"]):
+        return 1
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     model = ensure_model()
     if prepare_database(settings):

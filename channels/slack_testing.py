@@ -299,6 +299,7 @@ class SlackStack:
 
         response = httpx.get(
             f"{self.rasa_url}/conversations/{quote(conversation, safe='')}/tracker",
+            params={"token": self.env["KEYMEDIC_RASA_TOKEN"]},  # Rasa's HTTP API takes its token
             timeout=30,
             trust_env=False,
         )

@@ -13,6 +13,11 @@
   `probe_interval_s` (`GET /` for Rasa) so it comes back once it answers. The balancer answers
   `/health/live` and `/health/ready` itself (ready = at least one replica is up); those paths are not proxied.
 
+- **Public edge** (`--public-prefix`, repeatable): when given, only paths under those prefixes are proxied
+  (compose's public balancer: `/socket.io/` and `/webhooks/slack/`); everything else, Rasa's HTTP API above
+  all, answers 404 without reaching a replica. Dot segments and percent-escapes are refused too, so no
+  spelling of a path can climb out of a prefix on its way to Rasa's router.
+
 Every proxied response carries `X-KeyMedic-Upstream: <replica name>`, so logs and tests can see who answered.
 """
 
@@ -146,11 +151,13 @@ class Balancer:
         read_timeout_s: float = 330.0,
         sticky_ttl_s: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
+        public_prefixes: Sequence[str] = (),
     ) -> None:
         if not backends:
             raise ValueError("the balancer needs at least one backend")
         self.backends = list(backends)
         self.sticky_prefix = sticky_prefix.rstrip("/")
+        self.public_prefixes = tuple(public_prefixes)
         self.probe_path = probe_path
         self.probe_interval_s = probe_interval_s
         self.cooldown_s = cooldown_s
@@ -261,7 +268,18 @@ class Balancer:
             {"status": "ok" if ready else "unavailable", "backends": states}, status=200 if ready else 503
         )
 
+    def _is_public(self, request: web.Request) -> bool:
+        """Whether an edge balancer may proxy this path: under a public prefix, spelled plainly."""
+        if not self.public_prefixes:
+            return True
+        path = request.raw_path.split("?", 1)[0]
+        if "%" in path or "\\" in path or any(part in (".", "..") for part in path.split("/")):
+            return False
+        return any(path.startswith(prefix) for prefix in self.public_prefixes)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if not self._is_public(request):
+            return _error(404, "not_public", None)
         sid = self._sid(request)
         now = self._clock()
         pinned = self.sticky.get(sid, now) if sid else None
@@ -421,6 +439,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--probe-interval", type=float, default=2.0, help="seconds between probes (default 2)"
     )
+    parser.add_argument(
+        "--public-prefix",
+        action="append",
+        default=[],
+        help="proxy only paths under this prefix (repeat; e.g. /socket.io/ and /webhooks/slack/)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -431,7 +455,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"keymedic balancer: {error}", flush=True)
         return 2
-    balancer = Balancer(backends, probe_path=args.probe_path, probe_interval_s=args.probe_interval)
+    balancer = Balancer(
+        backends,
+        probe_path=args.probe_path,
+        probe_interval_s=args.probe_interval,
+        public_prefixes=args.public_prefix,
+    )
     asyncio.run(serve(balancer, args.host, args.port))
     return 0
 

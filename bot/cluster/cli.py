@@ -45,9 +45,15 @@ def run(args: argparse.Namespace) -> int:
     from bot.config import load_settings
     from bot.demo import prepare_database
     from bot.launcher import supervise
+    from bot.production import refuse_to_start
     from bot.training import ensure_model
 
     settings = load_settings()
+    # Like `keymedic run`, a cluster on one machine runs the exchange sandbox and the demo sign-in.
+    if refuse_to_start(
+        settings, "keymedic cluster", ["keymedic cluster starts a local run (sandbox, demo sign-in)"]
+    ):
+        return 1
     try:
         ports = tuple(int(p) for p in args.replica_ports.split(",") if p.strip())
         options = ClusterOptions(

@@ -24,7 +24,7 @@ from typing import Final
 
 from bot.cluster.stores import ClusterStores, lock_store_environment
 from bot.config import Settings
-from bot.launcher import Service, child_environment, http_ok, local_services
+from bot.launcher import Service, child_environment, http_ok, local_services, rasa_token
 from bot.observability.health import rasa_model_loaded
 
 __all__ = ["ClusterOptions", "ENDPOINTS_FILE", "cluster_environment", "cluster_services", "replica_ports"]
@@ -142,7 +142,7 @@ def cluster_services(settings: Settings, model: Path, options: ClusterOptions) -
                 rasa,
                 name=f"rasa-{i + 1}",
                 argv=argv,
-                ready=partial(rasa_model_loaded, f"http://127.0.0.1:{port}", settings.rasa_token),
+                ready=partial(rasa_model_loaded, f"http://127.0.0.1:{port}", rasa_token(settings)),
                 url=f"http://127.0.0.1:{port}",
                 wait=i == len(rasa_ports) - 1,
             )

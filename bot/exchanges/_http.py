@@ -19,6 +19,7 @@ import email.utils
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any, Final, TypeVar
 
 import httpx
 
+from bot.config import load_settings
 from bot.exchanges._base import (
     ExchangeTimeout,
     ExchangeUnavailable,
@@ -147,7 +149,15 @@ def new_client() -> httpx.AsyncClient:
         timeout=httpx.Timeout(10.0),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
+        verify=_exchange_tls(),
     )
+
+
+def _exchange_tls() -> ssl.SSLContext | bool:
+    """certifi's CAs (httpx's default), or only those of `KEYMEDIC_EXCHANGE_CA_BUNDLE` when the operator
+    names them (a TLS egress proxy, the tests' TLS sandbox; bot/production.py)."""
+    bundle = load_settings().exchange_ca_bundle
+    return ssl.create_default_context(cafile=bundle) if bundle else True
 
 
 # An AsyncClient's connections belong to the event loop that opened them, so the process-wide client is kept

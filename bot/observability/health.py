@@ -68,3 +68,22 @@ def rasa_model_loaded(base_url: str, token: str = "", *, timeout_s: float = 1.0)
     except ValueError:
         return False
     return isinstance(body, dict) and bool(body.get("model_file"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bot.observability.health [RASA_URL]`: exit 0 when Rasa has loaded its model, else 1.
+
+    The readiness probe of a deployment (compose, Kubernetes): `/status` takes Rasa's token, which a probe
+    reads from KEYMEDIC_RASA_TOKEN here instead of carrying it in a manifest or on a command line.
+    """
+    import sys
+
+    from bot.config import load_settings
+
+    args = sys.argv[1:] if argv is None else argv
+    base_url = args[0] if args else "http://127.0.0.1:5005"
+    return 0 if rasa_model_loaded(base_url.rstrip("/"), load_settings().rasa_token, timeout_s=3.0) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

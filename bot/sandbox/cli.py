@@ -75,7 +75,14 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from bot.observability.logs import install_logging
+    from bot.production import refuse_to_start
     from bot.sandbox.server import build_app, start
+
+    # It accepts every scenario key it knows: a stand-in for the exchanges, never one of them.
+    if refuse_to_start(
+        load_settings(), "keymedic sandbox", ["the exchange sandbox is for local runs and tests"]
+    ):
+        return 1
 
     install_logging("sandbox")
     port = load_settings().sandbox_port if args.port is None else args.port

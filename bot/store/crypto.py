@@ -205,6 +205,10 @@ def load_key_ring(settings: Settings) -> KeyRing:
     """The key ring from `KEYMEDIC_ENCRYPTION_KEYS`, else from the local key file (created when missing)."""
     if settings.encryption_keys:
         return parse_key_ring(settings.encryption_keys)
+    if settings.production:
+        # Every process would make its own key: one pod could not open what another sealed, and a restart
+        # would lose every credential (bot/production.py refuses this at start already).
+        raise KeyRingError("KEYMEDIC_ENCRYPTION_KEYS is not set; production never generates encryption keys")
     path = key_file_path(settings)
     ensure_key_file(path)
     _check_private(path)

@@ -37,10 +37,13 @@ def run(args: argparse.Namespace) -> int:
 
     from bot.config import load_settings
     from bot.observability.logs import install_logging
+    from bot.production import refuse_to_start
     from bot.web.app import build_app, start
 
     install_logging("web")  # JSON lines, secrets scrubbed (docs/operating.md)
     settings = load_settings()
+    if refuse_to_start(settings, "keymedic web"):
+        return 1
     port = settings.web_port if args.port is None else args.port
     try:
         problem = _schema_problem(settings.database_url)

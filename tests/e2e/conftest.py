@@ -60,6 +60,17 @@ class RasaStack:
         start_services([service], self.env, self.log_dir)
 
     @property
+    def rasa_token(self) -> str:
+        """Rasa's `--auth-token`: its HTTP API (trackers, parse, trigger_intent) answers 401 without it."""
+        return self.env["KEYMEDIC_RASA_TOKEN"]
+
+    def api(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        """One call to Rasa's HTTP API (`path` after the base URL), with the token, as KeyMedic's callers send
+        it (the `token` query parameter, rasa/server.py `requires_auth`)."""
+        params = {**dict(kwargs.pop("params", None) or {}), "token": self.rasa_token}  # type: ignore[call-overload]
+        return httpx.request(method, f"{self.rasa_url}{path}", params=params, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    @property
     def web_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.web_port}"
 
@@ -74,7 +85,7 @@ class RasaStack:
 
     def parse(self, text: str) -> dict[str, object]:
         """Rasa's NLU result for one message, from the running server."""
-        response = httpx.post(f"{self.rasa_url}/model/parse", json={"text": text}, timeout=30)
+        response = self.api("POST", "/model/parse", json={"text": text})
         response.raise_for_status()
         parsed: dict[str, object] = response.json()
         return parsed

@@ -320,7 +320,11 @@ async def test_an_agent_message_sent_through_one_replica_reaches_a_widget_on_the
         # which holds no socket of this user: only the Redis client manager can bring the message over.
         relayed = await http.post(
             f"{b}/conversations/{session_id}/tracker/events",
-            params={"output_channel": "latest", "execute_side_effects": "true"},
+            params={
+                "output_channel": "latest",
+                "execute_side_effects": "true",
+                "token": cluster.env["KEYMEDIC_RASA_TOKEN"],
+            },
             json={"event": "bot", "text": "Hi, Sam from support here."},
         )
         assert relayed.status_code == 200, relayed.text

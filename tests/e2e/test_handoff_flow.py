@@ -68,7 +68,7 @@ def _escalate_and_hand_over(rasa_stack: RasaStack, agent: httpx.Client) -> None:
     assert agent.post(
         f"/{ticket}/reply", json={"agent": "sam", "text": "Hi, Sam from support here."}
     ).is_success
-    tracker = httpx.get(f"{rasa_stack.rasa_url}/conversations/{USER}/tracker", timeout=10).json()
+    tracker = rasa_stack.api("GET", f"/conversations/{USER}/tracker").json()
     assert any(
         e.get("event") == "bot" and e.get("text") == "Hi, Sam from support here." for e in tracker["events"]
     )

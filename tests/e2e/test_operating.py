@@ -101,7 +101,7 @@ def test_health_endpoints_of_every_process(debug_stack: RasaStack) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/health/live").status_code == 200
         ready = httpx.get(f"http://127.0.0.1:{port}/health/ready")
         assert ready.status_code == 200 and ready.json()["checks"]["database"]["ok"] is True
-    assert rasa_model_loaded(debug_stack.rasa_url)
+    assert rasa_model_loaded(debug_stack.rasa_url, debug_stack.rasa_token)
 
 
 def test_a_debug_level_run_logs_no_secret_and_its_metrics_count_what_happened(debug_stack: RasaStack) -> None:

@@ -48,8 +48,8 @@ def _enqueue_resync(stack: RasaStack, sync_run_id: int) -> None:
 
 
 def _offers(stack: RasaStack, conversation: str) -> list[dict[str, Any]]:
-    tracker = httpx.get(
-        f"{stack.rasa_url}/conversations/{conversation}/tracker", params={"include_events": "ALL"}, timeout=10
+    tracker = stack.api(
+        "GET", f"/conversations/{conversation}/tracker", params={"include_events": "ALL"}
     ).json()
     return [e for e in tracker["events"] if e.get("event") == "bot" and OFFER in str(e.get("text"))]
 
@@ -159,9 +159,7 @@ def _paused_is_left_alone(stack: RasaStack, database: Database) -> None:
     handed_over = " ".join(str(r.get("text")) for r in stack.say(DEMO, "I want to talk to a person"))
     assert "ticket #" in handed_over
     ticket = handed_over.split("ticket #", 1)[1].split(")", 1)[0]
-    events_before = len(
-        httpx.get(f"{stack.rasa_url}/conversations/{DEMO}/tracker", timeout=10).json()["events"]
-    )
+    events_before = len(stack.api("GET", f"/conversations/{DEMO}/tracker").json()["events"])
 
     update = services.replace_credential(
         _uow(stack, database),
@@ -177,7 +175,7 @@ def _paused_is_left_alone(stack: RasaStack, database: Database) -> None:
             f"outreach for sync run {update.sync_run_id}: paused" in worker_log.read_text(errors="replace")
         ),
     )
-    events = httpx.get(f"{stack.rasa_url}/conversations/{DEMO}/tracker", timeout=10).json()["events"]
+    events = stack.api("GET", f"/conversations/{DEMO}/tracker").json()["events"]
     assert len(events) == events_before  # not even the external intent reached the paused conversation
     [row] = _outreach_rows(stack, database, coinbase)
     assert (row.status, row.detail, row.conversation_id) == ("skipped", "paused", DEMO)

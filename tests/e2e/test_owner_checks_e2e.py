@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import RasaStack
@@ -21,7 +20,7 @@ def _texts(replies: list[dict[str, Any]]) -> str:
 
 
 def _events(stack: RasaStack, sender: str) -> list[dict[str, Any]]:
-    tracker = httpx.get(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=10).json()
+    tracker = stack.api("GET", f"/conversations/{sender}/tracker").json()
     events: list[dict[str, Any]] = tracker["events"]
     return events
 

@@ -175,9 +175,7 @@ def test_a_key_update_through_the_widget_with_the_keyboard_alone_survives_a_relo
     # ends, so wait for the tracker to hold it rather than reading it once.
     deadline = time.monotonic() + REPLY_TIMEOUT_MS / 1000
     while True:
-        tracker = httpx.get(
-            f"{rasa_stack.rasa_url}/conversations/{session_id_for('demo')}/tracker", timeout=10
-        )
+        tracker = rasa_stack.api("GET", f"/conversations/{session_id_for('demo')}/tracker")
         said = [e["text"] for e in tracker.json()["events"] if e.get("event") == "user"]
         if said[-1] == "thanks!" or time.monotonic() > deadline:
             break
@@ -269,6 +267,6 @@ def test_a_message_refused_for_an_expired_sign_in_is_sent_again_after_reconnecti
     )
     assert handed_out[:2] == ["stale", "fresh"]  # the widget reconnected with a fresh token
     expect(log.locator(".km-msg--user", has_text=question)).to_have_count(1)
-    tracker = httpx.get(f"{rasa_stack.rasa_url}/conversations/{session_id_for('demo')}/tracker", timeout=10)
+    tracker = rasa_stack.api("GET", f"/conversations/{session_id_for('demo')}/tracker")
     said = [e["text"] for e in tracker.json()["events"] if e.get("event") == "user"]
     assert said.count(question) == 1

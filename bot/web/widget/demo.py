@@ -39,9 +39,10 @@ def _loopback(url: str) -> bool:
 
 
 def demo_signin_enabled(settings: Settings) -> bool:
-    """Whether the web app may mint demo tokens: flag on, loopback address, a usable JWT key."""
+    """Whether the web app may mint demo tokens: local mode, flag on, loopback address, a usable JWT key."""
     return (
-        settings.widget_demo_signin
+        not settings.production
+        and settings.widget_demo_signin
         and _loopback(settings.web_base_url)
         and len(settings.widget_jwt_secret.encode()) >= _MIN_SECRET_BYTES
     )

@@ -51,7 +51,11 @@ class RecordingProxy(LoopbackServer):
             upstream = httpx.post(
                 f"{self.target}{path}",
                 content=body,
-                headers={"Content-Type": headers.get("Content-Type", "application/json")},
+                headers={
+                    "Content-Type": headers.get("Content-Type", "application/json"),
+                    # Rasa's token for the action server (endpoints.yml), passed on as a proxy would.
+                    "Authorization": headers.get("Authorization", ""),
+                },
                 timeout=60,
                 trust_env=False,
             )
@@ -69,6 +73,8 @@ class ChannelStack:
     actions_log: Path
     proxy: RecordingProxy
     jwt_secret: str = field(repr=False)
+    # Rasa's --auth-token (its HTTP API answers 401 without it; the channel webhooks need none).
+    rasa_token: str = field(default="", repr=False)
 
     def say(self, sender: str, text: str, **extra: Any) -> list[dict[str, Any]]:
         """One message over the REST channel; the bot's replies."""
@@ -135,6 +141,7 @@ def channel_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelS
                 actions_log=var_dir / "logs" / "actions.log",
                 proxy=proxy,
                 jwt_secret=jwt_secret,
+                rasa_token=env["KEYMEDIC_RASA_TOKEN"],
             )
         finally:
             stop_services(services)

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 import socketio  # type: ignore[import-untyped]
 from aiohttp import web
+from yarl import URL
 
 from bot.cluster.balancer import UPSTREAM_HEADER, Backend, Balancer, parse_backend
 from tests.helpers import free_port
@@ -266,3 +267,26 @@ async def test_a_session_of_a_dead_replica_is_forgotten_so_the_client_starts_ove
     # A fresh session lands on the replica that is still there.
     hello_from, pong_from, _ = await _socket_session(proxy.url, upgrade=True)
     assert hello_from == pong_from != holder.name
+
+
+async def test_a_public_edge_forwards_only_its_prefixes_in_any_spelling(start_proxy: StartProxy) -> None:
+    """compose's edge: the channel webhooks pass; Rasa's HTTP API is not there, however it is spelled."""
+    proxy = await start_proxy(["a"], public_prefixes=["/echo/socket.io/", "/echo/webhooks/slack/"])
+    async with aiohttp.ClientSession() as http:
+        for path in ("/echo/socket.io/?EIO=4&transport=polling", "/echo/webhooks/slack/webhook"):
+            async with http.get(f"{proxy.url}{path}") as response:
+                assert response.status == 200, path
+        for path in (
+            "/echo/conversations/demo/tracker",
+            "/echo/model",
+            "/",
+            "/echo/socket.io/../conversations/demo/tracker",
+            "/echo/socket.io/%2e%2e/conversations/demo/tracker",
+            "/echo/webhooks/slack/..%2fmodel",
+            "/echo/socket.io",  # the prefix without its slash is another path
+        ):
+            # yarl would tidy dot segments: send the path exactly as written.
+            async with http.get(URL(f"{proxy.url}{path}", encoded=True)) as response:
+                assert response.status == 404, path
+                assert (await response.json()) == {"error": "not_public"}
+    assert proxy.upstreams[0].hits == 2

@@ -1,10 +1,12 @@
-"""The action server entrypoint (`python -m actions.server`) as `keymedic run` starts it: health, metrics of
-the actions it ran, request ids, and JSON log lines carrying the conversation id."""
+"""The action server entrypoint (`python -m actions.server`) as `keymedic run` starts it: Rasa's token
+required, health, metrics of the actions it ran, request ids, and JSON log lines carrying the conversation
+id."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,8 @@ from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
 
+TOKEN = secrets.token_urlsafe(32)
+
 
 @pytest.fixture(scope="module")
 def action_server(
@@ -31,11 +35,11 @@ def action_server(
     port = free_port()
     log = var_dir / "actions.log"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "SANIC_HOST"},  # the default address is under test
         "KEYMEDIC_VAR_DIR": str(var_dir),
         "KEYMEDIC_DATABASE_URL": f"sqlite:///{var_dir / 'keymedic.db'}",
         "KEYMEDIC_LOG_LEVEL": "debug",
-        "SANIC_HOST": "127.0.0.1",
+        "KEYMEDIC_ACTIONS_TOKEN": TOKEN,
     }
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -60,11 +64,16 @@ def action_server(
         process.wait(10)
 
 
-def call(url: str, action: str, sender: str) -> httpx.Response:
+def call(url: str, action: str, sender: str, token: str | None = TOKEN) -> httpx.Response:
+    """An action call as Rasa makes it (endpoints.yml sends the token as a bearer header); `token=None`
+    leaves the header out."""
     tracker = {"sender_id": sender, "slots": {}, "latest_message": {}, "events": [], "paused": False,
                "followup_action": None, "active_loop": {}, "latest_action_name": None}  # fmt: skip
     body = {"next_action": action, "sender_id": sender, "tracker": tracker, "domain": {}, "version": "3.6.21"}
-    return httpx.post(f"{url}/webhook", json=body, headers={"X-Request-ID": f"req-{sender}"}, timeout=30)
+    headers = {"X-Request-ID": f"req-{sender}"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.post(f"{url}/webhook", json=body, headers=headers, timeout=30)
 
 
 def action_counts(url: str) -> dict[tuple[str, str], float]:
@@ -105,3 +114,33 @@ def test_each_action_call_is_timed_under_its_own_name_or_other(action_server: tu
     assert all(
         line["process"] == "actions" and line.get("request_id") == "req-conv-metrics-1" for line in mine
     )
+
+
+def test_a_forged_action_call_without_rasas_token_is_refused(action_server: tuple[str, Path]) -> None:
+    """Whoever reaches the action server could otherwise act as any user: list the demo user's wallets."""
+    url, _ = action_server
+    before = action_counts(url)
+    for token in (None, "wrong-" + TOKEN, TOKEN[:-1]):
+        forged = call(url, "action_ask_wallet_id", "demo", token=token)
+        assert forged.status_code == 401, (token, forged.text)
+        assert "events" not in forged.json()
+    assert httpx.post(f"{url}/webhook", content=b"{}", headers={"Authorization": TOKEN}).status_code == 401
+    assert httpx.get(f"{url}/actions").status_code == 401  # not even the list of what it can do
+    assert httpx.get(f"{url}/actions", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    after = action_counts(url)
+    assert after.get(("action_ask_wallet_id", "ok"), 0) == before.get(("action_ask_wallet_id", "ok"), 0)
+
+
+def test_the_action_server_binds_loopback_unless_told_otherwise(action_server: tuple[str, Path]) -> None:
+    _, log = action_server
+    assert "action server starting on 127.0.0.1:" in log.read_text()
+
+
+def test_the_action_server_does_not_start_without_a_token(tmp_path: Path) -> None:
+    env = {**os.environ, "KEYMEDIC_VAR_DIR": str(tmp_path), "KEYMEDIC_ACTIONS_TOKEN": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "actions.server", "--port", str(free_port())],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "KEYMEDIC_ACTIONS_TOKEN is not set" in done.stderr

@@ -1,0 +1,70 @@
+"""`python -m rasa_plugins.run [rasa run options]`: `rasa run` with its HTTP API token from the environment.
+
+Rasa takes its token only as `--auth-token` on the command line (rasa/cli/arguments/run.py, Rasa 3.6), where
+every user of the machine can read it (`ps`, /proc/<pid>/cmdline) and so can anyone who inspects the pod or
+container. Rasa's Helm chart passes it there from a Secret. This entrypoint instead reads
+`KEYMEDIC_RASA_TOKEN` (bot/config.py; a process's environment is readable by its owner only) and hands it to
+Rasa's own command line parser through `sys.argv` inside this process: the kernel's copy of the command line,
+the one others can read, never holds it.
+
+Before Rasa starts it checks what KeyMedic requires of every Rasa process:
+- a token, in every mode (Rasa's HTTP API always takes one: DESIGN §8), and never one given in argv;
+- in production (bot/production.py): the shared checks, no REST channel in the channel configuration, and
+  the scrubbing logging configuration (`--logging-config-file`), so no secret reaches Rasa's logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import load_settings
+from bot.production import rasa_credentials_violations, refuse_to_start
+
+__all__ = ["main"]
+
+PROCESS = "rasa"
+
+
+def _options(argv: Sequence[str]) -> argparse.Namespace:
+    # Only the options this module checks; Rasa parses the whole command line itself.
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-t", "--auth-token")
+    parser.add_argument("--credentials", default="credentials.yml")
+    parser.add_argument("--logging-config-file")
+    known, _ = parser.parse_known_args(list(argv))
+    return known
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check the settings, then run `rasa run` with the token; returns an exit code when it refuses."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    options = _options(args)
+    if options.auth_token is not None:
+        print(
+            f"{PROCESS}: refusing --auth-token on the command line; set KEYMEDIC_RASA_TOKEN", file=sys.stderr
+        )
+        return 1
+    settings = load_settings()
+    extra = rasa_credentials_violations(settings, Path(options.credentials))
+    if not options.logging_config_file:
+        extra.append("no --logging-config-file: Rasa's own logs would not be scrubbed of secrets")
+    if refuse_to_start(settings, PROCESS, extra):
+        return 1
+    if not settings.rasa_token:
+        print(
+            f"{PROCESS}: KEYMEDIC_RASA_TOKEN is not set; Rasa's HTTP API always takes a token",
+            file=sys.stderr,
+        )
+        return 1
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv = ["rasa", "run", *args, "--auth-token", settings.rasa_token]
+    rasa_main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
