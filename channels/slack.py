@@ -248,7 +248,8 @@ class KeyMedicSlackInput(SlackInput):
         assert self.client is not None
         conversation = conversation_id(team, channel, thread_ts)
         screened = screen(text, None)
-        output = SlackThreadOutput(self.client)
+        # The Slack user goes with the answer: a credential-form link for them is shown to them alone.
+        output = SlackThreadOutput(self.client, user=user)
         # A link code counts only in the user's DM with the bot: there it can only come from that user.
         code = code_candidate(text) if direct else None
         resolution: Resolution = await self.directory.resolve(

@@ -40,15 +40,16 @@ def bearer_token(request: web.Request) -> str | None:
     return header[len("bearer ") :].strip() or None
 
 
-def signed_in_handle(request: web.Request, settings: Settings) -> str | None:
-    """The verified KeyMedic handle of the caller; None when no token was presented (and no demo sign-in).
+def signed_in_handle(request: web.Request, settings: Settings, *, demo: bool = True) -> str | None:
+    """The verified KeyMedic handle of the caller; None when no token was presented (and, with `demo`, the
+    local run's demo sign-in is off).
 
     Raises `SignInRefused` when a token was presented but does not verify: a bad token is never taken as
     "nobody", which a caller could otherwise use to fall back to a weaker rule.
     """
     token = bearer_token(request)
     if token is None:
-        return DEMO_USER if demo_signin_enabled(settings) else None
+        return DEMO_USER if demo and demo_signin_enabled(settings) else None
     if len(settings.widget_jwt_secret.encode()) < _MIN_SECRET_BYTES:
         raise SignInRefused("no usable widget JWT secret")
     try:
