@@ -16,9 +16,11 @@ Built on Rasa 3.6's `SlackInput` (DESIGN §6; docs/slack.md). What it changes, a
   the message and the clicked message are recorded in the database (`bot.store.slack.first_delivery`), so
   a repeat is acknowledged and dropped, on any replica.
 - **The Slack user must be linked.** A Slack user is resolved to a KeyMedic user through the linked
-  identities; an unlinked one gets, privately (ephemeral), a one-time link to confirm who they are, and
-  nothing reaches the bot, so no account data can be shown. A thread is the conversation of the user who
-  opened it; someone else writing in it is told to open their own.
+  identities; an unlinked one gets, privately (ephemeral), a one-time link, and nothing reaches the bot, so
+  no account data can be shown. Whoever opens the link signed in is shown a code; the link is made only when
+  this Slack user sends that code in its DM (`bot.store.slack.redeem_link_code`), so both ends are proven.
+  A thread is the conversation of the user who opened it; someone else writing in it is told to open their
+  own.
 - **Secrets redacted**, like every channel (`channels.screening`): the text is screened before Rasa sees
   it, and the user is told first, in the thread, that it was not stored and to revoke the key.
 """
