@@ -293,3 +293,30 @@ def test_a_local_runs_demo_sign_in_shows_the_code_on_a_page(
         code = slack.code_candidate(shown[1]) or ""
         user = slack.redeem_link_code(uow, "T1", "U4", code, now=datetime.now(timezone.utc))
         assert user.handle == "demo"
+
+
+def test_support_lists_and_removes_a_users_slack_links_from_the_command_line(
+    uow: SqlAlchemyUnitOfWork,
+    database_url: str,
+    tmp_path: object,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+
+    with uow:
+        alice = services.ensure_user(uow, "alice")
+        for slack_user in ("U10", "U11"):
+            code = slack.code_candidate(_code(uow, "T1", slack_user, alice)) or ""
+            slack.redeem_link_code(uow, "T1", slack_user, code, now=NOW)
+        uow.commit()
+    monkeypatch.setenv("KEYMEDIC_DATABASE_URL", database_url)
+    monkeypatch.setenv("KEYMEDIC_VAR_DIR", str(tmp_path))
+    assert main(["slack", "links", "--user", "alice"]) == 0
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == ["T1:U10", "T1:U11"]
+    assert main(["slack", "unlink", "--user", "alice", "--slack-user", "T1:U10"]) == 0
+    assert "removed 1 link(s): T1:U10" in capsys.readouterr().out
+    assert main(["slack", "unlink", "--user", "nobody"]) == 1
+    with uow:
+        assert slack.linked_user(uow, "T1", "U10") is None
+        assert slack.linked_user(uow, "T1", "U11") is not None
