@@ -361,12 +361,25 @@ def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
     return any(s <= start and end <= e for s, e in spans)
 
 
+def _slug(segment: str) -> bool:
+    """A page's slug (`360000919966-How-to-create-an-API-key`): hyphenated words and numbers. Short words
+    are common in titles, so the "made of words" average does not apply; each part must still be a word."""
+    parts = [p for p in re.split(r"[-_]", segment) if p]
+    return (
+        len(parts) >= 3
+        and not _UUID_ONLY.fullmatch(segment)
+        and all(
+            p.isdigit() or (_WORD_SHAPE.fullmatch(p) is not None and not _random_letters(p)) for p in parts
+        )
+    )
+
+
 def _url_segments(text: str, start: int, run: str) -> Iterator[Finding]:
     """Secrets among a URL run's path segments: each is judged like free text, with the segments before it
-    as its context (`/tx/<hash>` is a transaction, `/keys/<key>` is not)."""
+    as its context (`/tx/<hash>` is a transaction, `/keys/<key>` is not); a page's slug is left alone."""
     offset = 0
     for segment in run.split("/"):
-        if segment:
+        if segment and not _slug(segment):
             kind = _classify_run(text, start + offset, segment)
             if kind is None and _looks_like_passphrase(segment):
                 kind = "passphrase"

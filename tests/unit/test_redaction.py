@@ -245,6 +245,10 @@ ORDINARY = [
     "https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/legacy-keys",
     "https://etherscan.io/tx/0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060/internal",
     "https://github.com/RasaHQ/rasa/commit/5e2dc06b7f3a1c0d9e8f7a6b5c4d3e2f1a0b9c8d",
+    # Help-centre links: a number and a title, words joined by hyphens.
+    "https://support.kraken.com/hc/en-us/articles/360000919966-How-to-create-an-API-key",
+    "https://www.kucoin.com/support/360015102174-How-to-Create-an-API",
+    "https://www.binance.com/en/support/faq/how-to-create-api-keys-on-binance-360002502072",
     "order 7c5f3b9e-2d4a-4f6b-9c8e-1a2b3c4d5e6f is missing",
     "https://www.coinbase.com/orders/7c5f3b9e-2d4a-4f6b-9c8e-1a2b3c4d5e6f",
     "the bot says action_ask_credential_ref and then action_check_api_key again and again",
