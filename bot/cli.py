@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("bot.store.cli_agent", "support agents of the agent API (agent add, rotate, disable, list)"),
     "seed-demo": ("bot.demo", "load the demo user and wallets into an empty database"),
     "rotate-keys": ("bot.store.cli_rotate", "re-encrypt stored credentials with the current key"),
+    "slack": ("bot.store.cli_slack", "list or remove a user's Slack links (slack links, slack unlink)"),
     "worker": ("bot.jobs", "run the background job consumer (resyncs)"),
     "web": ("bot.web.cli", "run the web app (secure credential intake)"),
     "sync": ("bot.sync.cli", "resync one wallet now, with progress"),

@@ -316,3 +316,40 @@ def run(args: argparse.Namespace) -> int:
     print(f"worker: ready ({args.workers} {args.worker_type} worker(s))", flush=True)
     consumer.run()
     return 0
+
+
+def run_account_notices() -> dict[str, Any]:
+    """One delivery pass over the due account notices (a new Slack link, `bot.notices`)."""
+    from bot.config import load_settings
+    from bot.handoff.outbox import RetryPolicy, deliver_due
+    from bot.handoff.rasa import RasaConversations
+    from bot.notices import ACCOUNT_NOTICE, WidgetNoticeSender
+    from bot.store.crypto import load_key_ring
+    from bot.store.db import create_database
+    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    settings = load_settings()
+    database = create_database(settings.database_url)
+    keys = load_key_ring(settings)
+    try:
+        sender = WidgetNoticeSender(
+            lambda: SqlAlchemyUnitOfWork(database, keys),
+            lambda: RasaConversations(settings.rasa_base_url, token=settings.rasa_token),
+        )
+        report = deliver_due(
+            lambda: SqlAlchemyUnitOfWork(database, keys),
+            sender,
+            reasons=(ACCOUNT_NOTICE,),
+            policy=RetryPolicy(cap_s=settings.outbox_retry_cap_s),
+        )
+    finally:
+        database.dispose()
+    return report.to_dict()
+
+
+# Account notices wait in the outbox (written with the link itself, in the Rasa process); a minute is soon
+# enough for "a Slack account was linked to yours".
+@huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def sweep_account_notices() -> dict[str, Any]:
+    """Deliver the due account notices (every minute)."""
+    return run_account_notices()

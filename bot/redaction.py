@@ -19,6 +19,7 @@ What counts as a secret, most specific first (shapes from reference/exchanges.md
 | `hex_secret` | 32 or more hex digits (OKX's secret, Gate.io's key and secret) |
 | `token` | any other run of 24+ key characters with letters and digits that is not made of words |
 | `passphrase` | 10-64 characters with upper and lower case, a digit and a symbol (OKX's passphrase rule) |
+| `form_token` | KeyMedic's own one-time credential-form token, `it_` and 43 url-safe characters |
 | `api_key`, `api_secret`, `passphrase` | the value after `key=`, `secret:`, `"secret": "…"`, `password is` |
 
 Precision matters as much as recall: a user must be able to write "my kraken key stopped working", quote an
@@ -26,10 +27,16 @@ amount, a date, an order id or a file name, paste a blockchain address or transa
 opaque references and form links KeyMedic gave them, and have the message pass untouched. So these pass:
 numbers; runs made of words and numbers (`kraken_ledgers_2024-01-01.csv`); runs shorter than 24 characters
 (Kraken's `OQCLML-BW3P3-BUCMWZ` transaction ids); `0x` addresses and hashes; Bitcoin addresses whose checksum
-holds; KeyMedic's own `pc_…` references and `it_…` form tokens; http(s) URLs (only the unmistakable shapes
-above are looked for inside them); and a UUID, hex string or long token right after a word that names a
-transaction ("tx", "transaction hash", "order", "deposit address", …). Anything past the first 100,000
-characters of a message is redacted whole (as `token`) rather than scanned.
+holds; KeyMedic's own `pc_…` references and model files (`keymedic-<fingerprint>.tar.gz`, in Rasa's log);
+links made of words; and a UUID, hex string or long token right after a word that names a transaction ("tx",
+"transaction hash", "order", "deposit address", "commit", …), also as a URL's path (`/tx/<hash>`). Anything
+past the first 100,000 characters of a message is redacted whole (as `token`) rather than scanned.
+
+Not exempt, because each was seen carrying a key: a value after "ref"/"reference" (a user calls their key a
+reference as often as an order), and anything inside a URL — every path segment, query value and fragment is
+judged like free text (a key pasted into a request URL, `/keys/<key>/status`, `?apiKey=…`). KeyMedic's own
+`it_…` form tokens are redacted too (`form_token`): each is a one-time bearer credential for a user's
+credential form, so it must not reach a transcript or a log line (issue 15).
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ KINDS: Final[tuple[str, ...]] = (
     "api_key",
     "api_secret",
     "passphrase",
+    "form_token",
 )
 
 # Long enough that ids people quote (Kraken's 19-character transaction ids, 20-digit order numbers) pass;
@@ -92,8 +100,13 @@ _KRAKEN_SECRET: Final = re.compile(r"[A-Za-z0-9+/]{86}==")
 _BASE64_56: Final = re.compile(r"[A-Za-z0-9+/]{56}")
 _ALNUM_64: Final = re.compile(r"[A-Za-z0-9]{64}")
 _GEMINI_KEY: Final = re.compile(r"account-[A-Za-z0-9]{12,}")
-# KeyMedic's own opaque values (bot/store/services.py `pc_`, bot/web/intake.py `it_`): safe to show.
-_OWN_REFERENCE: Final = re.compile(r"(?:pc_[A-Za-z0-9_-]{32}|it_[A-Za-z0-9_-]{43})")
+# KeyMedic's own opaque reference (bot/store/services.py `pc_`): safe to show, it opens nothing by itself.
+_OWN_REFERENCE: Final = re.compile(r"pc_[A-Za-z0-9_-]{32}")
+# A credential form's one-time token (bot/web/intake.py `it_`): whoever holds it may post a key for its user.
+_FORM_TOKEN: Final = re.compile(r"it_[A-Za-z0-9_-]{43}")
+# A trained model's file (`bot.training`: `keymedic-<fingerprint>.tar.gz`), after an optional directory.
+_MODEL_FILE: Final = re.compile(r"(?P<directory>[A-Za-z0-9_/.\-]*/)?keymedic-[0-9a-f]{8,64}")
+_MODEL_SUFFIX: Final = ".tar.gz"
 
 # A named value: `api_key=…`, `secret: …`, `"api_secret": "…"`, `my passphrase is …`.
 _NAMED: Final = re.compile(
@@ -123,9 +136,9 @@ _SYMBOLS: Final = set("!#$%&*+-/=?@^_~|.:")
 _ID_CONTEXT: Final = re.compile(
     r"""(?ix)
     \b(?: tx | txid | txn | txhash | tx\s*hash | hash | transaction(?:\s*(?:id|hash))?
-        | order(?:\s*id)? | trade(?:\s*id)? | ref(?:erence)?(?:\s*id)? | deposit(?:\s*address)?
-        | withdrawal(?:\s*address)? | address | addr | block )
-    \s*(?:\#|no\.?|number|id|:|=|is|was)?\s*$
+        | orders? (?:\s*id)? | trades? (?:\s*id)? | deposits? (?:\s*address)?
+        | withdrawals? (?:\s*address)? | address | addr | blocks? | commits? )
+    \s*(?:\#|no\.?|number|id|:|=|is|was|/)?\s*$
     """
 )
 _CONTEXT_WINDOW: Final = 40
@@ -234,18 +247,34 @@ def _named_as_id(text: str, start: int) -> bool:
     return _ID_CONTEXT.search(before) is not None
 
 
-def _classify_run(text: str, start: int, run: str, in_url: bool) -> str | None:
-    """The kind of secret this run of key characters looks like, or None."""
+def _model_file(text: str, start: int, run: str) -> bool:
+    """A trained model's file name (`models/keymedic-e407d312fb6e0c63.tar.gz`), as Rasa logs it."""
+    match = _MODEL_FILE.fullmatch(run)
+    if match is None or not text.startswith(_MODEL_SUFFIX, start + len(run)):
+        return False
+    directory = (match.group("directory") or "").strip("/")
+    return not directory or _made_of_words(directory)
+
+
+def _classify_run(text: str, start: int, run: str, in_url: bool = False) -> str | None:
+    """The kind of secret this run of key characters looks like, or None. In a URL, only the shapes that may
+    hold a `/` are judged on the whole run; `_url_findings` judges its segments."""
     if _OWN_REFERENCE.fullmatch(run) or run.isdigit():
         return None
+    if _FORM_TOKEN.fullmatch(run):
+        return "form_token"
     if _COINBASE_KEY.search(run):
         return "coinbase_api_key"
     if _KRAKEN_SECRET.fullmatch(run):
         return "kraken_secret"
     if _GEMINI_KEY.fullmatch(run):
         return "gemini_api_key"
-    if in_url:
+    if _model_file(text, start, run):
         return None
+    if in_url:
+        # Kraken's key is base64 and may hold a "/", so it is looked for before the run is cut at them.
+        has_both = any(c.isdigit() for c in run) and any(c.isalpha() for c in run)
+        return "kraken_api_key" if _BASE64_56.fullmatch(run) and has_both else None
     stripped = run.strip("/-_")
     if _EVM.fullmatch(stripped):
         return None
@@ -332,6 +361,33 @@ def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
     return any(s <= start and end <= e for s, e in spans)
 
 
+def _slug(segment: str) -> bool:
+    """A page's slug (`360000919966-How-to-create-an-API-key`): hyphenated words and numbers. Short words
+    are common in titles, so the "made of words" average does not apply; each part must still be a word."""
+    parts = [p for p in re.split(r"[-_]", segment) if p]
+    return (
+        len(parts) >= 3
+        and not _UUID_ONLY.fullmatch(segment)
+        and all(
+            p.isdigit() or (_WORD_SHAPE.fullmatch(p) is not None and not _random_letters(p)) for p in parts
+        )
+    )
+
+
+def _url_segments(text: str, start: int, run: str) -> Iterator[Finding]:
+    """Secrets among a URL run's path segments: each is judged like free text, with the segments before it
+    as its context (`/tx/<hash>` is a transaction, `/keys/<key>` is not); a page's slug is left alone."""
+    offset = 0
+    for segment in run.split("/"):
+        if segment and not _slug(segment):
+            kind = _classify_run(text, start + offset, segment)
+            if kind is None and _looks_like_passphrase(segment):
+                kind = "passphrase"
+            if kind is not None:
+                yield Finding(kind, start + offset, start + offset + len(segment))
+        offset += len(segment) + 1
+
+
 def find_secrets(text: str) -> list[Finding]:
     """Every secret-looking span in `text`, in order, without overlaps (the first, widest finding wins)."""
     overflow = [Finding("token", _MAX_TEXT, len(text))] if len(text) > _MAX_TEXT else []
@@ -367,9 +423,12 @@ def find_secrets(text: str) -> list[Finding]:
         start, end = match.span()
         if not free(start, end):
             continue
-        run_kind = _classify_run(text, start, match.group(), _inside(urls, start, end))
+        in_url = _inside(urls, start, end)
+        run_kind = _classify_run(text, start, match.group(), in_url)
         if run_kind is not None:
             findings.append(Finding(run_kind, start, end))
+        elif in_url:
+            findings.extend(f for f in _url_segments(text, start, match.group()) if free(f.start, f.end))
 
     for match in _WORD.finditer(text):
         word = match.group().strip(_EDGE_PUNCTUATION)

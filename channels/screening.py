@@ -76,6 +76,9 @@ def screen(text: Any, metadata: Any) -> Screened:
         assert isinstance(redacted, dict)
         cleaned = redacted
         kinds.update(dict.fromkeys(found))
+    # A form link pasted back into the chat is taken out (its token is a one-time credential), but it is no
+    # exchange key: the user has nothing to revoke, so it is not reported as a secret.
+    kinds.pop("form_token", None)
     if kinds:
         cleaned = {**(cleaned or {}), REDACTED_METADATA_KEY: list(kinds)}
     return Screened(text, cleaned, tuple(kinds))

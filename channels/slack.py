@@ -16,9 +16,11 @@ Built on Rasa 3.6's `SlackInput` (DESIGN §6; docs/slack.md). What it changes, a
   the message and the clicked message are recorded in the database (`bot.store.slack.first_delivery`), so
   a repeat is acknowledged and dropped, on any replica.
 - **The Slack user must be linked.** A Slack user is resolved to a KeyMedic user through the linked
-  identities; an unlinked one gets, privately (ephemeral), a one-time link to confirm who they are, and
-  nothing reaches the bot, so no account data can be shown. A thread is the conversation of the user who
-  opened it; someone else writing in it is told to open their own.
+  identities; an unlinked one gets, privately (ephemeral), a one-time link, and nothing reaches the bot, so
+  no account data can be shown. Whoever opens the link signed in is shown a code; the link is made only when
+  this Slack user sends that code in its DM (`bot.store.slack.redeem_link_code`), so both ends are proven.
+  A thread is the conversation of the user who opened it; someone else writing in it is told to open their
+  own.
 - **Secrets redacted**, like every channel (`channels.screening`): the text is screened before Rasa sees
   it, and the user is told first, in the thread, that it was not stored and to revoke the key.
 """
@@ -43,20 +45,43 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings, load_settings
+from bot.store.slack import code_candidate
 from channels.screening import NOTICE, screen
 from channels.slack_output import CHANNEL, SlackThreadOutput, conversation_id, escape
 from channels.slack_signature import SignatureRefused, SlackSignatureVerifier
 from channels.slack_store import Resolution, SlackDirectory
 
-__all__ = ["KeyMedicSlackInput", "LINK_PROMPT", "NOT_YOUR_THREAD"]
+__all__ = [
+    "KeyMedicSlackInput",
+    "LINK_PROMPT",
+    "NO_CODE_WAITING",
+    "CODE_ACCEPTED",
+    "CODE_REFUSED",
+    "NOT_YOUR_THREAD",
+]
 
 logger = logging.getLogger(__name__)
 
 LINK_PROMPT: Final = (
-    "I don't know which KeyMedic account is yours yet, so I can't look at any wallet for you. Link this "
-    "Slack account with the button below (sign in to KeyMedic when asked; the link works once, for 15 "
-    "minutes), then message me again."
+    "I don't know which KeyMedic account is yours yet, so I can't look at any wallet for you. To link this "
+    "Slack account, open the button below and sign in to KeyMedic (the link works once, for 15 minutes): "
+    "the page shows a code. Send me that code here, in our direct message."
 )
+NO_CODE_WAITING: Final = (
+    "No link code is waiting for this Slack account (a code works once, for 10 minutes). Open the button "
+    "below, signed in to KeyMedic, to get one."
+)
+CODE_ACCEPTED: Final = (
+    "Linked: this Slack account now acts for the KeyMedic account {handle}. Message me again to start. "
+    "The account can remove the link at any time."
+)
+CODE_REFUSED: Final = {
+    "wrong_code": (
+        "That is not the code KeyMedic showed for this Slack account. Check it and send it again; after 5 "
+        "wrong codes it stops working and you need a new link."
+    ),
+    "already_linked": "This Slack account is linked to another KeyMedic account. Contact support.",
+}
 NOT_YOUR_THREAD: Final = (
     "This thread is someone else's conversation with KeyMedic. Send me a direct message, or mention me in a "
     "new message, to start your own."
@@ -219,14 +244,18 @@ class KeyMedicSlackInput(SlackInput):
         thread_ts: str,
         text: str,
         existing_thread_only: bool,
+        direct: bool = False,
     ) -> None:
         """Screen the text, resolve the user, then hand the message to Rasa in the thread's conversation."""
         assert self.client is not None
         conversation = conversation_id(team, channel, thread_ts)
         screened = screen(text, None)
-        output = SlackThreadOutput(self.client)
+        # The Slack user goes with the answer: a credential-form link for them is shown to them alone.
+        output = SlackThreadOutput(self.client, user=user)
+        # A link code counts only in the user's DM with the bot: there it can only come from that user.
+        code = code_candidate(text) if direct else None
         resolution: Resolution = await self.directory.resolve(
-            team, user, conversation, existing_thread_only=existing_thread_only
+            team, user, conversation, existing_thread_only=existing_thread_only, code=code
         )
         if resolution.kind == "ignore":
             return
@@ -234,7 +263,15 @@ class KeyMedicSlackInput(SlackInput):
             # Told even when the user is unlinked: the key is in Slack's history now and must be revoked.
             await self._ephemeral(channel, user, thread_ts, NOTICE)
         if resolution.kind == "unlinked":
-            await self._ephemeral(channel, user, thread_ts, LINK_PROMPT, resolution.link_url)
+            prompt = NO_CODE_WAITING if resolution.detail == "no_code" else LINK_PROMPT
+            await self._ephemeral(channel, user, thread_ts, prompt, resolution.link_url)
+            return
+        if resolution.kind == "code_accepted":
+            handle = resolution.detail or ""
+            await self._ephemeral(channel, user, thread_ts, CODE_ACCEPTED.format(handle=handle))
+            return
+        if resolution.kind == "code_refused":
+            await self._ephemeral(channel, user, thread_ts, CODE_REFUSED[resolution.detail or "wrong_code"])
             return
         if resolution.kind == "not_owner":
             await self._ephemeral(channel, user, thread_ts, NOT_YOUR_THREAD)
@@ -290,6 +327,7 @@ class KeyMedicSlackInput(SlackInput):
                 thread_ts=thread_ts,
                 text=clean,
                 existing_thread_only=existing_thread_only,
+                direct=event.get("channel_type") == "im",
             )
         )
 

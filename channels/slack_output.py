@@ -12,6 +12,11 @@ Buttons are Block Kit: a section with the text and an actions block; a button wi
 button, one with a `payload` sends it back through Slack's interactivity URL. The credential form is never
 rendered in Slack (secrets do not belong in a chat): its payload becomes a link button to the web app's
 one-time form. Link previews are off, so Slack's unfurler never fetches a one-time link.
+
+The form's link is a one-time credential for one user (issue 15), so it goes only where that user alone sees
+it: into a DM's thread, or — in a channel thread — as an ephemeral message to the Slack user whose message
+the bot is answering. Without such a user (a message Rasa sends on its own into a channel thread) it is not
+sent; the user is asked to continue in a DM. The link is also taken out of the bot's text everywhere.
 """
 
 from __future__ import annotations
@@ -50,6 +55,12 @@ _BUTTON_TEXT_MAX: Final = 75
 _VALUE_MAX: Final = 2000
 _BUTTONS_MAX: Final = 25
 _FORM_TYPE: Final = "keymedic_credential_form"
+# The web app's one-time form link (bot/web/intake.py `intake_form_url`), in whatever text carries it.
+_FORM_LINK: Final = re.compile(r"https?://[^\s<>]*/intake/form[#?]token=it_[A-Za-z0-9_-]{43}")
+_FORM_TEXT: Final = "Enter the new key in the secure form (it works once, for a few minutes):"
+_FORM_ONLY_IN_PRIVATE: Final = (
+    "I send the secure form for a new key only privately. Send me a direct message and ask again there."
+)
 
 
 @dataclass(frozen=True)
@@ -124,9 +135,11 @@ class SlackThreadOutput(OutputChannel):
     def name(cls) -> str:
         return CHANNEL
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, *, user: str | None = None) -> None:
+        """`user`: the Slack user whose message is being answered (None for what Rasa sends on its own)."""
         super().__init__()
         self.client = client
+        self.user = user
 
     async def _post(self, recipient_id: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         thread = thread_of(recipient_id)
@@ -151,7 +164,32 @@ class SlackThreadOutput(OutputChannel):
             logger.error("Slack refused a message: %s", error.response.get("error", "unknown"))
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        await self._post(recipient_id, text)
+        # The form's link travels only as its private button (`send_custom_json`), never in the text.
+        await self._post(recipient_id, _FORM_LINK.sub("the secure form", text))
+
+    async def _send_form(self, recipient_id: str, form_url: str) -> None:
+        thread = thread_of(recipient_id)
+        if thread is None:
+            logger.error("not a Slack conversation id; message dropped")
+            return
+        blocks = button_blocks(_FORM_TEXT, [{"title": "Open the secure form", "url": form_url}])
+        # Slack's direct-message channel ids start with "D": only the user and the bot are in them.
+        if thread.channel.startswith("D"):
+            await self._post(recipient_id, _FORM_TEXT, blocks)
+            return
+        if self.user is None:
+            await self._post(recipient_id, _FORM_ONLY_IN_PRIVATE)
+            return
+        try:
+            await self.client.chat_postEphemeral(
+                channel=thread.channel,
+                user=self.user,
+                thread_ts=thread.thread_ts,
+                text=escape(_FORM_TEXT),
+                blocks=blocks,
+            )
+        except SlackApiError as error:
+            logger.error("Slack refused an ephemeral message: %s", error.response.get("error", "unknown"))
 
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
@@ -170,9 +208,7 @@ class SlackThreadOutput(OutputChannel):
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
         if json_message.get("type") == _FORM_TYPE and json_message.get("form_url"):
             # Secrets are never asked for in Slack: the form is the web app's one-time page.
-            button = {"title": "Open the secure form", "url": str(json_message["form_url"])}
-            text = "Enter the new key in the secure form (it works once, for a few minutes):"
-            await self._post(recipient_id, text, button_blocks(text, [button]))
+            await self._send_form(recipient_id, str(json_message["form_url"]))
             return
         if isinstance(json_message.get("blocks"), list):
             await self._post(recipient_id, str(json_message.get("text") or ""), json_message["blocks"])

@@ -30,13 +30,16 @@ _PRUNE_EVERY_S: Final = 3600.0
 class Resolution:
     """Who a Slack user is in a thread.
 
-    kind: `linked` (the thread is theirs: go on), `unlinked` (tell them how to link: `link_url`),
+    kind: `linked` (the thread is theirs: go on), `unlinked` (tell them how to link: `link_url`; `detail`
+    `no_code` when they sent a code and none was waiting), `code_accepted` (the code they sent linked them
+    just now; `detail` is the KeyMedic handle), `code_refused` (`detail`: `wrong_code`, `already_linked`),
     `not_owner` (the thread is another user's conversation), or `ignore` (a channel thread that is no
     KeyMedic conversation).
     """
 
     kind: str
     link_url: str | None = None
+    detail: str | None = None
 
 
 class SlackDirectory:
@@ -82,7 +85,9 @@ class SlackDirectory:
         """Record these delivery keys; True when none of them was seen before (act on it), else False."""
         return await asyncio.to_thread(self._first, keys)
 
-    def _resolve(self, team: str, user: str, conversation: str, existing_thread_only: bool) -> Resolution:
+    def _resolve(
+        self, team: str, user: str, conversation: str, existing_thread_only: bool, code: str | None
+    ) -> Resolution:
         from bot.store import slack
 
         uow = self._uow()
@@ -93,21 +98,40 @@ class SlackDirectory:
             ):
                 return Resolution("ignore")
             person = slack.linked_user(uow, team, user)
+            detail = None
+            if person is None and code is not None:
+                try:
+                    linked = slack.redeem_link_code(uow, team, user, code, now=self._clock())
+                except slack.LinkRefused as refused:
+                    uow.commit()  # a wrong code counts against the codes waiting for this Slack user
+                    if refused.code != "no_code":
+                        return Resolution("code_refused", detail=refused.code)
+                    detail = refused.code
+                else:
+                    uow.commit()
+                    return Resolution("code_accepted", detail=linked.handle)
             if person is None:
                 token = slack.issue_link_token(uow, team, user, now=self._clock())
                 uow.commit()
                 url = self._settings.slack_link_template.replace("{token}", quote(token, safe=""))
-                return Resolution("unlinked", link_url=url)
+                return Resolution("unlinked", link_url=url, detail=detail)
             owner = slack.bind_conversation(uow, conversation, person)
             uow.commit()
             return Resolution("linked" if owner.id == person.id else "not_owner")
 
     async def resolve(
-        self, team: str, user: str, conversation: str, *, existing_thread_only: bool = False
+        self,
+        team: str,
+        user: str,
+        conversation: str,
+        *,
+        existing_thread_only: bool = False,
+        code: str | None = None,
     ) -> Resolution:
         """Who this Slack user is here; a new thread becomes the conversation of the user who opened it
-        unless `existing_thread_only` (a channel thread KeyMedic is not part of is then `ignore`)."""
-        return await asyncio.to_thread(self._resolve, team, user, conversation, existing_thread_only)
+        unless `existing_thread_only` (a channel thread KeyMedic is not part of is then `ignore`). An unlinked
+        user's `code` (a link code they sent in their DM) is tried first."""
+        return await asyncio.to_thread(self._resolve, team, user, conversation, existing_thread_only, code)
 
     def close(self) -> None:
         if self._database is not None:

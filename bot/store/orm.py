@@ -54,6 +54,7 @@ __all__ = [
     "diagnoses",
     "slack_events",
     "slack_link_tokens",
+    "slack_link_codes",
     "outreach",
     "agents",
     "agent_credentials",
@@ -369,6 +370,22 @@ slack_link_tokens = Table(
     Column("expires_at", UtcDateTime, nullable=False, index=True),
     Column("used_at", UtcDateTime, nullable=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+)
+
+# The code a signed-in user is shown for a Slack link and must send to the bot from that Slack account
+# (`bot.store.slack.issue_link_code`): only its hash, bound to the Slack user and the KeyMedic user; a few
+# wrong tries burn it.
+slack_link_codes = Table(
+    "slack_link_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("slack_identity", String(255), nullable=False, index=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+    Column("used_at", UtcDateTime, nullable=True),
 )
 
 # KeyMedic's own messages after a resync failed on the key (`bot.outreach`): at most one per wallet and UTC

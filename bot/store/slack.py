@@ -10,20 +10,28 @@ Two kinds of channel identity (`channel_identities`) are involved:
 - `slack` / `<conversation id>` → the KeyMedic user whose conversation a Slack thread is. This is what
   `SupportDesk` looks up (`tracker.get_latest_input_channel()` is "slack", the sender id is the thread's
   conversation id), exactly as for the widget's `socketio` sessions.
+
+A link proves both ends (issue 15). The Slack user gets a one-time link token (`sl_…`) privately in Slack;
+whoever opens it signed in to KeyMedic is shown a short code (`issue_link_code`) bound to that Slack user and
+to themselves; the link is made only when that same Slack user sends that code to the bot
+(`redeem_link_code`). So neither someone who forwards their link to a victim, nor someone who opens a victim's
+link, ends up linked: each would need what only the other end has. Every new link leaves a notice for the
+KeyMedic account in the outbox (`ACCOUNT_NOTICE`), and `unlink` removes links.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, select, update
 
 from bot.store import orm
-from bot.store.model import User
+from bot.store.model import OutboxMessage, User
 from bot.store.repository import _rowcount, _upsert_insert
 from bot.store.services import link_identity
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
@@ -32,6 +40,9 @@ __all__ = [
     "SLACK_USER_CHANNEL",
     "CONVERSATION_CHANNEL",
     "LINK_TOKEN_TTL",
+    "LINK_CODE_TTL",
+    "LINK_CODE_ATTEMPTS",
+    "ACCOUNT_NOTICE",
     "DELIVERY_MEMORY",
     "LinkRefused",
     "PendingLink",
@@ -42,7 +53,11 @@ __all__ = [
     "bind_conversation",
     "issue_link_token",
     "pending_link",
-    "redeem_link_token",
+    "issue_link_code",
+    "code_candidate",
+    "redeem_link_code",
+    "slack_links",
+    "unlink",
 ]
 
 SLACK_USER_CHANNEL: Final = "slack_user"
@@ -53,6 +68,16 @@ LINK_TOKEN_TTL: Final = timedelta(minutes=15)
 # clickable for ever, so a day of memory covers retries; a click is also refused by its message's state.
 DELIVERY_MEMORY: Final = timedelta(days=1)
 _TOKEN_PREFIX: Final = "sl_"
+# Long enough to switch to Slack and type it; the web page says so.
+LINK_CODE_TTL: Final = timedelta(minutes=10)
+# Wrong codes a Slack user may send before every code waiting for them is burnt: 5 tries at one in 31^8
+# (about 8.5e11) leave a guesser nothing, and the rightful user opens the link again.
+LINK_CODE_ATTEMPTS: Final = 5
+# No 0/O, 1/I/L: read off a screen and typed on a phone without doubt. Shown as two groups of four.
+_CODE_ALPHABET: Final = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_CODE_LENGTH: Final = 8
+# The outbox reason of "a Slack account was linked to your KeyMedic account" (delivered by `bot.notices`).
+ACCOUNT_NOTICE: Final = "account_notice"
 
 
 class LinkRefused(Exception):
@@ -127,8 +152,9 @@ def bind_conversation(uow: SqlAlchemyUnitOfWork, conversation_id: str, user: Use
 def issue_link_token(
     uow: SqlAlchemyUnitOfWork, team_id: str, user_id: str, *, now: datetime, ttl: timedelta = LINK_TOKEN_TTL
 ) -> str:
-    """A one-time token that links this Slack user to whichever KeyMedic user confirms it (caller commits).
-    Only its SHA-256 is stored; lapsed tokens older than a day are deleted on the way."""
+    """A one-time token for this Slack user's link page (caller commits): whoever opens it signed in gets a
+    code that only this Slack user can use (`issue_link_code`). Only its SHA-256 is stored; lapsed tokens
+    older than a day are deleted on the way."""
     table = orm.slack_link_tokens
     uow.session.execute(delete(table).where(table.c.expires_at < now - timedelta(days=1)))
     token = _TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -165,16 +191,35 @@ def pending_link(uow: SqlAlchemyUnitOfWork, token: str, *, now: datetime) -> Pen
     return PendingLink(slack_identity=str(row.slack_identity), expires_at=expires_at)
 
 
-def redeem_link_token(uow: SqlAlchemyUnitOfWork, token: str, user: User, *, now: datetime) -> str:
-    """Link the token's Slack user to `user` and use the token up (caller commits); the Slack identity.
+# -- the code that proves the Slack end ----------------------------------------------------------------------
 
-    `LinkRefused("already_linked")` when that Slack user is linked to someone else: unlinking is support's
-    job, never a side effect of a link (a stolen link must not move an account).
+
+def _code_hash(identity: str, code: str) -> str:
+    # Bound to the Slack user: the same code sent by another Slack user matches nothing.
+    return hashlib.sha256(f"{identity}\x00{code}".encode()).hexdigest()
+
+
+def _utc(uow: SqlAlchemyUnitOfWork, value: object) -> datetime:
+    moment = orm.UtcDateTime().process_result_value(value, uow.session.get_bind().dialect)
+    assert moment is not None
+    return moment
+
+
+def issue_link_code(uow: SqlAlchemyUnitOfWork, token: str, user: User, *, now: datetime) -> str:
+    """Use up the link token and return a short code that links its Slack user to `user` once that Slack
+    user sends it to the bot (caller commits). Only the code's hash is stored; an older code waiting for the
+    same Slack user is replaced.
+
+    `LinkRefused`: the token's (`token_unknown`, `token_used`, `token_expired`), or `already_linked` when the
+    Slack user belongs to another account (a link never moves an account).
     """
     link = pending_link(uow, token, now=now)
+    current = uow.users.by_channel(SLACK_USER_CHANNEL, link.slack_identity)
+    if current is not None and current.id != user.id:
+        raise LinkRefused("already_linked")
     table = orm.slack_link_tokens
     assert user.id is not None
-    # Compare-and-set: two confirmations racing with one token cannot both redeem it.
+    # Compare-and-set: two pages racing with one token cannot both get a code.
     claimed = uow.session.execute(
         update(table)
         .where(table.c.token_hash == _hash(token), table.c.used_at.is_(None), table.c.expires_at > now)
@@ -182,8 +227,105 @@ def redeem_link_token(uow: SqlAlchemyUnitOfWork, token: str, user: User, *, now:
     )
     if _rowcount(claimed) != 1:
         raise LinkRefused("token_used")
-    current = uow.users.by_channel(SLACK_USER_CHANNEL, link.slack_identity)
-    if current is not None and current.id != user.id:
+    codes = orm.slack_link_codes
+    uow.session.execute(
+        delete(codes).where(
+            (codes.c.slack_identity == link.slack_identity) | (codes.c.expires_at < now - timedelta(days=1))
+        )
+    )
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+    uow.session.execute(
+        codes.insert().values(
+            code_hash=_code_hash(link.slack_identity, code),
+            slack_identity=link.slack_identity,
+            user_id=user.id,
+            attempts=0,
+            created_at=now,
+            expires_at=now + LINK_CODE_TTL,
+        )
+    )
+    return f"{code[:4]}-{code[4:]}"
+
+
+def code_candidate(text: str) -> str | None:
+    """The code in a message that is nothing but a code (`ABCD-EFGH`, `abcd efgh`), normalised; else None."""
+    compact = "".join(text.split()).replace("-", "").upper()
+    if len(compact) != _CODE_LENGTH or any(c not in _CODE_ALPHABET for c in compact):
+        return None
+    return compact
+
+
+def redeem_link_code(
+    uow: SqlAlchemyUnitOfWork, team_id: str, user_id: str, code: str, *, now: datetime
+) -> User:
+    """Link this Slack user to the KeyMedic user their waiting code was issued to, when `code` is it (caller
+    commits); the KeyMedic user. Leaves a notice for that account in the outbox.
+
+    `LinkRefused`: `no_code` (nothing waiting for this Slack user: expired, burnt or never issued),
+    `wrong_code` (counted; the fifth burns every code waiting for them), `already_linked`.
+    """
+    identity = slack_identity(team_id, user_id)
+    codes = orm.slack_link_codes
+    live = and_(
+        codes.c.slack_identity == identity,
+        codes.c.used_at.is_(None),
+        codes.c.expires_at > now,
+        codes.c.attempts < LINK_CODE_ATTEMPTS,
+    )
+    rows = uow.session.execute(select(codes.c.id, codes.c.code_hash, codes.c.user_id).where(live)).all()
+    if not rows:
+        raise LinkRefused("no_code")
+    wanted = _code_hash(identity, code)
+    match = next((row for row in rows if hmac.compare_digest(str(row.code_hash), wanted)), None)
+    if match is None:
+        uow.session.execute(update(codes).where(live).values(attempts=codes.c.attempts + 1))
+        raise LinkRefused("wrong_code")
+    # Compare-and-set, as for the token: a code sent twice at once links once.
+    claimed = uow.session.execute(update(codes).where(live, codes.c.id == match.id).values(used_at=now))
+    if _rowcount(claimed) != 1:
+        raise LinkRefused("no_code")
+    user = uow.users.get(int(match.user_id))
+    current = uow.users.by_channel(SLACK_USER_CHANNEL, identity)
+    if user is None or (current is not None and current.id != user.id):
         raise LinkRefused("already_linked")
-    link_identity(uow, user, channel=SLACK_USER_CHANNEL, external_id=link.slack_identity)
-    return link.slack_identity
+    if current is None:
+        link_identity(uow, user, channel=SLACK_USER_CHANNEL, external_id=identity)
+        uow.outbox.add(
+            OutboxMessage(
+                delivery_id=f"slack-link:{match.id}",
+                reason=ACCOUNT_NOTICE,
+                payload={"kind": "slack_linked", "slack_user": identity, "linked_at": now.isoformat()},
+                user_id=user.id,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    return user
+
+
+def slack_links(uow: SqlAlchemyUnitOfWork, user: User) -> list[tuple[str, datetime]]:
+    """The Slack users linked to `user`, with when each was linked, oldest first."""
+    table = orm.channel_identities
+    rows = uow.session.execute(
+        select(table.c.external_id, table.c.created_at)
+        .where(table.c.user_id == user.id, table.c.channel == SLACK_USER_CHANNEL)
+        .order_by(table.c.created_at, table.c.id)
+    ).all()
+    return [(str(row.external_id), _utc(uow, row.created_at)) for row in rows]
+
+
+def unlink(uow: SqlAlchemyUnitOfWork, user: User, identity: str | None = None) -> list[str]:
+    """Remove `user`'s link to the Slack user `identity` (`<team>:<user>`), or every Slack link of theirs
+    (caller commits); the identities removed. The threads they opened stay theirs, but an unlinked Slack user
+    reaches nothing (`channels.slack` resolves the Slack user first)."""
+    table = orm.channel_identities
+    chosen = [found for found, _ in slack_links(uow, user) if identity is None or found == identity]
+    if chosen:
+        uow.session.execute(
+            delete(table).where(
+                table.c.user_id == user.id,
+                table.c.channel == SLACK_USER_CHANNEL,
+                table.c.external_id.in_(chosen),
+            )
+        )
+    return chosen

@@ -2,7 +2,8 @@
 
     GET  /healthz              200 {"status": "ok"} while the process serves
     GET  /health/live, /health/ready, /metrics   liveness, readiness (database reachable), Prometheus
-    GET  /intake/form?token=…  the credential form for the wallet the token is bound to (HTML)
+    GET  /intake/form#token=…  a page whose script posts the fragment's token (never sent, never logged)
+    POST /intake/form          token=… : the credential form for the wallet the token is bound to (HTML)
     POST /intake/credentials   JSON or form-encoded; 201 {"status": "received", "reference": "pc_…", …}
                                or 4xx {"error": {"code", "message", "field"?}} (codes: `bot.web.intake`)
     GET  /widget, /widget/…    the chat widget: demo page, script, stylesheet, demo sign-in
@@ -35,7 +36,7 @@ from bot.observability import web as observability
 from bot.store.db import Database
 from bot.store.model import utcnow
 from bot.store.unit_of_work import AbstractUnitOfWork
-from bot.web import agent, form, intake, slack_link
+from bot.web import agent, form, intake, signin, slack_link
 from bot.web.widget import routes as widget
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "UowFactory",
     "SECURITY_HEADERS",
     "token_bound_identity",
+    "widget_identity",
     "build_app",
     "start",
     "AccessLogger",
@@ -50,17 +52,44 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# The seam for the widget's verified JWT (DESIGN §6): returns the KeyMedic user id the request is verified
-# to come from, or None when nothing but the token vouches for the user. A JWT check plugs in here: it returns
-# the JWT's user, and raises `intake.NotSignedIn` when the JWT is missing or does not verify.
+# Who the request is verified to come from (DESIGN §6): the KeyMedic user id, or None when no JWT was sent
+# (then only a token offered outside the widget, privately in Slack, vouches for its user: `bot.web.intake`).
+# Raises `intake.NotSignedIn` when a JWT was sent and does not verify. Tests may pass their own.
 Identify = Callable[[web.Request], Awaitable[int | None]]
 UowFactory = Callable[[], AbstractUnitOfWork]
 _T = TypeVar("_T")
 
 
 async def token_bound_identity(request: web.Request) -> int | None:
-    """Before the widget's JWT: the user is the one the token was issued to (the token is the credential)."""
+    """Nobody is verified: the token alone vouches (kept for tests of the token rules themselves)."""
     return None
+
+
+def widget_identity(settings: Settings, uow_factory: UowFactory) -> Identify:
+    """The widget's JWT (`Authorization: Bearer`, `bot.web.signin`): its subject's user id. A subject with no
+    KeyMedic user has no token either, so it is refused as another user; no demo fallback here (a browser
+    without a token must not become the demo user)."""
+
+    def user_id_of(handle: str) -> int:
+        with (uow := uow_factory()):
+            user = uow.users.by_handle(handle)
+            user_id = user.id if user is not None else None
+        if user_id is None:
+            raise intake.WrongUser(
+                "This form was opened for another user. Ask the assistant in the chat for your own link."
+            )
+        return user_id
+
+    async def identify(request: web.Request) -> int | None:
+        try:
+            handle = signin.signed_in_handle(request, settings, demo=False)
+        except signin.SignInRefused:
+            raise intake.NotSignedIn("Your sign-in could not be verified. Sign in again and retry.") from None
+        if handle is None:
+            return None
+        return await _in_thread(user_id_of, handle)
+
+    return identify
 
 
 SECURITY_HEADERS: Final[dict[str, str]] = {
@@ -150,9 +179,23 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def form_opener(request: web.Request) -> web.Response:
+    """The page a form link opens: its script takes the token from the URL's fragment (never sent to any
+    server, so no log holds it) and posts it here (`intake_form`). A `?token=` is not read: such a link has
+    already left its token in whatever logged the URL."""
+    response = web.Response(text=form.render_opener(), content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = form.OPENER_CSP
+    return response
+
+
 async def intake_form(request: web.Request) -> web.Response:
-    """The credential form, for a usable token; otherwise a page saying why the link cannot be used."""
-    token = request.query.get("token", "")
+    """The credential form, for a usable token posted by the opener page; otherwise a page saying why the
+    link cannot be used."""
+    token: object = None
+    if request.content_type == "application/x-www-form-urlencoded":
+        token = (await request.post()).get("token")
+    if not isinstance(token, str):
+        token = ""
     now = request.app[_CLOCK]()
     try:
         if not token:
@@ -251,16 +294,16 @@ def build_app(
     settings: Settings,
     *,
     uow_factory: UowFactory | None = None,
-    identify: Identify = token_bound_identity,
+    identify: Identify | None = None,
     clock: Callable[[], datetime] = utcnow,
     max_body_bytes: int = intake.MAX_BODY_BYTES,
 ) -> web.Application:
-    """The web app. By default it uses the database and encryption keys of `settings`; tests pass a
-    `uow_factory`, an `identify` (the JWT seam) and a `clock`."""
+    """The web app. By default it uses the database and encryption keys of `settings` and the widget's JWT
+    (`widget_identity`); tests pass a `uow_factory`, an `identify` and a `clock`."""
     # aiohttp refuses a body of `client_max_size` bytes or more; the intake accepts exactly `max_body_bytes`.
     app = web.Application(client_max_size=max_body_bytes + 1, middlewares=[_secure_responses])
     app[_UOW] = uow_factory or _default_uow_factory(app, settings)
-    app[_IDENTIFY] = identify
+    app[_IDENTIFY] = identify or widget_identity(settings, app[_UOW])
     app[_CLOCK] = clock
     app[_MAX_BODY] = max_body_bytes
     app.router.add_get("/healthz", healthz)
@@ -268,7 +311,8 @@ def build_app(
     # Turn latencies come from the tracker store (bot/observability/turns.py); not with a test's fake store.
     tracker_url = None if uow_factory else settings.tracker_store_url
     observability.register_aiohttp(app, database=lambda: app.get(_DATABASE), tracker_url=tracker_url)
-    app.router.add_get(intake.FORM_PATH, intake_form)
+    app.router.add_get(intake.FORM_PATH, form_opener)
+    app.router.add_post(intake.FORM_PATH, intake_form)
     app.router.add_post(intake.SUBMIT_PATH, submit)
     agent.register(app, settings, uow_factory=app[_UOW], clock=clock)
     slack_link.register(app, settings, uow_factory=app[_UOW], clock=clock)  # docs/slack.md

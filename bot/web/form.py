@@ -1,5 +1,6 @@
-"""The credential form's HTML pages: self-contained (one inline stylesheet, no script, no external asset),
-so a strict Content-Security-Policy can forbid everything else (`PAGE_CSP`).
+"""The credential form's HTML pages: self-contained (one inline stylesheet, no external asset), so a strict
+Content-Security-Policy can forbid everything else (`PAGE_CSP`). Only the opener page (`render_opener`) has a
+script, allowed by its hash (`OPENER_CSP`): it moves the link's token from the URL fragment into a POST.
 
 The form is a plain HTML form posting to `SUBMIT_PATH`; the web app answers a browser with one of these pages
 (received, or the form again with the precise error, or why the link cannot be used). Nothing posted is ever
@@ -15,9 +16,17 @@ from html import escape
 from typing import Final
 
 from bot.exchange_ids import DISPLAY_NAMES
-from bot.web.intake import FieldSpec, IntakeBinding, IntakeError, Receipt, SubmissionInvalid, fields_for
+from bot.web.intake import (
+    UNKNOWN_TOKEN_MESSAGE,
+    FieldSpec,
+    IntakeBinding,
+    IntakeError,
+    Receipt,
+    SubmissionInvalid,
+    fields_for,
+)
 
-__all__ = ["PAGE_CSP", "render_form", "render_received", "render_refused"]
+__all__ = ["PAGE_CSP", "OPENER_CSP", "render_opener", "render_form", "render_received", "render_refused"]
 
 _STYLE: Final = """
 :root { color-scheme: light dark; font-family: system-ui, sans-serif; line-height: 1.5; }
@@ -41,6 +50,41 @@ PAGE_CSP: Final = (
     f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+
+
+# The opener's only script: take the token out of the fragment (and out of the address bar and history),
+# then post it to this same path, which answers with the form. A fragment is never sent to a server.
+_OPENER_SCRIPT: Final = """
+(function () {
+  var match = /^#token=(it_[A-Za-z0-9_-]{43})$/.exec(window.location.hash);
+  window.history.replaceState(null, "", window.location.pathname);
+  if (!match) { document.getElementById("missing").hidden = false; return; }
+  var form = document.getElementById("open");
+  form.elements.token.value = match[1];
+  form.submit();
+})();
+"""
+_OPENER_HASH: Final = base64.b64encode(hashlib.sha256(_OPENER_SCRIPT.encode()).digest()).decode()
+OPENER_CSP: Final = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; script-src 'sha256-{_OPENER_HASH}'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def render_opener() -> str:
+    """The page a form link opens: its script posts the link's token (from the fragment) for the form."""
+    body = (
+        "<h1>Opening the secure form…</h1>\n"
+        '<form id="open" method="post" action="/intake/form">\n'
+        '<input type="hidden" name="token" value="">\n'
+        '<noscript><p class="error">This page needs JavaScript to open the form without putting its '
+        "one-time link in any server's log.</p></noscript>\n"
+        "</form>\n"
+        '<div id="missing" class="error" role="alert" hidden>\n'
+        f"<p>{escape(UNKNOWN_TOKEN_MESSAGE)}</p>\n</div>\n"
+        f"<script>{_OPENER_SCRIPT}</script>\n"
+    )
+    return _page("Secure form", body)
 
 
 def _page(title: str, body: str) -> str:

@@ -99,6 +99,8 @@ _MAX_FORM_FIELDS: Final = 16
 _MAX_CONVERSATION_ID: Final = 255  # the column's width
 
 FORM_PATH: Final = "/intake/form"
+# The widget's channel (channels/socketio.py links `socketio` / <session id> to its verified user).
+WIDGET_CHANNEL: Final = "socketio"
 UNKNOWN_TOKEN_MESSAGE: Final = (
     "This form link is not valid. Ask the assistant in the chat for a new link to enter your key."
 )
@@ -354,8 +356,21 @@ def _find(uow: AbstractUnitOfWork, token: object) -> tuple[IntakeToken, str]:
     return row, wallet.exchange
 
 
-def _check(row: IntakeToken, *, user_id: int | None, wallet_id: int | None, now: datetime) -> None:
+def _needs_signin(uow: AbstractUnitOfWork, row: IntakeToken) -> bool:
+    """Whether only the verified user may use this token: it was offered in the widget, whose user always
+    has a verified JWT to send with it. A Slack user has none in their browser; their token travels only
+    privately (a DM or an ephemeral message, `channels.slack_output`) and vouches for them alone."""
+    return uow.users.by_channel(WIDGET_CHANNEL, row.conversation_id) is not None
+
+
+def _check(
+    row: IntakeToken, *, user_id: int | None, wallet_id: int | None, now: datetime, signin: bool = False
+) -> None:
     # Binding first, state second: whoever holds someone else's token learns nothing about its state.
+    if user_id is None and signin:
+        raise NotSignedIn(
+            "This form belongs to a signed-in chat. Open it from the chat where the assistant sent it."
+        )
     if user_id is not None and user_id != row.user_id:
         raise WrongUser(
             "This form was opened for another user. Ask the assistant in the chat for your own link."
@@ -404,7 +419,7 @@ def inspect_intake_token(
     now = now or utcnow()
     with uow:
         row, exchange = _find(uow, token)
-        _check(row, user_id=user_id, wallet_id=wallet_id, now=now)
+        _check(row, user_id=user_id, wallet_id=wallet_id, now=now, signin=_needs_signin(uow, row))
         return _binding(row, exchange)
 
 
@@ -421,7 +436,7 @@ def redeem_intake_token(
     now = now or utcnow()
     with uow:
         row, exchange = _find(uow, token)
-        _check(row, user_id=user_id, wallet_id=wallet_id, now=now)
+        _check(row, user_id=user_id, wallet_id=wallet_id, now=now, signin=_needs_signin(uow, row))
         assert row.id is not None
         if not uow.intake_tokens.claim(row.id, now=now):
             # Another submission redeemed it (or it lapsed) between the read and the claim.
@@ -644,8 +659,11 @@ def submit_credentials(
 
 
 def intake_form_url(base_url: str, token: str) -> str:
-    """The one-time link to the credential form (Slack, or a widget that opens the page)."""
-    return f"{base_url.rstrip('/')}{FORM_PATH}?{urlencode({'token': token})}"
+    """The one-time link to the credential form (Slack, or a widget that opens the page).
+
+    The token is in the fragment, which a browser never sends: no proxy, access log or Referer holds it.
+    The page's script posts it (`bot.web.form.render_opener`)."""
+    return f"{base_url.rstrip('/')}{FORM_PATH}#{urlencode({'token': token})}"
 
 
 # The custom message type the widget renders as the credential form (widget/src/keymedic-widget.js).

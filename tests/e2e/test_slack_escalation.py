@@ -186,7 +186,8 @@ def test_escalating_from_a_slack_thread_opens_one_ticket_and_the_agent_answers_i
 
 def test_an_unlinked_slack_user_links_through_the_web_app_and_is_then_answered(stack: SlackStack) -> None:
     """The local run's link flow as docs/slack.md describes it: the private link, the web app's page with the
-    demo sign-in, the confirmation, and the same person's next message reaching the bot."""
+    demo sign-in, the code it shows, the same Slack user sending that code in its DM, and their next message
+    reaching the bot."""
     user, channel = "U0NEWCOMER", "D0NEWCOMER"
     first = f"{int(time.time())}.000400"
     stack.send(
@@ -200,13 +201,24 @@ def test_an_unlinked_slack_user_links_through_the_web_app_and_is_then_answered(s
 
     with httpx.Client(timeout=15, trust_env=False) as browser:
         page = browser.get(link)
-        assert page.status_code == 200 and user in page.text and "Link it to demo" in page.text
+        assert (
+            page.status_code == 200 and user in page.text and "Show my code to link it to demo" in page.text
+        )
         token = link.split("token=", 1)[1]
         done = browser.post(
             f"{stack.web_url}/slack/link", data={"token": token}, headers={"Accept": "text/html"}
         )
         assert done.status_code == 201
         assert browser.post(f"{stack.web_url}/slack/link", data={"token": token}).status_code == 409  # once
+    shown = re.search(r"<kbd>([A-Z0-9]{4}-[A-Z0-9]{4})</kbd>", done.text)
+    assert shown is not None
+
+    # Seeing the code links nothing; sending it from the Slack account that asked, in its DM, does.
+    coded = f"{int(time.time())}.000450"
+    stack.send(message_event(user=user, text=shown[1], channel=channel, ts=coded), event_id="EvNEWCODE")
+    [linked] = stack.fake.wait_for("chat.postEphemeral", thread_ts=coded)
+    assert linked.arguments["user"] == user and "linked" in linked.arguments["text"].lower()
+    assert stack.fake.calls_to("chat.postMessage", thread_ts=coded) == []
 
     second = f"{int(time.time())}.000500"
     stack.send(message_event(user=user, text="hi", channel=channel, ts=second), event_id="EvNEW2")

@@ -223,8 +223,6 @@ ORDINARY = [
     "I uploaded kraken_ledgers_2024-01-01_2024-12-31.csv",
     "see https://www.kraken.com/u/security/api and https://support.kraken.com/hc/en-us/articles/360000919966",
     "https://etherscan.io/tx/0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060",
-    "the form at http://127.0.0.1:8080/intake/form?token=it_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcdefg "
-    "won't load",
     '/inform{"wallet_id":"3"}',
     '/credentials_submitted{"credential_ref": "pc_O1tWz6EzNMNlH0ZtjFLUCKQdu4jMhBf_"}',
     "email me at jane.doe1987@gmail.com",
@@ -240,6 +238,21 @@ ORDINARY = [
     "my kraken, binance, coinbase, kucoin, okx, gemini and bitstamp wallets",
     "internationalization",
     "I used a VPN (NordVPN) when creating the key",
+    # Rasa's log names the model it loads; the name is a fingerprint of the training data, not a secret.
+    "Loading model models/keymedic-e407d312fb6e0c63.tar.gz...",
+    "Loading model /work/main/models/keymedic-e407d312fb6e0c63.tar.gz",
+    "see https://github.com/RasaHQ/rasa/blob/3.6.x/rasa/core/channels/slack.py for the connector",
+    "https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/legacy-keys",
+    "https://etherscan.io/tx/0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060/internal",
+    "https://github.com/RasaHQ/rasa/commit/5e2dc06b7f3a1c0d9e8f7a6b5c4d3e2f1a0b9c8d",
+    # Help-centre links: a number and a title, words joined by hyphens.
+    "https://support.kraken.com/hc/en-us/articles/360000919966-How-to-create-an-API-key",
+    "https://www.kucoin.com/support/360015102174-How-to-Create-an-API",
+    "https://www.binance.com/en/support/faq/how-to-create-api-keys-on-binance-360002502072",
+    "order 7c5f3b9e-2d4a-4f6b-9c8e-1a2b3c4d5e6f is missing",
+    "https://www.coinbase.com/orders/7c5f3b9e-2d4a-4f6b-9c8e-1a2b3c4d5e6f",
+    "the bot says action_ask_credential_ref and then action_check_api_key again and again",
+    "reference pc_O1tWz6EzNMNlH0ZtjFLUCKQdu4jMhBf_ was accepted",
 ]
 
 
@@ -258,6 +271,73 @@ def test_ordinary_messages_pass_untouched(message: str) -> None:
     assert result.text == message
     assert result.kinds == ()
     assert not result.redacted
+
+
+# -- keys where a reference or a link would be (issue 15 item 10) -------------------------------------------
+
+# Every shape the sandbox hands out except the PEM key (which is found by its header anywhere).
+_SHAPES = [
+    pytest.param(exchange, field, value, id=f"{exchange}-{field}")
+    for exchange in SANDBOX_EXCHANGES
+    for field, value in credentials_for(exchange, "valid").items()
+    if "PRIVATE KEY" not in value
+]
+
+
+@pytest.mark.parametrize(("exchange", "field", "value"), _SHAPES)
+def test_a_key_after_ref_or_key_is_redacted(exchange: str, field: str, value: str) -> None:
+    for message in (
+        f"ref {value}",
+        f"reference: {value}",
+        f"my {exchange} key ref is {value}",
+        f"key {value}",
+        f"the {exchange} key {value} stopped working",
+    ):
+        result = redact(message)
+        assert result.redacted, message
+        _assert_gone(value, result.text)
+
+
+@pytest.mark.parametrize(("exchange", "field", "value"), _SHAPES)
+def test_a_key_inside_a_url_is_redacted(exchange: str, field: str, value: str) -> None:
+    for message in (
+        f"https://api.example.com/v1/keys/{value}/status",
+        f"https://api.example.com/v1/keys/{value}",
+        f"I called https://api.example.com/check?apiKey={value}&x=1 and got 401",
+        f"http://127.0.0.1:8765/check?k={value}",
+        f"https://example.com/#{value}",
+    ):
+        result = redact(message)
+        assert result.redacted, message
+        _assert_gone(value, result.text)
+
+
+def test_a_uuid_shaped_key_is_redacted_after_ref_or_key_and_in_a_url() -> None:
+    key = str(uuid.UUID(int=random.Random(15).getrandbits(128), version=4))
+    for message in (
+        f"ref {key}",
+        f"key ref: {key}",
+        f"key {key}",
+        f"https://www.okx.com/api/v5/{key}/config",
+        f"https://example.com/?id={key}",
+    ):
+        result = redact(message)
+        assert key not in result.text, message
+        assert result.kinds == ("uuid_secret",), message
+
+
+def test_a_form_token_is_redacted_wherever_it_appears() -> None:
+    token = "it_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde"  # "it_" and 43 url-safe base64 characters
+    assert len(token) == len("it_") + 43
+    for message in (
+        f"the form at http://127.0.0.1:8080/intake/form#token={token} won't load",
+        f"http://127.0.0.1:8080/intake/form?token={token}",
+        f"token {token}",
+        token,
+    ):
+        result = redact(message)
+        assert token not in result.text, message
+        assert result.kinds == ("form_token",), message
 
 
 # -- metadata and limits -------------------------------------------------------------------------------------

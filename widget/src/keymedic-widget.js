@@ -402,9 +402,16 @@
       let response = null;
       let answer = {};
       try {
+        // The intake checks that the form is posted by the user it was made for: the same sign-in token as
+        // the socket's (a fresh one from the host app).
+        const headers = { "Content-Type": "application/json", Accept: "application/json" };
+        const signIn = await Promise.resolve()
+          .then(() => this.getToken())
+          .catch(() => null);
+        if (signIn) headers.Authorization = "Bearer " + signIn;
         response = await fetch(payload.submit_url, {
           method: "POST",
-          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          headers: headers,
           body: JSON.stringify(body),
           credentials: "omit",
           cache: "no-store",

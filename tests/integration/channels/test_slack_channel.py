@@ -16,7 +16,13 @@ import pytest
 from bot.redaction import REDACTED
 from bot.sandbox.scenarios import credentials_for
 from channels.screening import NOTICE
-from channels.slack import LINK_PROMPT, NOT_YOUR_THREAD
+from channels.slack import (
+    CODE_ACCEPTED,
+    CODE_REFUSED,
+    LINK_PROMPT,
+    NO_CODE_WAITING,
+    NOT_YOUR_THREAD,
+)
 from channels.slack_output import conversation_id, escape
 from channels.slack_testing import BOT_USER, SlackStack, event_body, message_event, start_slack_stack
 
@@ -224,6 +230,96 @@ def test_an_unlinked_slack_user_is_told_how_to_link_and_gets_no_account_data(sta
     # Nothing reached the bot, so nothing about any wallet could be said.
     assert stack.fake.calls_to("chat.postMessage", thread_ts=ts) == []
     assert user_texts(stack, conversation_id(stack.team, "D0STRANGER", ts)) == []
+
+
+def _store(stack: SlackStack) -> Any:
+    """A unit of work on the stack's database, as the web app has (the caller disposes `uow.database`)."""
+    from dataclasses import replace
+
+    from bot.config import load_settings
+    from bot.store.crypto import load_key_ring
+    from bot.store.db import create_database
+    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    settings = replace(load_settings(), var_dir=stack.var_dir, database_url=stack.database_url)
+    database = create_database(stack.database_url)
+    return SqlAlchemyUnitOfWork(database, load_key_ring(settings)), database
+
+
+def _code_for(stack: SlackStack, link_url: str, handle: str) -> str:
+    """What the web app does when `handle`, signed in, opens the link: the code it shows them."""
+    from datetime import datetime, timezone
+    from urllib.parse import parse_qs, urlsplit
+
+    from bot.store import services, slack
+
+    [token] = parse_qs(urlsplit(link_url).query)["token"]
+    uow, database = _store(stack)
+    try:
+        with uow:
+            code = slack.issue_link_code(
+                uow, token, services.ensure_user(uow, handle), now=datetime.now(timezone.utc)
+            )
+            uow.commit()
+        return code
+    finally:
+        database.dispose()
+
+
+def _linked_handle(stack: SlackStack, slack_user: str) -> str | None:
+    from bot.store import slack
+
+    uow, database = _store(stack)
+    try:
+        with uow:
+            user = slack.linked_user(uow, stack.team, slack_user)
+            return user.handle if user is not None else None
+    finally:
+        database.dispose()
+
+
+def test_a_slack_link_is_made_only_by_the_slack_user_who_asked_sending_the_code_in_its_dm(
+    stack: SlackStack,
+) -> None:
+    carol, eve = "U0CAROL", "U0EVE"
+
+    def dm(user: str, text: str, event_id: str) -> list[Any]:
+        ts = new_ts()
+        stack.send(message_event(user=user, text=text, channel=f"D{user[1:]}", ts=ts), event_id=event_id)
+        return [call.arguments for call in stack.fake.wait_for("chat.postEphemeral", thread_ts=ts)]
+
+    [prompt] = dm(carol, "hello", "EvCAROL1")
+    assert prompt["text"] == escape(LINK_PROMPT)
+    code = _code_for(stack, prompt["blocks"][1]["elements"][0]["url"], "carol")
+    assert _linked_handle(stack, carol) is None  # getting the code on the web links nothing
+
+    # The code said in a channel is not taken: only a DM is surely from the user.
+    top = new_ts()
+    stack.send(
+        message_event(
+            user=carol, text=f"<@{BOT_USER}> {code}", channel="C0SUPPORT", ts=top, kind="app_mention"
+        ),
+        event_id="EvCAROLCHAN",
+    )
+    [in_channel] = stack.fake.wait_for("chat.postEphemeral", thread_ts=top)
+    assert in_channel.arguments["text"] == escape(LINK_PROMPT)
+    assert _linked_handle(stack, carol) is None
+    # Another Slack user sending carol's code gets nothing.
+    [other] = dm(eve, code, "EvEVE1")
+    assert other["text"] == escape(NO_CODE_WAITING) and _linked_handle(stack, eve) is None
+    # A wrong code is refused and counted.
+    wrong = "ABCD-EFGH" if code != "ABCD-EFGH" else "HGFE-DCBA"
+    [refused] = dm(carol, wrong, "EvCAROL2")
+    assert refused["text"] == escape(CODE_REFUSED["wrong_code"])
+    [accepted] = dm(carol, code.lower(), "EvCAROL3")
+    assert accepted["text"] == escape(CODE_ACCEPTED.format(handle="carol"))
+    assert _linked_handle(stack, carol) == "carol"
+
+    # Now carol's messages reach the bot.
+    ts = new_ts()
+    stack.send(message_event(user=carol, text="hi", channel="D0CAROL", ts=ts), event_id="EvCAROL4")
+    stack.fake.wait_for("chat.postMessage", thread_ts=ts)
+    assert eventually_texts(stack, conversation_id(stack.team, "D0CAROL", ts), ["hi"]) == ["hi"]
 
 
 def test_a_pasted_secret_is_redacted_before_the_bot_and_the_user_is_told_to_revoke(stack: SlackStack) -> None:

@@ -94,7 +94,7 @@ def test_a_posted_key_comes_back_as_a_reference_that_decrypts_to_it(
 def test_the_html_form_round_trip(world: World, client: httpx.Client, database: Database) -> None:
     token = world.token()
 
-    page = client.get(f"{world.url}/intake/form", params={"token": token})
+    page = client.post(f"{world.url}/intake/form", data={"token": token})
 
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert page.headers["content-security-policy"] == form.PAGE_CSP
@@ -117,13 +117,33 @@ def test_the_html_form_round_trip(world: World, client: httpx.Client, database: 
     assert SECRET not in done.text
     assert counts(database) == (1, 1)
 
-    used = client.get(f"{world.url}/intake/form", params={"token": token})
+    used = client.post(f"{world.url}/intake/form", data={"token": token})
     assert used.status_code == 409 and "already submitted" in used.text
+
+
+def test_a_form_link_keeps_its_token_out_of_every_request_line(world: World, client: httpx.Client) -> None:
+    from bot.web.intake import intake_form_url
+
+    token = world.token()
+    link = intake_form_url(world.url, token)
+    # The token is in the fragment: httpx, like a browser, sends only the path.
+    assert link == f"{world.url}/intake/form#token={token}"
+    assert httpx.URL(link).raw_path == b"/intake/form"
+    opener = client.get(link)
+    assert opener.status_code == 200 and token not in opener.text
+    assert opener.headers["content-security-policy"] == form.OPENER_CSP
+    assert 'action="/intake/form"' in opener.text and "location.hash" in opener.text
+    # An old-style query link is not honoured: its token already sits in some proxy's log.
+    queried = client.get(f"{world.url}/intake/form", params={"token": token})
+    assert queried.status_code == 200 and 'type="password"' not in queried.text
+    # What the opener's script posts gets the form.
+    page = client.post(f"{world.url}/intake/form", data={"token": token})
+    assert page.status_code == 200 and 'type="password"' in page.text
 
 
 @pytest.mark.parametrize("token", ["", "it_" + "x" * 43, "<script>"])
 def test_a_bad_form_link_gets_a_page_saying_so(world: World, client: httpx.Client, token: str) -> None:
-    page = client.get(f"{world.url}/intake/form", params={"token": token})
+    page = client.post(f"{world.url}/intake/form", data={"token": token})
     assert page.status_code == 404 and "not valid" in page.text and "<script>" not in page.text
     assert_secure_headers(page)
 
@@ -256,12 +276,12 @@ def test_the_database_never_holds_a_posted_secret_in_clear(
     base = {"token": token, "wallet_id": world.okx_wallet, "api_key": API_KEY, "api_secret": SECRET}
     assert post(client, world, base).status_code == 422  # refused: no passphrase
     assert post(client, world, {**base, "passphrase": PASSPHRASE}).status_code == 201
-    client.get(f"{world.url}/intake/form", params={"token": token})
+    client.post(f"{world.url}/intake/form", data={"token": token})
 
     raw = _raw_database_bytes(database)
     # aiohttp writes an access line after the response went out: wait for the last one.
     deadline = time.monotonic() + 5.0
-    while "GET /intake/form 409" not in caplog.text and time.monotonic() < deadline:
+    while "POST /intake/form 409" not in caplog.text and time.monotonic() < deadline:
         time.sleep(0.01)
 
     assert len(raw) > 10_000, "read the real files"
@@ -276,7 +296,7 @@ def test_the_database_never_holds_a_posted_secret_in_clear(
     for marker in (SECRET, PASSPHRASE, token, API_KEY):
         assert marker not in server_log
     assert "POST /intake/credentials 201" in server_log, "the access log still says what happened"
-    assert "GET /intake/form 409" in server_log
+    assert "POST /intake/form 409" in server_log
 
 
 def test_concurrent_submissions_of_one_token_store_one_credential(world: World, database: Database) -> None:

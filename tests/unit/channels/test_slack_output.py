@@ -22,9 +22,14 @@ class RecordingClient:
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
+        self.ephemerals: list[dict[str, Any]] = []
 
     async def chat_postMessage(self, **arguments: Any) -> dict[str, Any]:  # noqa: N802 (slack_sdk's name)
         self.posts.append(arguments)
+        return {"ok": True}
+
+    async def chat_postEphemeral(self, **arguments: Any) -> dict[str, Any]:  # noqa: N802 (slack_sdk's name)
+        self.ephemerals.append(arguments)
         return {"ok": True}
 
 
@@ -116,6 +121,49 @@ async def test_the_credential_form_becomes_a_link_never_fields_in_slack() -> Non
     [button] = post["blocks"][1]["elements"]
     assert button["url"] == payload["form_url"]
     assert "api_secret" not in str(post) and "submit_url" not in str(post)
+
+
+FORM_TOKEN = "it_" + "F" * 40 + "a1_"
+FORM = {
+    "type": "keymedic_credential_form",
+    "form_url": f"http://127.0.0.1:8080/intake/form#token={FORM_TOKEN}",
+    "token": FORM_TOKEN,
+}
+
+
+async def test_in_a_channel_thread_the_form_link_goes_only_to_the_user_who_asked() -> None:
+    # Issue 15: a form link posted into a channel thread could be opened by anyone in the channel.
+    client = RecordingClient()
+    output = SlackThreadOutput(client, user="U0ALICE")  # type: ignore[arg-type]
+    conversation = conversation_id("T1", "C0SUPPORT", "1.2")
+    await output.send_text_message(conversation, f"Enter it in this secure form: {FORM['form_url']} (10 min)")
+    await output.send_custom_json(conversation, FORM)
+    assert FORM_TOKEN not in str(client.posts)
+    [private] = client.ephemerals
+    assert (
+        private["user"] == "U0ALICE" and private["channel"] == "C0SUPPORT" and private["thread_ts"] == "1.2"
+    )
+    assert private["blocks"][1]["elements"][0]["url"] == FORM["form_url"]
+
+
+async def test_a_form_for_a_channel_thread_with_no_known_user_is_not_posted() -> None:
+    # A message Rasa sends on its own (no incoming Slack user): nobody to show it to privately.
+    client = RecordingClient()
+    output = SlackThreadOutput(client)  # type: ignore[arg-type]
+    await output.send_custom_json(conversation_id("T1", "C0SUPPORT", "1.2"), FORM)
+    assert FORM_TOKEN not in str(client.posts) and client.ephemerals == []
+    assert "direct message" in client.posts[0]["text"]
+
+
+async def test_in_a_direct_message_the_form_is_a_button_and_the_text_holds_no_link() -> None:
+    client = RecordingClient()
+    output = SlackThreadOutput(client, user="U0ALICE")  # type: ignore[arg-type]
+    conversation = conversation_id("T1", "D2", "1.2")
+    await output.send_text_message(conversation, f"Enter it in this secure form: {FORM['form_url']} (10 min)")
+    await output.send_custom_json(conversation, FORM)
+    text, button = client.posts
+    assert FORM_TOKEN not in text["text"] and "secure form" in text["text"]
+    assert button["blocks"][1]["elements"][0]["url"] == FORM["form_url"]
 
 
 async def test_an_unknown_custom_payload_is_not_passed_to_slack_as_arguments() -> None:

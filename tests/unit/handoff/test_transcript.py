@@ -107,3 +107,15 @@ def test_the_real_redaction_module_is_adapted_when_it_is_there() -> None:
     assert secret not in result.text and result.kinds
     assert isinstance(result, Redaction)
     assert redaction.redact("hello").text == "hello"
+
+
+def test_a_form_link_in_the_conversation_never_reaches_the_transcript() -> None:
+    # The bot sends Slack users the form as a link; whoever reads the ticket must not be able to open it.
+    token = "it_" + "k" * 21 + "9" * 21 + "_"
+    events = [
+        {"event": "bot", "text": f"Open http://127.0.0.1:8080/intake/form#token={token}", "timestamp": 1.0},
+        {"event": "user", "text": f"it says {token} is used", "timestamp": 2.0},
+    ]
+    turns = transcript_turns(events, load_redactor())
+    assert all(token not in turn["text"] for turn in turns)
+    assert [turn["redacted"] for turn in turns] == [["form_token"], ["form_token"]]

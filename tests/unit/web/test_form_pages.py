@@ -79,7 +79,7 @@ def test_the_received_page_shows_the_reference_and_points_back_to_the_chat() -> 
 
 def test_the_bot_gets_a_link_and_a_widget_payload() -> None:
     url = intake.intake_form_url("https://app.example/", TOKEN)
-    assert url == f"https://app.example/intake/form?token={TOKEN}"
+    assert url == f"https://app.example/intake/form#token={TOKEN}"  # the fragment is never sent
     payload = intake.credential_form_payload("https://app.example", TOKEN, wallet_id=42, exchange="okx")
     assert payload["submit_url"] == "https://app.example/intake/credentials"
     assert payload["form_url"] == url and payload["expires_in_s"] == 600
