@@ -1,11 +1,10 @@
 """agents: support agents and automations, each with its own hashed API credentials
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-07 11:30:00
 
-`down_revision` is the head there was when this was written (0004, which revises 0005). Another migration
-(0006) was written at the same time; whichever lands second revises the other, so `alembic heads` stays one.
+Written beside 0006 (Slack link codes) and landed after it, so it revises 0006: `alembic heads` stays one.
 The rate limits of issue 15 keep no table: they live in Redis, or in a bounded memory store
 (`bot.diagnosis.ratelimit`).
 """
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
