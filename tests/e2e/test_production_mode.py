@@ -313,6 +313,8 @@ async def test_a_key_update_through_the_widget_checks_the_key_over_tls_and_resyn
             posted = await http.post(
                 form["submit_url"],
                 json={"token": form["token"], "wallet_id": kraken, **credentials_for("kraken", "valid")},
+                # As the widget posts it: the form's token works only for the user it was offered to.
+                headers={"Authorization": f"Bearer {stack.widget_token(DEMO)}"},
             )
         assert posted.status_code == 201, posted.text
         reference = posted.json()["reference"]
