@@ -71,7 +71,7 @@ class ActionAskExchange(DeskAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         answer_side_questions(dispatcher, tracker)
-        suggestion = normalize_exchange(tracker.get_slot("exchange_suggestion"))
+        suggestion = _suggested_this_turn(tracker)
         if suggestion is not None:
             # A misspelt name the form was unsure of (validate_exchange): a typed yes or no answers it too.
             dispatcher.utter_message(
@@ -309,6 +309,17 @@ class ValidateKeyUpdateForm(FormValidationAction):
             and tracker.get_slot("key_status") == "passed"
             and not _wallet_named_since_last_update(tracker)
         )
+
+
+def _suggested_this_turn(tracker: Tracker) -> str | None:
+    """The exchange `validate_exchange` guessed from the latest message, if it did; a guess left over from an
+    earlier turn (the user moved on, or left the form) is not asked about again."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return None
+        if event.get("event") == "slot" and event.get("name") == "exchange_suggestion":
+            return normalize_exchange(event.get("value"))
+    return None
 
 
 def _not_about_the_wallet(domain: DomainDict) -> set[str]:

@@ -65,7 +65,7 @@ async def test_a_change_of_wallet_in_the_middle_of_the_key_form_moves_the_form(r
 async def test_a_misspelt_exchange_is_understood(rasa_stack: RasaStack) -> None:
     wallets = await _wallets(rasa_stack)
     me = _demo_conversation(rasa_stack)
-    assert "Which exchange" in _texts(rasa_stack.say(me, "my api key doesn't work anymore"))
+    assert "Which exchange" in _texts(rasa_stack.say(me, "my wallet isn't syncing anymore"))
 
     replies = rasa_stack.say(me, "coinbsae")
 
@@ -102,5 +102,17 @@ async def test_a_frustrated_request_for_a_person_reaches_support(rasa_stack: Ras
     rasa_stack.say(me, "my kraken wallet stopped updating")
 
     replies = rasa_stack.say(me, "honestly this bot is hopeless, just put me through to a human")
+
+    assert "passed this to our support team" in _texts(replies)
+
+
+async def test_a_typed_yes_to_the_support_offer_after_the_removal_warning_opens_a_ticket(
+    rasa_stack: RasaStack,
+) -> None:
+    me = _demo_conversation(rasa_stack)
+    warning = rasa_stack.say(me, "think I'll just get rid of the kraken wallet")
+    assert "permanently delete" in _texts(warning)
+
+    replies = rasa_stack.say(me, "ok yeah")
 
     assert "passed this to our support team" in _texts(replies)

@@ -106,7 +106,8 @@ async def test_an_unsure_guess_is_asked_about_and_a_typed_yes_takes_it(desk: Sup
     assert slots["exchange_suggestion"] == "kucoin"
 
     asked = CollectingDispatcher()
-    await ActionAskExchange(desk).run(asked, said_in_form("ucoin", intent="inform", before=slots), DOMAIN)
+    after_guess = said_in_form("ucoin", intent="inform", before={}, candidates=slots)
+    await ActionAskExchange(desk).run(asked, after_guess, DOMAIN)
     assert asked.messages[0]["text"] == "Did you mean KuCoin?"
     assert [b["payload"] for b in asked.messages[0]["buttons"]] == ["/affirm", "/deny"]
 
@@ -159,3 +160,12 @@ async def test_a_trigger_without_a_question_gets_no_extra_answer(desk: SupportDe
     asked = CollectingDispatcher()
     await ActionAskExchange(desk).run(asked, starting, DOMAIN)
     assert [m.get("response") for m in asked.messages] == [None]
+
+
+async def test_a_guess_from_an_earlier_turn_is_not_asked_about_again(desk: SupportDesk) -> None:
+    later = said_in_form(
+        "my wallet stopped syncing", intent="sync_stopped", before={"exchange_suggestion": "kucoin"}
+    )
+    asked = CollectingDispatcher()
+    await ActionAskExchange(desk).run(asked, later, DOMAIN)
+    assert asked.messages[0]["text"].startswith("Which exchange is it?")
