@@ -22,7 +22,7 @@ from bot.assistant.replies import (
     sync_started_reply,
 )
 from bot.diagnosis.errors import DiagnosisRateLimited, UnsupportedExchange
-from bot.exchange_ids import display_name, normalize_exchange
+from bot.exchange_ids import ExchangeId, display_name, normalize_exchange
 from bot.exchange_mentions import intended_exchange
 from bot.knowledge import api_page_link, guide_for, new_key_steps
 from bot.side_questions import SideTopic, side_questions
@@ -311,7 +311,7 @@ class ValidateKeyUpdateForm(FormValidationAction):
         )
 
 
-def _suggested_this_turn(tracker: Tracker) -> str | None:
+def _suggested_this_turn(tracker: Tracker) -> ExchangeId | None:
     """The exchange `validate_exchange` guessed from the latest message, if it did; a guess left over from an
     earlier turn (the user moved on, or left the form) is not asked about again."""
     for event in reversed(tracker.events):
