@@ -49,15 +49,26 @@ _SIDE_ANSWERS: dict[SideTopic, str] = {
 }
 
 
-def answer_side_questions(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-    """Answer the questions asked beside the trigger that started the form ("my key stopped working, do I
-    need a passphrase?"), before the form's first question.
+_EXPLANATIONS = frozenset(
+    {
+        "utter_explain_broken_key",
+        "utter_explain_revoked",
+        "utter_explain_security_change",
+        "utter_explain_replace",
+    }
+)
 
-    The form's ask actions call this: exactly one of them runs as the form starts, while Rasa runs the
-    validation action twice then (to validate pre-filled slots, then again), so an answer there would come
-    twice. Later questions of the form (after a side question, a "thanks") say nothing more."""
+
+def answer_side_questions(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """Answer the questions asked beside the trigger that (re)started the form ("my key stopped working, do
+    I need a passphrase?"), before the form's next question.
+
+    The form's ask actions call this: exactly one of them runs per run of the form, while Rasa runs the
+    validation action twice as the form starts, so an answer there would come twice. Only a run that follows
+    the trigger's explanation in this turn answers: the form's start, or a trigger said while it was already
+    running; later questions of the form (after a side question, a "thanks") say nothing more."""
     intent = (tracker.latest_message.get("intent") or {}).get("name")
-    if intent not in _TRIGGERS or not _activated_this_turn(tracker, "key_update_form"):
+    if intent not in _TRIGGERS or not _explained_this_turn(tracker):
         return
     for topic in side_questions(str(tracker.latest_message.get("text") or ""), besides=intent):
         dispatcher.utter_message(response=_SIDE_ANSWERS[topic])
@@ -309,6 +320,16 @@ class ValidateKeyUpdateForm(FormValidationAction):
             and tracker.get_slot("key_status") == "passed"
             and not _wallet_named_since_last_update(tracker)
         )
+
+
+def _explained_this_turn(tracker: Tracker) -> bool:
+    """Whether a trigger's explanation (data/rules/key_update.yml) was given since the user's message."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "action" and event.get("name") in _EXPLANATIONS:
+            return True
+    return False
 
 
 def _suggested_this_turn(tracker: Tracker) -> ExchangeId | None:

@@ -116,3 +116,15 @@ async def test_a_typed_yes_to_the_support_offer_after_the_removal_warning_opens_
     replies = rasa_stack.say(me, "ok yeah")
 
     assert "passed this to our support team" in _texts(replies)
+
+
+async def test_a_two_part_message_in_the_middle_of_the_key_form_gets_both_answers(
+    rasa_stack: RasaStack,
+) -> None:
+    me = _demo_conversation(rasa_stack)
+    rasa_stack.say(me, "my kucoin wallet quit syncing")
+
+    replies = rasa_stack.say(me, "the key says invalid now btw, where would I find the passphrase?")
+
+    assert "passphrase" in _texts(replies).lower()
+    assert "Store it somewhere safe" in _texts(replies)  # the passphrase answer itself

@@ -29,6 +29,7 @@ def said_in_form(
     before: dict[str, Any],
     candidates: dict[str, Any] | None = None,
     starting: bool = False,
+    explained: str | None = None,
 ) -> Tracker:
     """The tracker Rasa sends the validation action after the user said `text` in the form: the slots set
     before (as events before the message), the message, then this turn's slot candidates."""
@@ -37,8 +38,9 @@ def said_in_form(
         {"event": "slot", "name": name, "value": value} for name, value in before.items()
     ]
     user = {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}, "entities": []}}
+    explanation = [{"event": "action", "name": explained}] if explained else []
     activation = [{"event": "active_loop", "name": "key_update_form"}] if starting else []
-    events = [*history, user, *activation, {"event": "action", "name": "key_update_form"}]
+    events = [*history, user, *explanation, *activation, {"event": "action", "name": "key_update_form"}]
     events += [{"event": "slot", "name": name, "value": value} for name, value in candidates.items()]
     return Tracker(
         sender_id="demo",
@@ -142,7 +144,9 @@ async def test_naming_the_same_exchange_again_changes_nothing(desk: SupportDesk)
 
 async def test_a_question_beside_the_trigger_is_answered_once_as_the_form_starts(desk: SupportDesk) -> None:
     text = "my wallet stopped syncing, do I need a passphrase?"
-    starting = said_in_form(text, intent="sync_stopped", before={}, starting=True)
+    starting = said_in_form(
+        text, intent="sync_stopped", before={}, starting=True, explained="utter_explain_broken_key"
+    )
     asked = CollectingDispatcher()
     await ActionAskExchange(desk).run(asked, starting, DOMAIN)
     assert [m.get("response") for m in asked.messages] == ["utter_passphrase", None]
@@ -156,7 +160,13 @@ async def test_a_question_beside_the_trigger_is_answered_once_as_the_form_starts
 
 
 async def test_a_trigger_without_a_question_gets_no_extra_answer(desk: SupportDesk) -> None:
-    starting = said_in_form("my kraken key stopped working", intent="sync_stopped", before={}, starting=True)
+    starting = said_in_form(
+        "my kraken key stopped working",
+        intent="sync_stopped",
+        before={},
+        starting=True,
+        explained="utter_explain_broken_key",
+    )
     asked = CollectingDispatcher()
     await ActionAskExchange(desk).run(asked, starting, DOMAIN)
     assert [m.get("response") for m in asked.messages] == [None]
@@ -169,3 +179,17 @@ async def test_a_guess_from_an_earlier_turn_is_not_asked_about_again(desk: Suppo
     asked = CollectingDispatcher()
     await ActionAskExchange(desk).run(asked, later, DOMAIN)
     assert asked.messages[0]["text"].startswith("Which exchange is it?")
+
+
+async def test_a_two_part_message_in_the_middle_of_the_form_gets_its_answer_too(desk: SupportDesk) -> None:
+    # The form was already running; the trigger's rule explained again and ran the form again.
+    text = "the coinbase key is invalid now, is read-only enough?"
+    again = said_in_form(
+        text,
+        intent="invalid_key_error",
+        before={"requested_slot": "exchange"},
+        explained="utter_explain_broken_key",
+    )
+    asked = CollectingDispatcher()
+    await ActionAskExchange(desk).run(asked, again, DOMAIN)
+    assert [m.get("response") for m in asked.messages] == ["utter_permissions", None]
