@@ -56,14 +56,21 @@ def wallet_id_of(tracker: Tracker) -> int | None:
 def exchange_of(tracker: Tracker) -> str | None:
     """The exchange the latest message names, else the `exchange` slot, as an exchange id (or None).
 
-    Questions and side requests don't fill the slot (domain.yml), so their actions read the entity here."""
+    Questions and side requests don't fill the slot (domain.yml), so their actions read the entity here; a
+    misspelt name ("can I remove my krakn wallet") is no entity, so the text is read for one too
+    (bot/exchange_mentions.py, confident readings only)."""
     from bot.exchange_ids import normalize_exchange
+    from bot.exchange_mentions import intended_exchange
 
     for entity in tracker.latest_message.get("entities") or []:
         if entity.get("entity") == "exchange":
             named = normalize_exchange(str(entity.get("value")))
             if named is not None:
                 return named
+    text = str(tracker.latest_message.get("text") or "")
+    typed = intended_exchange(text) if not text.startswith("/") else None
+    if typed is not None and typed.confident:
+        return typed.exchange
     return normalize_exchange(tracker.get_slot("exchange"))
 
 

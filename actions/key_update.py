@@ -22,8 +22,10 @@ from bot.assistant.replies import (
     sync_started_reply,
 )
 from bot.diagnosis.errors import DiagnosisRateLimited, UnsupportedExchange
-from bot.exchange_ids import normalize_exchange
+from bot.exchange_ids import ExchangeId, display_name, normalize_exchange
+from bot.exchange_mentions import intended_exchange
 from bot.knowledge import api_page_link, guide_for, new_key_steps
+from bot.side_questions import SideTopic, side_questions
 from bot.store.services import DiagnosisNotPassed, NotFound, PendingCredentialInvalid
 from bot.web.intake import CREDENTIAL_FORM_TYPE
 
@@ -37,6 +39,41 @@ SYNC_CHECK_MAX = 24  # two minutes; after that the user asks, or the next key co
 _REFERENCE = re.compile(r"(?<![A-Za-z0-9_-])pc_[A-Za-z0-9_-]+")
 
 
+# The triggers that start the key update (data/rules/key_update.yml), and the answer to each side question.
+_TRIGGERS = frozenset({"sync_stopped", "invalid_key_error", "key_revoked", "security_changed", "update_key"})
+_SIDE_ANSWERS: dict[SideTopic, str] = {
+    SideTopic.PASSPHRASE: "utter_passphrase",
+    SideTopic.PERMISSIONS: "utter_permissions",
+    SideTopic.IP_WHITELIST: "utter_ip_whitelist",
+    SideTopic.ACTIVATION: "utter_key_activation",
+}
+
+
+_EXPLANATIONS = frozenset(
+    {
+        "utter_explain_broken_key",
+        "utter_explain_revoked",
+        "utter_explain_security_change",
+        "utter_explain_replace",
+    }
+)
+
+
+def answer_side_questions(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """Answer the questions asked beside the trigger that (re)started the form ("my key stopped working, do
+    I need a passphrase?"), before the form's next question.
+
+    The form's ask actions call this: exactly one of them runs per run of the form, while Rasa runs the
+    validation action twice as the form starts, so an answer there would come twice. Only a run that follows
+    the trigger's explanation in this turn answers: the form's start, or a trigger said while it was already
+    running; later questions of the form (after a side question, a "thanks") say nothing more."""
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    if intent not in _TRIGGERS or not _explained_this_turn(tracker):
+        return
+    for topic in side_questions(str(tracker.latest_message.get("text") or ""), besides=intent):
+        dispatcher.utter_message(response=_SIDE_ANSWERS[topic])
+
+
 class ActionAskExchange(DeskAction):
     def name(self) -> str:
         return "action_ask_exchange"
@@ -44,6 +81,18 @@ class ActionAskExchange(DeskAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        answer_side_questions(dispatcher, tracker)
+        suggestion = _suggested_this_turn(tracker)
+        if suggestion is not None:
+            # A misspelt name the form was unsure of (validate_exchange): a typed yes or no answers it too.
+            dispatcher.utter_message(
+                text=f"Did you mean {display_name(suggestion)}?",
+                buttons=[
+                    {"title": f"Yes, {display_name(suggestion)}", "payload": "/affirm"},
+                    {"title": "No", "payload": "/deny"},
+                ],
+            )
+            return []
         desk = self.desk
         wallets = await desk.wallets(channel_of(tracker), tracker.sender_id)
         exchanges = list(dict.fromkeys(w.exchange for w in wallets))
@@ -60,6 +109,7 @@ class ActionAskWalletId(DeskAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        answer_side_questions(dispatcher, tracker)
         desk = self.desk
         exchange = tracker.get_slot("exchange")
         wallets = [
@@ -95,6 +145,7 @@ class ActionAskCredentialRef(DeskAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        answer_side_questions(dispatcher, tracker)
         desk = self.desk
         exchange = str(tracker.get_slot("exchange"))
         wallet_id = wallet_id_of(tracker)
@@ -166,8 +217,53 @@ class ValidateKeyUpdateForm(FormValidationAction):
         found = _REFERENCE.findall(str(tracker.latest_message.get("text") or ""))
         return {"credential_ref": found[-1]} if found else {}
 
+    async def extract_exchange(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """The exchange the user means, read from the whole message (bot/exchange_mentions.py).
+
+        Rasa's entity mapping takes one of the names the message holds, so "I meant my KuCoin wallet, not
+        Kraken" could fill Kraken, and a misspelt name ("kucoinn") is no entity at all. An exchange the
+        message names with confidence becomes the candidate; a guess, or the answer to "Did you mean …?",
+        becomes a `None` candidate that `validate_exchange` turns into the question or its answer."""
+        message = tracker.latest_message
+        intent = (message.get("intent") or {}).get("name")
+        text = str(message.get("text") or "")
+        if intent in _not_about_the_wallet(domain) or text.startswith("/"):
+            return {}
+        suggestion = normalize_exchange(tracker.get_slot("exchange_suggestion"))
+        if suggestion is not None and intent == "affirm":
+            return {"exchange": suggestion}
+        if suggestion is not None and intent == "deny":
+            return {"exchange": None}
+        before = _slot_before_this_turn(tracker, "exchange")
+        candidate = tracker.slots_to_validate().get("exchange")
+        resolved = intended_exchange(text, current=before)
+        if resolved is None:
+            # Every name in it was negated ("not Kraken"): the entity Rasa found is the wrong one.
+            return {"exchange": before} if candidate is not None and candidate != before else {}
+        if not resolved.confident:
+            # A guess is worth a question only while the form has no exchange; otherwise keep the wallet.
+            return {"exchange": None} if before is None and candidate is None else {}
+        if resolved.exchange != before or (candidate is not None and candidate != resolved.exchange):
+            return {"exchange": resolved.exchange}
+        return {}
+
     async def validate_exchange(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is None:
+            # extract_exchange's `None`: a guess to confirm, or a "no" to the last guess (ask again).
+            guess = intended_exchange(str(tracker.latest_message.get("text") or ""))
+            asked = guess is not None and not guess.confident
+            return {"exchange": None, "exchange_suggestion": guess.exchange if guess and asked else None}
+        found = await self._validate_named_exchange(value, dispatcher, tracker)
+        if found.get("exchange") and tracker.get_slot("exchange_suggestion") is not None:
+            return {**found, "exchange_suggestion": None}  # the guess is settled
+        return found
+
+    async def _validate_named_exchange(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
         if self._starts_after_a_finished_update(tracker):
             # The last key update ended with a saved key, and this new one names no exchange: it is about
@@ -229,6 +325,48 @@ class ValidateKeyUpdateForm(FormValidationAction):
             and tracker.get_slot("key_status") == "passed"
             and not _wallet_named_since_last_update(tracker)
         )
+
+
+def _explained_this_turn(tracker: Tracker) -> bool:
+    """Whether a trigger's explanation (data/rules/key_update.yml) was given since the user's message."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "action" and event.get("name") in _EXPLANATIONS:
+            return True
+    return False
+
+
+def _suggested_this_turn(tracker: Tracker) -> ExchangeId | None:
+    """The exchange `validate_exchange` guessed from the latest message, if it did; a guess left over from an
+    earlier turn (the user moved on, or left the form) is not asked about again."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return None
+        if event.get("event") == "slot" and event.get("name") == "exchange_suggestion":
+            return normalize_exchange(event.get("value"))
+    return None
+
+
+def _not_about_the_wallet(domain: DomainDict) -> set[str]:
+    """Intents whose exchange is not the form's answer: the `not_intent` of the `exchange` slot's mapping
+    (questions and side requests, domain.yml), and small talk."""
+    mappings = domain.get("slots", {}).get("exchange", {}).get("mappings", [])
+    questions = {intent for mapping in mappings for intent in mapping.get("not_intent", [])}
+    return questions | {"out_of_scope", "thank", "goodbye", "greet", "EXTERNAL_key_failed"}
+
+
+def _slot_before_this_turn(tracker: Tracker, slot: str) -> Any:
+    """The slot's value before the latest user message (Rasa has already put this turn's candidate in)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+    # Set before the tracker's window of recent turns (rasa_plugins/tracker_store.py), or never: without a
+    # candidate this turn, the slot still holds the earlier value.
+    return None if slot in tracker.slots_to_validate() else tracker.get_slot(slot)
 
 
 def _activated_this_turn(tracker: Tracker, form: str) -> bool:

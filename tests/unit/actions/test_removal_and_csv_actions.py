@@ -86,3 +86,16 @@ async def test_the_csv_backup_follows_the_exchange_the_user_names() -> None:
     )
     (message,) = dispatcher.messages
     assert "from Kraken as a CSV file" in str(message["text"])
+
+
+async def test_a_misspelt_exchange_in_a_removal_question_is_the_wallet_meant(desk: SupportDesk) -> None:
+    wallets = {w.exchange: str(w.wallet_id) for w in await desk.wallets("rest", "demo")}
+    # NLU tags no entity for a typo; the conversation was about Kraken.
+    t = tracker(
+        {"exchange": "kraken", "wallet_id": wallets["kraken"]},
+        text="could I just remove my coinbsae wallet?",
+        intent="remove_exchange",
+    )
+    said, events = await run_removal(desk, t)
+    assert "Removing Coinbase would permanently delete" in said
+    assert removal_steps(said) == []
