@@ -19,6 +19,7 @@ from bot.knowledge._faq import (
     answer,
     depends_on_exchange,
     faq_topics,
+    is_retrieval_intent,
     load_faq,
     topic_for_intent,
 )
@@ -67,4 +68,5 @@ __all__ = [
     "topic_for_intent",
     "answer",
     "depends_on_exchange",
+    "is_retrieval_intent",
 ]

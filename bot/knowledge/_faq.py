@@ -28,6 +28,7 @@ __all__ = [
     "answer",
     "faq_topics",
     "depends_on_exchange",
+    "is_retrieval_intent",
 ]
 
 FAQ_PATH: Final = Path(__file__).with_name("faq.yml")
@@ -55,12 +56,18 @@ def faq_topics() -> tuple[str, ...]:
     return tuple(load_faq())
 
 
+def is_retrieval_intent(intent: str) -> bool:
+    """Whether an intent is one of the FAQ's retrieval intents (`faq`, `faq_sync`, ...): its topic is the
+    ResponseSelector's pick, not the intent."""
+    return intent == "faq" or intent.startswith("faq_")
+
+
 def topic_for_intent(intent: str) -> str | None:
-    """The topic a plain intent (`ask_passphrase`) or a retrieval key (`faq/tab_open`) asks about."""
+    """The topic a plain intent (`ask_passphrase`) or a retrieval key (`faq_sync/tab_open`) asks about."""
     faq = load_faq()
-    if intent.startswith("faq/"):
-        name = intent.split("/", 1)[1]
-        return name if name in faq else None
+    base, _, name = intent.partition("/")
+    if name:
+        return name if is_retrieval_intent(base) and name in faq else None
     for topic in faq.values():
         if intent in topic.intents:
             return topic.topic

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.knowledge._faq import load_faq, topic_for_intent
+from bot.knowledge._faq import is_retrieval_intent, load_faq, topic_for_intent
 from bot.knowledge.search import Hit
 
 __all__ = ["Suggestion", "FLOW_TITLES", "suggestions", "faq_key"]
@@ -41,7 +41,7 @@ FLOW_TITLES: Final[Mapping[str, str]] = {
 
 
 def faq_key(parse: Mapping[str, Any]) -> tuple[str | None, float]:
-    """The ResponseSelector's pick (`faq/<topic>`) and its confidence, or (None, 0) when there is none."""
+    """The ResponseSelector's pick (`faq_sync/<topic>`) and its confidence; (None, 0) when there is none."""
     response = ((parse.get("response_selector") or {}).get("default") or {}).get("response") or {}
     key = response.get("intent_response_key")
     return (str(key), float(response.get("confidence") or 0.0)) if key else (None, 0.0)
@@ -82,7 +82,7 @@ def _from_nlu(parse: Mapping[str, Any]) -> list[Suggestion]:
     found = []
     for ranked in parse.get("intent_ranking") or []:
         intent = str(ranked.get("name") or "")
-        if intent == "faq":
+        if is_retrieval_intent(intent):
             key, _ = faq_key(parse)
             topic = topic_for_intent(key) if key else None
             if topic is not None:

@@ -34,7 +34,7 @@ def texts(replies: list[dict[str, object]]) -> str:
 def answers(rasa_stack: RasaStack) -> list[tuple[str, str, str]]:
     questions = yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))["questions"]
     return [
-        (q["ask"], q["expect"], texts(rasa_stack.say(f"e2e-question-{i}", q["ask"])))
+        (q["ask"], str(q["expect"]), texts(rasa_stack.say(f"e2e-question-{i}", q["ask"])))
         for i, q in enumerate(questions)
     ]
 

@@ -87,7 +87,11 @@ async def test_a_retrieval_question_gets_its_topics_answer_and_updating_keeps_ed
         dispatcher, ask("does updating keep my edits", "faq", key="faq/update_keeps_edits"), {}
     )
     assert said(dispatcher) == [answer("update_keeps_edits")]
-    assert "keeps everything" in said(dispatcher)[0]
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerFaq(FakeDesk()).run(
+        dispatcher, ask("can i close the tab", "faq_sync", key="faq_sync/tab_open"), {}
+    )
+    assert said(dispatcher) == [answer("tab_open")]
 
 
 async def test_a_close_passage_is_the_answer_and_a_person_is_offered() -> None:

@@ -209,8 +209,10 @@ def test_an_unknown_exchange_gets_the_general_answer_and_an_unknown_topic_is_a_k
 def test_plain_contract_intents_and_retrieval_keys_map_to_topics() -> None:
     assert topic_for_intent("ask_passphrase") == "passphrase"
     assert topic_for_intent("no_transactions") == "activity"
-    assert topic_for_intent("faq/tab_open") == "tab_open"
+    assert topic_for_intent("faq_sync/tab_open") == "tab_open"
+    assert topic_for_intent("faq/update_keeps_edits") == "update_keeps_edits"
     assert topic_for_intent("faq/nonsense") is None and topic_for_intent("greet") is None
+    assert topic_for_intent("inform/tab_open") is None
 
 
 def test_only_answers_that_change_with_the_exchange_look_the_wallet_up() -> None:
@@ -223,7 +225,7 @@ def test_the_domains_retrieval_responses_are_copies_of_the_general_answers() -> 
     copies = {
         name.split("/", 1)[1]: variants[0]["text"]
         for name, variants in domain["responses"].items()
-        if name.startswith("utter_faq/")
+        if name.startswith("utter_faq")
     }
     retrieval = {t.topic for t in load_faq().values() if not t.intents}
     assert set(copies) == retrieval
