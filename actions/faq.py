@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions.common import DeskAction, channel_of, exchange_of
 from bot.knowledge import answer, depends_on_exchange, is_retrieval_intent, topic_for_intent
 from bot.knowledge.fallback import faq_key, suggestions
-from bot.knowledge.search import SCORE_THRESHOLD, search
+from bot.knowledge.search import confident, search
 
 _PERSON = {"title": "Talk to a person", "payload": "/request_human"}
 
@@ -50,8 +50,9 @@ class ActionAnswerFaq(DeskAction):
 
 
 class ActionKnowledgeFallback(DeskAction):
-    """No intent was confident: answer from the knowledge text when a passage is close enough, then offer a
-    person; otherwise offer the likeliest topics and a person. Never a dead end."""
+    """No intent was confident: answer from the knowledge text when a passage is close enough (and clearly
+    ahead of the next), then offer a person; otherwise offer the likeliest topics and a person. Never a dead
+    end."""
 
     def name(self) -> str:
         return "action_knowledge_fallback"
@@ -63,8 +64,9 @@ class ActionKnowledgeFallback(DeskAction):
         text = str(message.get("text") or "")
         exchange = exchange_of(tracker)
         hits = search(text, limit=3, exchange=exchange) if text.strip() else []
-        if hits and hits[0].score >= SCORE_THRESHOLD:
-            best = hits[0].passage
+        hit = confident(hits)
+        if hit is not None:
+            best = hit.passage
             reply = answer(best.topic, exchange or best.exchange) if best.topic is not None else best.text
             dispatcher.utter_message(text=reply)
             dispatcher.utter_message(

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     load_faq()
     before = _rss_mib()
     started = time.perf_counter()
-    from bot.knowledge.search import SCORE_THRESHOLD, default_index
+    from bot.knowledge.search import AMBIGUITY_MARGIN, SCORE_THRESHOLD, default_index
 
     index = default_index()
     build_ms = (time.perf_counter() - started) * 1000
@@ -54,10 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         hits = index.search(text)
         timings.append((time.perf_counter() - t0) * 1000)
-        results.append((text, topic, hits[0].passage.topic, hits[0].score))
-    negative_scores = [index.search(text)[0].score for text in negatives]
+        # The margin over the runner-up counts as the score: an ambiguous best hit is not given as the answer.
+        margin = hits[0].score - hits[1].score if len(hits) > 1 else 1.0
+        score = hits[0].score if margin >= AMBIGUITY_MARGIN else 0.0
+        results.append((text, topic, hits[0].passage.topic, score))
+    negative_scores = []
+    for text in negatives:
+        hits = index.search(text)
+        margin = hits[0].score - hits[1].score if len(hits) > 1 else 1.0
+        negative_scores.append(hits[0].score if margin >= AMBIGUITY_MARGIN else 0.0)
 
     top1 = sum(best == topic for _, topic, best, _ in results) / len(results)
+    print(
+        f"ambiguity margin {AMBIGUITY_MARGIN} (a best hit closer than that to the runner-up is not answered)"
+    )
     print(f"search over {len(topical)} topic questions, {len(negatives)} out-of-scope questions")
     print(f"top-1 accuracy {top1:.3f}; index build {build_ms:.0f} ms, +{added:.1f} MiB resident")
     print(

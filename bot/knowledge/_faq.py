@@ -114,9 +114,9 @@ def _passphrase(guide: ExchangeGuide, entry: FaqTopic) -> str:
 def _permissions(guide: ExchangeGuide, entry: FaqTopic) -> str:
     permissions = guide.permissions
     if permissions.turn_on:
-        turn_on = f"On {guide.name}, give the key read access only: turn on {_join(permissions.turn_on)}."
+        turn_on = f"Give your {guide.name} key read access only: turn on {_join(permissions.turn_on)}."
     else:
-        turn_on = f"On {guide.name}, give the key read access only."
+        turn_on = f"Give your {guide.name} key read access only."
     if permissions.leave_off:
         leave_off = f"Leave these off: {_join(permissions.leave_off)}."
     else:

@@ -25,12 +25,25 @@ from bot.knowledge._faq import answer, load_faq
 from bot.knowledge._guides import guide_for
 from bot.knowledge._render import csv_backup_steps, new_key_steps
 
-__all__ = ["Passage", "Hit", "SCORE_THRESHOLD", "passages", "search", "KnowledgeIndex", "default_index"]
+__all__ = [
+    "Passage",
+    "Hit",
+    "SCORE_THRESHOLD",
+    "AMBIGUITY_MARGIN",
+    "passages",
+    "search",
+    "confident",
+    "KnowledgeIndex",
+    "default_index",
+]
 
 # The score at or above which the best passage is given as the answer; below it the fallback offers topics.
 # Measured on the FAQ phrasings of tests/nlu/heldout.yml against its out-of-scope messages
 # (scripts/knowledge_eval.py; docs/knowledge.md has the table).
 SCORE_THRESHOLD: Final = 0.30
+# Like Rasa's FallbackClassifier's ambiguity_threshold: when the runner-up (another topic) scores almost as
+# high, the user picks between them instead of getting the wrong one stated as the answer.
+AMBIGUITY_MARGIN: Final = 0.05
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,15 @@ class KnowledgeIndex:
             if len(hits) == limit:
                 break
         return hits
+
+
+def confident(hits: list[Hit]) -> Hit | None:
+    """The best hit when it is close enough to be given as the answer, and clearly ahead of the next one."""
+    if not hits or hits[0].score < SCORE_THRESHOLD:
+        return None
+    if len(hits) > 1 and hits[0].score - hits[1].score < AMBIGUITY_MARGIN:
+        return None
+    return hits[0]
 
 
 @functools.lru_cache(maxsize=1)
