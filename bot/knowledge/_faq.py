@@ -101,12 +101,12 @@ def depends_on_exchange(topic: str) -> bool:
 def _passphrase(guide: ExchangeGuide, entry: FaqTopic) -> str:
     if guide.passphrase.created:
         # The guide's note says what the passphrase is on this exchange: the one set when the key was made.
-        return f"Yes, {guide.name} keys come with a passphrase. {guide.passphrase.note}"
+        return f"{guide.name} keys come with a passphrase. {guide.passphrase.note}"
     if guide.passphrase.note is not None:
         # Coinbase: no passphrase, but the note says what to save instead.
-        return f"No. {guide.passphrase.note}"
+        return guide.passphrase.note
     return (
-        f"No, {guide.name} keys don't come with a passphrase: you only need the {guide.labels.key} and the "
+        f"{guide.name} keys don't come with a passphrase: you only need the {guide.labels.key} and the "
         f"{guide.labels.secret}, so leave the passphrase field empty."
     )
 
@@ -166,7 +166,7 @@ def _key_format(guide: ExchangeGuide, entry: FaqTopic) -> str:
 def _live_check(guide: ExchangeGuide, entry: FaqTopic) -> str:
     if guide.live_check:
         return (
-            f"Yes, I can test a {guide.name} key live: I check it on {guide.name} and tell you exactly which "
+            f"I can test {guide.name} keys live: I check the key on {guide.name} and tell you exactly which "
             "item fails, if one does, before anything is saved."
         )
     live = tuple(g.name for g in load_guides().values() if g.live_check)

@@ -23,7 +23,8 @@ def has(text: str, *patterns: str) -> bool:
 
 def test_updating_the_key_keeps_history_and_edits() -> None:
     text = answer("update_keeps_edits")
-    assert text.startswith("Yes.")
+    # No yes/no up front: "do I lose my edits?" and "do I keep my edits?" both get a true first sentence.
+    assert text.startswith("Your edits are kept.")
     assert has(text, r"keeps everything", r"edits", r"all stay")
     assert has(text, r"removing the exchange that would delete")
 
@@ -42,25 +43,26 @@ def test_manual_edits_are_the_articles_four_kinds() -> None:
 
 def test_a_kucoin_passphrase_is_the_one_set_when_the_key_was_made() -> None:
     text = answer("passphrase", "kucoin")
-    assert has(text, r"^Yes, KuCoin", r"set a passphrase when you create the key", r"match exactly")
+    assert has(text, r"^KuCoin keys come with a passphrase", r"set a passphrase when you create the key")
+    assert has(text, r"match exactly")
 
 
 def test_an_okx_passphrase_cannot_be_shown_again() -> None:
-    assert has(answer("passphrase", "okx"), r"^Yes, OKX", r"can't show it to you again")
+    assert has(
+        answer("passphrase", "okx"), r"^OKX keys come with a passphrase", r"can't show it to you again"
+    )
 
 
 @pytest.mark.parametrize("exchange", ["kraken", "binance", "gemini", "bitstamp", "crypto_com", "bybit"])
 def test_exchanges_without_a_passphrase_say_so_with_their_own_labels(exchange: str) -> None:
     guide = load_guides()[exchange]  # type: ignore[index]
     text = answer("passphrase", exchange)
-    assert text.startswith(f"No, {guide.name} keys don't come with a passphrase")
+    assert text.startswith(f"{guide.name} keys don't come with a passphrase")
     assert guide.labels.secret in text
 
 
 def test_a_coinbase_cdp_key_has_no_passphrase_but_a_key_name_and_private_key() -> None:
-    assert has(
-        answer("passphrase", "coinbase"), r"^No\.", r"no passphrase", r"organizations/", r"private key"
-    )
+    assert has(answer("passphrase", "coinbase"), r"no passphrase", r"organizations/", r"private key")
 
 
 def test_without_an_exchange_the_passphrase_answer_names_the_article_exchange_kucoin() -> None:
@@ -95,7 +97,7 @@ def test_okx_keys_only_expire_when_they_can_trade_or_withdraw_without_ips() -> N
 
 
 def test_kraken_keys_get_no_two_factor_code_of_their_own() -> None:
-    assert has(answer("key_2fa", "kraken"), "^No", "can't type it")
+    assert has(answer("key_2fa", "kraken"), "^Leave it off", "can't type it")
 
 
 def test_the_empty_account_answer_names_kraken_and_keeps_its_query_window_advice() -> None:
@@ -122,13 +124,13 @@ def test_old_keys_usually_cannot_be_reused() -> None:
 
 
 def test_the_resync_runs_in_the_background_so_the_tab_can_close() -> None:
-    assert has(answer("tab_open"), r"^No\.", "background", "close the tab")
+    assert has(answer("tab_open"), r"don't need to keep it open", "background", "close the tab")
     assert has(answer("resync"), "background", "keeps your edits", "nothing twice")
 
 
 def test_a_resync_never_duplicates_and_a_failed_sync_changes_nothing() -> None:
-    assert has(answer("no_duplicates"), "^No", "transaction id")
-    assert has(answer("failed_sync_safe"), "^No", "changes nothing")
+    assert has(answer("no_duplicates"), "doesn't duplicate anything", "transaction id")
+    assert has(answer("failed_sync_safe"), "changes nothing")
 
 
 def test_a_read_only_key_cannot_move_funds_and_is_entered_in_the_secure_form() -> None:
@@ -172,7 +174,7 @@ def test_live_tests_list_exactly_the_exchanges_with_a_live_client() -> None:
     assert all(name in can for name in live) and not any(name in can for name in offline)
     assert all(name in cannot for name in offline)
     assert answer("live_test_exchanges", "bybit").startswith("I can't test Bybit keys live yet")
-    assert answer("live_test_exchanges", "kraken").startswith("Yes, I can test a Kraken key live")
+    assert answer("live_test_exchanges", "kraken").startswith("I can test Kraken keys live")
 
 
 def test_exchange_specific_topics_carry_the_references_facts() -> None:
