@@ -12,7 +12,7 @@ from rasa_sdk.events import EventType, ReminderScheduled, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import DeskAction, channel_of, inform_payload, shared_desk, wallet_id_of
+from actions.common import DeskAction, channel_of, exchange_of, inform_payload, shared_desk, wallet_id_of
 from bot.assistant import SupportDesk
 from bot.assistant.replies import (
     exchange_title,
@@ -24,7 +24,7 @@ from bot.assistant.replies import (
 from bot.diagnosis.errors import DiagnosisRateLimited, UnsupportedExchange
 from bot.exchange_ids import ExchangeId, display_name, normalize_exchange
 from bot.exchange_mentions import intended_exchange
-from bot.knowledge import api_page_link, guide_for, new_key_steps
+from bot.knowledge import answer, api_page_link, guide_for, new_key_steps, topic_for_intent
 from bot.side_questions import SideTopic, side_questions
 from bot.store.services import DiagnosisNotPassed, NotFound, PendingCredentialInvalid
 from bot.web.intake import CREDENTIAL_FORM_TYPE
@@ -41,11 +41,13 @@ _REFERENCE = re.compile(r"(?<![A-Za-z0-9_-])pc_[A-Za-z0-9_-]+")
 
 # The triggers that start the key update (data/rules/key_update.yml), and the answer to each side question.
 _TRIGGERS = frozenset({"sync_stopped", "invalid_key_error", "key_revoked", "security_changed", "update_key"})
-_SIDE_ANSWERS: dict[SideTopic, str] = {
-    SideTopic.PASSPHRASE: "utter_passphrase",
-    SideTopic.PERMISSIONS: "utter_permissions",
-    SideTopic.IP_WHITELIST: "utter_ip_whitelist",
-    SideTopic.ACTIVATION: "utter_key_activation",
+# Each side question is the contract question of the same name; its answer comes from the knowledge base,
+# for the exchange the message or the form names (bot/knowledge/faq.yml), as `action_answer_faq` gives it.
+_SIDE_QUESTIONS: dict[SideTopic, str] = {
+    SideTopic.PASSPHRASE: "ask_passphrase",
+    SideTopic.PERMISSIONS: "ask_permissions",
+    SideTopic.IP_WHITELIST: "ask_ip_whitelist",
+    SideTopic.ACTIVATION: "ask_key_activation",
 }
 
 
@@ -70,8 +72,11 @@ def answer_side_questions(dispatcher: CollectingDispatcher, tracker: Tracker) ->
     intent = (tracker.latest_message.get("intent") or {}).get("name")
     if intent not in _TRIGGERS or not _explained_this_turn(tracker):
         return
-    for topic in side_questions(str(tracker.latest_message.get("text") or ""), besides=intent):
-        dispatcher.utter_message(response=_SIDE_ANSWERS[topic])
+    exchange = exchange_of(tracker)
+    for side in side_questions(str(tracker.latest_message.get("text") or ""), besides=intent):
+        topic = topic_for_intent(_SIDE_QUESTIONS[side])
+        if topic is not None:
+            dispatcher.utter_message(text=answer(topic, exchange))
 
 
 class ActionAskExchange(DeskAction):

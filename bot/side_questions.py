@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
+from bot.knowledge import is_retrieval_intent
+
 __all__ = [
     "SideTopic",
     "TwoPart",
@@ -140,7 +142,13 @@ def two_part_trigger(text: str, ranking: list[tuple[str, float]]) -> TwoPart | N
     top = ranking[0][0]
     if not asked or not reported_problem(text):
         return None
-    if top not in TRIGGER_INTENTS and top not in {topic.value for topic in asked}:
+    # The question may also come back as one of the FAQ's retrieval intents (`faq_exchange`, ...), which
+    # answer the same key-setting questions per exchange (bot/knowledge/faq.yml).
+    if (
+        top not in TRIGGER_INTENTS
+        and top not in {topic.value for topic in asked}
+        and not is_retrieval_intent(top)
+    ):
         return None
     triggers = [(name, confidence) for name, confidence in ranking if name in TRIGGER_INTENTS]
     if not triggers:

@@ -6,13 +6,16 @@ with the virtualenv's `rasa` (one training at a time), loads the model in-proces
 example, and prints one table row per config (docs/pipeline.md records the results).
 
 Scoring rules:
-- intent: the predicted name must equal the gold intent (a retrieval intent `faq/x` counts as `x`);
+- intent: the predicted name must equal the gold intent (a retrieval intent `faq/x` counts as `faq`);
   `nlu_fallback` is wrong for an in-scope example and right for an `out_of_scope` one, because both end in
   the fallback the user should get;
 - entity `exchange`: a predicted entity is correct when its span overlaps an unmatched gold span and its value
   equals the gold value after synonym mapping; each gold span matches at most once;
 - other entities (the intake form's `credential_ref`): counted found only on an exact span and value match,
-  since an action uses the value as it is.
+  since an action uses the value as it is;
+- FAQ response selection (gold intents `faq/<topic>`, `faq_sync/<topic>`, ...): right when the intent is one
+  of the retrieval intents and the ResponseSelector's `intent_response_key` is the gold one: the answer the
+  user would get.
 """
 
 from __future__ import annotations
@@ -118,6 +121,14 @@ class Scores:
     entity_errors: list[EntityError] = field(default_factory=list)
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
+    faq_total: int = 0
+    faq_correct: int = 0
+    faq_confusions: list[Confusion] = field(default_factory=list)
+
+    @property
+    def faq_accuracy(self) -> float:
+        """The share of `faq/<topic>` examples that got their topic's answer (1.0 when there are none)."""
+        return self.faq_correct / self.faq_total if self.faq_total else 1.0
 
     @property
     def entity_precision(self) -> float:
@@ -192,19 +203,37 @@ def score(examples: Iterable[Example], parse: Parse, latencies_ms: Sequence[floa
         latencies_ms: parse durations measured by the caller, if any; they become the p50/p95 of the result.
     """
     total = correct = tp = fp = fn = oos_total = oos_fallback = others_total = others_found = 0
+    faq_total = faq_correct = 0
     confusions: list[Confusion] = []
+    faq_confusions: list[Confusion] = []
     entity_errors: list[EntityError] = []
+    examples = list(examples)
+    # The answer is the selector's pick under any retrieval intent (actions/faq.py), so a pick under a sibling
+    # retrieval intent still gives the user the right answer.
+    retrieval = {e.intent.split("/")[0] for e in examples if "/" in e.intent}
     for example in examples:
         result = parse(example.text)
         intent = result.get("intent") or {}
         predicted = str(intent.get("name") or "").split("/")[0]
+        gold_intent = example.intent.split("/")[0]
         total += 1
         if example.intent == OUT_OF_SCOPE_INTENT:
             oos_total += 1
             ok = predicted in (OUT_OF_SCOPE_INTENT, FALLBACK_INTENT)
             oos_fallback += ok
         else:
-            ok = predicted == example.intent
+            ok = predicted == gold_intent
+        if gold_intent != example.intent:
+            faq_total += 1
+            key, confidence = _selected_response(result)
+            if predicted in retrieval and key == example.intent:
+                faq_correct += 1
+            else:
+                faq_confusions.append(
+                    Confusion(
+                        example.text, example.intent, key if predicted in retrieval else predicted, confidence
+                    )
+                )
         if ok:
             correct += 1
         else:
@@ -240,7 +269,17 @@ def score(examples: Iterable[Example], parse: Parse, latencies_ms: Sequence[floa
         entity_errors=entity_errors,
         latency_p50_ms=percentile(latencies_ms, 50) if latencies_ms else None,
         latency_p95_ms=percentile(latencies_ms, 95) if latencies_ms else None,
+        faq_total=faq_total,
+        faq_correct=faq_correct,
+        faq_confusions=faq_confusions,
     )
+
+
+def _selected_response(result: Mapping[str, Any]) -> tuple[str, float]:
+    """The ResponseSelector's pick (`faq/<topic>`) and its confidence; ("", 0) when there is none."""
+    selectors = result.get("response_selector") or {}
+    response = (selectors.get("default") or {}).get("response") or {}
+    return str(response.get("intent_response_key") or ""), float(response.get("confidence") or 0.0)
 
 
 def _nlu_items(path: Path) -> list[dict[str, Any]]:
@@ -415,9 +454,9 @@ def measure(config: Path, heldout: Path, full: bool, model: Path | None = None) 
 def _report(runs: Sequence[Run], verbose: bool) -> str:
     header = (
         "| config | train (s) | intent acc | exchange P | exchange R | exchange F1 | OOS→fallback "
-        "| other entities | p50 (ms) | p95 (ms) |"
+        "| other entities | FAQ selection | p50 (ms) | p95 (ms) |"
     )
-    lines = [header, "|" + "---|" * 10]
+    lines = [header, "|" + "---|" * 11]
     for run in runs:
         s = run.scores
         lines.append(
@@ -425,6 +464,7 @@ def _report(runs: Sequence[Run], verbose: bool) -> str:
             f"{s.entity_precision:.3f} | {s.entity_recall:.3f} | {s.entity_f1:.3f} | "
             f"{s.out_of_scope_to_fallback}/{s.out_of_scope_total} | "
             f"{s.other_entities_found}/{s.other_entities_total} | "
+            f"{s.faq_correct}/{s.faq_total} ({s.faq_accuracy:.3f}) | "
             f"{s.latency_p50_ms or 0:.1f} | {s.latency_p95_ms or 0:.1f} |"
         )
     if verbose:
@@ -432,6 +472,9 @@ def _report(runs: Sequence[Run], verbose: bool) -> str:
             lines.append(f"\n{run.config.name}: {len(run.scores.confusions)} intent errors")
             for c in run.scores.confusions:
                 lines.append(f"  {c.expected:>20} -> {c.predicted:<20} {c.confidence:.2f}  {c.text}")
+            lines.append(f"{run.config.name}: {len(run.scores.faq_confusions)} FAQ selection errors")
+            for c in run.scores.faq_confusions:
+                lines.append(f"  {c.expected:>32} -> {c.predicted:<32} {c.confidence:.2f}  {c.text}")
             lines.append(f"{run.config.name}: {len(run.scores.entity_errors)} entity errors")
             for e in run.scores.entity_errors:
                 lines.append(f"  {e.text!r}: expected {list(e.expected)}, got {list(e.predicted)}")
@@ -468,6 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "entity_f1": run.scores.entity_f1,
                 "out_of_scope": [run.scores.out_of_scope_to_fallback, run.scores.out_of_scope_total],
                 "other_entities": [run.scores.other_entities_found, run.scores.other_entities_total],
+                "faq_selection": [run.scores.faq_correct, run.scores.faq_total],
                 "latency_p50_ms": run.scores.latency_p50_ms,
                 "latency_p95_ms": run.scores.latency_p95_ms,
             }

@@ -7,8 +7,22 @@ steps, checklist questions, CSV backup and link button the actions show. Framewo
     guide = guide_for("kraken")
     new_key_steps(guide)                                      # where, then the article's rules
     checklist_questions(guide, [Item.NO_IP_RESTRICTION])      # only what a live test left open
+    answer("passphrase", "kucoin")                            # an FAQ answer, told for KuCoin
+
+The FAQ (`faq.yml`, `_faq.py`) answers the questions people ask; `bot.knowledge.search` finds the closest
+answer when no intent is confident.
 """
 
+from bot.knowledge._faq import (
+    FAQ_PATH,
+    FaqTopic,
+    answer,
+    depends_on_exchange,
+    faq_topics,
+    is_retrieval_intent,
+    load_faq,
+    topic_for_intent,
+)
 from bot.knowledge._guides import (
     DEFAULT_PATH,
     ApiPage,
@@ -47,4 +61,12 @@ __all__ = [
     "checklist_questions",
     "csv_backup_steps",
     "api_page_link",
+    "FAQ_PATH",
+    "FaqTopic",
+    "load_faq",
+    "faq_topics",
+    "topic_for_intent",
+    "answer",
+    "depends_on_exchange",
+    "is_retrieval_intent",
 ]

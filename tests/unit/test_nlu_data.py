@@ -69,21 +69,101 @@ def test_no_example_is_labelled_with_two_intents(training: list[Example]) -> Non
     assert {text: i for text, i in intents_by_text.items() if len(i) > 1} == {}
 
 
+def _base(intent: str) -> str:
+    """A retrieval intent's base: `faq/tab_open` is intent `faq` (its topic is the response key)."""
+    return intent.split("/")[0]
+
+
 def test_every_domain_intent_has_enough_training_examples(training: list[Example]) -> None:
-    counts = Counter(example.intent for example in training)
+    counts = Counter(_base(example.intent) for example in training)
     too_few = {i: counts[i] for i in _domain_intents() if counts[i] < MIN_TRAINING_EXAMPLES}
     assert too_few == {}
 
 
 def test_every_domain_intent_has_enough_heldout_examples(heldout: list[Example]) -> None:
-    counts = Counter(example.intent for example in heldout)
+    counts = Counter(_base(example.intent) for example in heldout)
     too_few = {i: counts[i] for i in _domain_intents() if counts[i] < MIN_HELDOUT_EXAMPLES}
     assert too_few == {}
 
 
 def test_data_uses_only_domain_intents(training: list[Example], heldout: list[Example]) -> None:
-    unknown = {e.intent for e in training + heldout} - set(_domain_intents())
+    unknown = {_base(e.intent) for e in training + heldout} - set(_domain_intents())
     assert unknown == set()
+
+
+# -- the FAQ's retrieval intents (issue 14) ------------------------------------------------------------------
+
+MIN_FAQ_TOPICS = 40
+MIN_FAQ_TRAINING = 8
+MIN_FAQ_HELDOUT = 2
+QUESTIONS_FILE = ROOT / "tests" / "nlu" / "questions_heldout.yml"
+
+
+def _topic(intent: str) -> str | None:
+    """The FAQ topic of a retrieval intent's example (`faq_sync/tab_open` -> `tab_open`), else None."""
+    from bot.knowledge import is_retrieval_intent
+
+    base, _, topic = intent.partition("/")
+    return topic if topic and is_retrieval_intent(base) else None
+
+
+def _faq_topics() -> dict[str, str]:
+    """The FAQ's retrieval topics (not the answers to plain contract intents), with their titles."""
+    from bot.knowledge import load_faq
+
+    return {topic.topic: topic.title for topic in load_faq().values() if not topic.intents}
+
+
+def test_the_faq_has_at_least_40_retrieval_topics_each_with_8_training_phrasings(
+    training: list[Example],
+) -> None:
+    counts = Counter(_topic(e.intent) for e in training)
+    topics = _faq_topics()
+    assert len(topics) >= MIN_FAQ_TOPICS
+    assert {t: counts[t] for t in topics if counts[t] < MIN_FAQ_TRAINING} == {}
+
+
+def test_every_faq_topic_has_heldout_phrasings(heldout: list[Example]) -> None:
+    counts = Counter(_topic(e.intent) for e in heldout)
+    assert {t: counts[t] for t in _faq_topics() if counts[t] < MIN_FAQ_HELDOUT} == {}
+
+
+def test_every_retrieval_intent_of_the_data_is_a_topic_of_the_knowledge_base(
+    training: list[Example], heldout: list[Example]
+) -> None:
+    keys = {e.intent for e in training + heldout if "/" in e.intent}
+    assert {key for key in keys if _topic(key) not in _faq_topics()} == set()
+    # A topic lives under one retrieval intent only, or the selector's pick would disagree with the intent.
+    assert len(keys) == len({_topic(key) for key in keys})
+
+
+def test_each_topic_title_is_a_training_phrasing_so_the_fallbacks_buttons_are_understood(
+    training: list[Example],
+) -> None:
+    phrasings = {(_topic(e.intent), _fold(e.text)) for e in training}
+    missing = {t: title for t, title in _faq_topics().items() if (t, _fold(title)) not in phrasings}
+    assert missing == {}
+
+
+def test_the_everyday_questions_are_never_trained_on(training: list[Example]) -> None:
+    questions = yaml.safe_load(QUESTIONS_FILE.read_text(encoding="utf-8"))["questions"]
+    assert len(questions) >= 60
+    trained = {_fold(e.text) for e in training}
+    assert {q["ask"] for q in questions if _fold(q["ask"]) in trained} == set()
+
+
+def test_faq_selection_counts_only_the_right_topic_under_the_faq_intent() -> None:
+    def parse_as(intent: str, key: str) -> dict[str, object]:
+        return {
+            **_parse_as(intent),
+            "response_selector": {"default": {"response": {"intent_response_key": key, "confidence": 0.8}}},
+        }
+
+    examples = [Example("can i close the tab", "faq/tab_open")]
+    assert score(examples, lambda text: parse_as("faq", "faq/tab_open")).faq_accuracy == 1.0
+    wrong_topic = score(examples, lambda text: parse_as("faq", "faq/resync"))
+    assert wrong_topic.intent_accuracy == 1.0 and wrong_topic.faq_accuracy == 0.0
+    assert score(examples, lambda text: parse_as("update_key", "faq/tab_open")).faq_accuracy == 0.0
 
 
 def test_every_synonym_maps_to_an_exchange_id() -> None:

@@ -116,6 +116,23 @@ def knowledge_texts() -> Iterator[tuple[str, str]]:
                 )
 
 
+def faq_texts() -> Iterator[tuple[str, str]]:
+    """Every FAQ answer for every exchange and none, the search's passages, and the fallback's buttons."""
+    from bot.knowledge import answer, load_faq
+    from bot.knowledge.fallback import FLOW_TITLES
+    from bot.knowledge.search import passages
+
+    for topic in load_faq().values():
+        yield f"faq_title:{topic.topic}", topic.title
+        yield f"faq:{topic.topic}", answer(topic.topic)
+        for exchange in EXCHANGE_IDS:
+            yield f"faq:{topic.topic}:{exchange}", answer(topic.topic, exchange)
+    for index, passage in enumerate(passages()):
+        yield f"search_passage:{index}", passage.text
+    for intent, title in FLOW_TITLES.items():
+        yield f"fallback_title:{intent}", title
+
+
 def _checklist_heads() -> tuple[tuple[Item, ...], ...]:
     from bot.knowledge import CHECKLIST_ORDER
 
@@ -206,6 +223,7 @@ async def test_no_message_but_the_approved_walkthrough_contains_removal_steps(
         *domain_texts(),
         *action_literals(),
         *knowledge_texts(),
+        *faq_texts(),
         *reply_texts(),
         *await live_test_texts(),
     ]

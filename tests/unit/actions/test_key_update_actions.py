@@ -130,7 +130,7 @@ FORM_STARTED = [
     {"event": "slot", "name": "wallet_id", "value": "3"},
 ]
 SIDE_QUESTION = [
-    {"event": "action", "name": "utter_passphrase"},
+    {"event": "action", "name": "action_answer_faq"},
     {"event": "action", "name": "key_update_form"},
 ]
 
