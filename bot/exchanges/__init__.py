@@ -2,7 +2,8 @@
 
 One module per exchange id (DESIGN §3): `coinbase`, `kraken`, `kucoin`, `binance` (also `binance_us`), `okx`,
 `gemini`, `bitstamp`, `bybit`, `gate_io`, `crypto_com`, `bitfinex`. Shared pieces: `_base` (error tree,
-findings, client protocol) and `_http` (deadline, retries, the pooled client). Modules load on first use, so importing this package stays cheap.
+findings, client protocol) and `_http` (deadline, retries, the pooled client). Modules load on first use, so
+importing this package stays cheap.
 """
 
 from __future__ import annotations
