@@ -237,11 +237,12 @@ def main_key_outcomes(rows: object, api_key: str) -> Verdict:
     perms = [p for p in entry.get("perms") or [] if isinstance(p, dict)]
     writable = sorted(str(p.get("name")) for p in perms if p.get("read_only") is False)
     if writable:
-        withdraw = any("withdraw" in name for name in writable)
+        # Gate's "wallet" permission, read-write, is the one that moves funds out (withdrawals, transfers).
+        movers = {name for name in writable if name == "wallet" or "withdraw" in name}
         outcomes.append(
             failed(
                 Item.NO_TRADE_OR_WITHDRAW,
-                fix_trade_or_withdraw(withdraw=withdraw, trade=not withdraw or len(writable) > 1),
+                fix_trade_or_withdraw(withdraw=bool(movers), trade=bool(set(writable) - movers)),
                 detail="Read-write permissions: " + ", ".join(writable),
             )
         )

@@ -8,7 +8,9 @@ the README can list them. None of them can be a real key, because each carries a
 |---|---|
 | kraken, binance, binance_us, bitstamp | key starts with `KeyMedicSandbox` (the Kraken secret too) |
 | gemini | key starts with `account-SANDBOX`, secret with `SANDBOX` |
-| coinbase, kucoin, okx | ids and UUIDs start with `00000000` |
+| coinbase, kucoin, okx, gate_io | ids, UUIDs and hex keys start with `00000000` |
+| bybit | key starts with `KeyMedicSbx`, secret with `KeyMedicSandbox` |
+| crypto_com, bitfinex | key and secret start with `KeyMedicSandbox` |
 
 (KuCoin ids are Mongo ObjectIds whose first 8 hex digits are a creation time: 0 is 1970. The Coinbase
 organisation is `00000000-0000-4000-8000-6b65796d6564`, "keymed" in hex.)
@@ -67,6 +69,10 @@ SANDBOX_EXCHANGES: Final[tuple[str, ...]] = (
     "okx",
     "gemini",
     "bitstamp",
+    "bybit",
+    "gate_io",
+    "crypto_com",
+    "bitfinex",
 )
 
 # The allowlist of every `ip_whitelist` key: a documentation address (RFC 5737), so no caller is ever on it.
@@ -170,20 +176,67 @@ _ANSWERS: Final[dict[str, dict[str, str]]] = {
         "rate_limited": "429 `400.002` Request rejected due to exceeded rate limit",
         "down": '503 `{"status":"error","reason":"Service unavailable"}`',
     },
+    "bybit": {
+        **_COMMON,
+        "wrong_secret": '200 `{"retCode":10004,"retMsg":"error sign! …"}`',
+        "unknown_key": "200 `10003` API key is invalid",
+        "revoked": "200 `10003`",
+        "not_activated": "200 `33004` API key expired (Bybit expires keys with no IP bound)",
+        "withdrawals_enabled": 'query-api `readOnly: 0`, `permissions.Wallet: ["Withdraw"]`',
+        "trading_enabled": 'query-api `readOnly: 0`, `permissions.Spot: ["SpotTrade"]`',
+        "ip_whitelist": "200 `10010` Unmatched IP on every endpoint",
+        "rate_limited": "200 `10006` Too many visits, with `X-Bapi-Limit-Reset-Timestamp`",
+        "down": "503 `10016` Service unavailable",
+    },
+    "gate_io": {
+        **_COMMON,
+        "wrong_secret": '401 `{"label":"INVALID_SIGNATURE",…}`',
+        "unknown_key": "401 `INVALID_KEY`",
+        "revoked": "401 `INVALID_KEY`",
+        "withdrawals_enabled": 'main_keys `perms: [{"name": "wallet", "read_only": false}, …]`',
+        "trading_enabled": 'main_keys `perms: [{"name": "spot", "read_only": false}, …]`',
+        "ip_whitelist": "403 `IP_FORBIDDEN` on every endpoint",
+        "rate_limited": "429 `TOO_MANY_REQUESTS`",
+        "down": "503 `SERVER_ERROR`",
+    },
+    "crypto_com": {
+        **_COMMON,
+        "wrong_secret": '401 `{"code":40101,"message":"Authentication failure"}` (same as an unknown key)',
+        "unknown_key": "401 `40101` Authentication failure",
+        "revoked": "401 `40101`",
+        "ip_whitelist": "401 `40103` IP address not whitelisted",
+        "rate_limited": "429 `42901` Too many requests",
+        "down": "503 (no body code)",
+    },
+    "bitfinex": {
+        **_COMMON,
+        "wrong_secret": '500 `["error",10100,"apikey: digest invalid"]`',
+        "unknown_key": '500 `["error",10100,"apikey: invalid"]`',
+        "revoked": "500 `apikey: invalid`",
+        "withdrawals_enabled": 'permissions `["withdraw", 0, 1]`',
+        "trading_enabled": 'permissions `["orders", 1, 1]`',
+        "rate_limited": '429 `{"error":"ERR_RATE_LIMIT"}`',
+        "down": '503 `["error",20060,"maintenance"]`',
+    },
 }
 _ANSWERS["binance_us"] = dict(_ANSWERS["binance"])
 # Bitstamp has no permission endpoint: a key with withdrawals or trading on reads like a read-only one.
 for _scenario in ("withdrawals_enabled", "trading_enabled"):
     del _ANSWERS["bitstamp"][_scenario]
+    # Crypto.com reports no permissions either (reference §10).
+    del _ANSWERS["crypto_com"][_scenario]
 
 # Why a scenario is missing for an exchange (shown in docs/sandbox.md).
 _WHY_NOT: Final[dict[str, str]] = {
     "wrong_passphrase": "only KuCoin and OKX keys have a passphrase",
-    "not_activated": "only Bitstamp keys wait for an e-mail activation link (reference §8); the others "
-    "are live as soon as they are created",
-    "withdrawals_enabled": "Bitstamp has no endpoint that reports a key's permissions; reads answer alike",
-    "trading_enabled": "Bitstamp has no endpoint that reports a key's permissions; reads answer alike",
-    "ip_whitelist": "Gemini's IP-allowlist rejection is undocumented (reference §7, §15)",
+    "not_activated": "only Bitstamp keys wait for an e-mail activation link (reference §8) and only Bybit "
+    "reports an expired key (33004); the others are live as soon as they are created",
+    "withdrawals_enabled": "Bitstamp and Crypto.com have no endpoint that reports a key's permissions; reads "
+    "answer alike",
+    "trading_enabled": "Bitstamp and Crypto.com have no endpoint that reports a key's permissions; reads "
+    "answer alike",
+    "ip_whitelist": "Gemini's and Bitfinex's IP-allowlist rejections are undocumented (reference §7, §9, "
+    "§15)",
 }
 
 
@@ -269,6 +322,14 @@ def _secret(exchange: str, scenario: str) -> str:
         return "SANDBOX" + _alnum(data, 21)
     if exchange == "bitstamp":
         return "KeyMedicSandbox" + _alnum(data, 17).lower()
+    if exchange == "bybit":
+        return "KeyMedicSandbox" + _alnum(data, 21)
+    if exchange == "gate_io":
+        return "00000000" + data[:28].hex()
+    if exchange == "crypto_com":
+        return "KeyMedicSandbox" + _alnum(data, 7)
+    if exchange == "bitfinex":
+        return "KeyMedicSandbox" + _alnum(data, 28)
     raise KeyError(exchange)
 
 
@@ -288,6 +349,14 @@ def _api_key(exchange: str, scenario: str) -> str:
         return "account-SANDBOX" + _alnum(data, 13)
     if exchange == "bitstamp":
         return "KeyMedicSandbox" + _alnum(data, 17)
+    if exchange == "bybit":
+        return "KeyMedicSbx" + _alnum(data, 7)
+    if exchange == "gate_io":
+        return "00000000" + data[:12].hex()
+    if exchange == "crypto_com":
+        return "KeyMedicSandbox" + _alnum(data, 7)
+    if exchange == "bitfinex":
+        return "KeyMedicSandbox" + _alnum(data, 28)
     raise KeyError(exchange)
 
 

@@ -20,8 +20,12 @@ from bot.observability.web import register_aiohttp
 from bot.sandbox._common import Clock, ExchangeSandbox, SandboxRequest
 from bot.sandbox._history import DEFAULT_HISTORY_SIZE
 from bot.sandbox.binance import BinanceSandbox, BinanceUsSandbox
+from bot.sandbox.bitfinex import BitfinexSandbox
 from bot.sandbox.bitstamp import BitstampSandbox
+from bot.sandbox.bybit import BybitSandbox
 from bot.sandbox.coinbase import CoinbaseSandbox
+from bot.sandbox.crypto_com import CryptoComSandbox
+from bot.sandbox.gate_io import GateSandbox
 from bot.sandbox.gemini import GeminiSandbox
 from bot.sandbox.kraken import KrakenSandbox
 from bot.sandbox.kucoin import KucoinSandbox
@@ -38,6 +42,10 @@ SANDBOX_CLASSES: tuple[type[ExchangeSandbox], ...] = (
     OkxSandbox,
     GeminiSandbox,
     BitstampSandbox,
+    BybitSandbox,
+    GateSandbox,
+    CryptoComSandbox,
+    BitfinexSandbox,
 )
 
 START_TIMEOUT_S = 10.0

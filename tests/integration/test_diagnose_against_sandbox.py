@@ -55,7 +55,12 @@ AMBIGUOUS: set[tuple[str, str]] = {
     # Bitstamp's "Authentication failed" does not say the key is inactive (§8, unconfirmed wording).
     ("bitstamp", "not_activated"),
     # No single call shows the whole history: empty balances and recent records are not proof of none.
-    *{(ex, "empty_account") for ex in ("coinbase", "binance", "binance_us", "kucoin", "okx")},
+    *{
+        (ex, "empty_account")
+        for ex in ("coinbase", "binance", "binance_us", "kucoin", "okx", "bybit", "gate_io", "crypto_com")
+    },
+    # Crypto.com's 40101 is both "unknown key" and "wrong signature" (§10).
+    *{("crypto_com", sc) for sc in ("wrong_secret", "unknown_key", "revoked")},
 }
 
 # Other items that truly fail in a scenario, as the sandbox plays it.

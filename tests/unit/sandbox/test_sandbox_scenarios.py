@@ -33,6 +33,10 @@ SHAPES = {
     "okx": (rf"00000000{UUID_TAIL}", r"00000000[0-9A-F]{24}"),
     "gemini": (r"account-SANDBOX[A-Za-z0-9]{13}", r"SANDBOX[A-Za-z0-9]{21}"),
     "bitstamp": (r"KeyMedicSandbox[A-Za-z0-9]{17}", r"KeyMedicSandbox[a-z0-9]{17}"),
+    "bybit": (r"KeyMedicSbx[A-Za-z0-9]{7}", r"KeyMedicSandbox[A-Za-z0-9]{21}"),
+    "gate_io": (r"00000000[0-9a-f]{24}", r"00000000[0-9a-f]{56}"),
+    "crypto_com": (r"KeyMedicSandbox[A-Za-z0-9]{7}", r"KeyMedicSandbox[A-Za-z0-9]{7}"),
+    "bitfinex": (r"KeyMedicSandbox[A-Za-z0-9]{28}", r"KeyMedicSandbox[A-Za-z0-9]{28}"),
 }
 
 
@@ -103,8 +107,9 @@ def test_scenarios_for_keeps_order_and_says_why_one_is_missing() -> None:
     assert "not_activated" in scenarios_for("bitstamp")
     with pytest.raises(KeyError, match="passphrase"):
         credentials_for("kraken", "wrong_passphrase")
+    assert "not_activated" in scenarios_for("bybit")  # Bybit's expired key (33004)
     with pytest.raises(KeyError):
-        scenarios_for("bybit")
+        scenarios_for("mtgox")
 
 
 def test_the_table_has_every_supported_scenario() -> None:
