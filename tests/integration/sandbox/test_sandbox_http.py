@@ -1,6 +1,6 @@
 """The sandbox over real HTTP, with requests signed by ccxt's offline `sign()` (Kraken, Binance, Binance.US,
-KuCoin, OKX, Gemini, Bybit, Gate, Crypto.com, Bitfinex) or by the test's own signers (Coinbase's host-bound JWT,
-Bitstamp's host-bound HMAC).
+KuCoin, OKX, Gemini, Bybit, Gate, Crypto.com, Bitfinex) or by the test's own signers (Coinbase's host-bound
+JWT, Bitstamp's host-bound HMAC).
 """
 
 from __future__ import annotations

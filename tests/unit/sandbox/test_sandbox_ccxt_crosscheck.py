@@ -10,10 +10,10 @@ import pytest
 from bot.sandbox._common import ExchangeSandbox, SandboxRequest
 from bot.sandbox.binance import BinanceSandbox, BinanceUsSandbox
 from bot.sandbox.bitfinex import BitfinexSandbox
+from bot.sandbox.bitstamp import BitstampSandbox
 from bot.sandbox.bybit import BybitSandbox
 from bot.sandbox.crypto_com import CryptoComSandbox
 from bot.sandbox.gate_io import GateSandbox
-from bot.sandbox.bitstamp import BitstampSandbox
 from bot.sandbox.gemini import GeminiSandbox
 from bot.sandbox.kraken import KrakenSandbox
 from bot.sandbox.kucoin import KucoinSandbox
