@@ -10,6 +10,7 @@ server_time + 1000` is refused (10002). Errors are HTTP 200
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qsl
 
 from bot.sandbox._common import (
@@ -45,8 +46,18 @@ def _ok(result: object) -> SandboxResponse:
     return json_response({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}})
 
 
+RESET_S = 60.0
+BAN_S = 600.0
+
+
 class BybitSandbox(ExchangeSandbox):
     exchange_id = "bybit"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The `lockout` key's rate-limit reset and IP ban, per (caller IP, key).
+        self.reset_at: dict[tuple[str, str], float] = {}
+        self.banned_until: dict[tuple[str, str], float] = {}
 
     def routes(self) -> list[Route]:
         return [
@@ -70,6 +81,19 @@ class BybitSandbox(ExchangeSandbox):
             return _error(10016, "Service unavailable", 503)
         if key.scenario == "rate_limited":
             reset = str(self.now_ms() + 1000)
+            return _error(10006, "Too many visits!", headers={"X-Bapi-Limit-Reset-Timestamp": reset})
+        if key.scenario == "lockout":
+            # A client that ignores 10006's reset time gets the caller's address banned: HTTP 403 "access too
+            # frequent", at least 10 minutes (docs/exchanges/bybit.md "Rate limits and bans"). Per caller and
+            # key here, so one client's ban does not spill onto the others sharing the sandbox.
+            now, who = self.now(), (request.remote, key.api_key)
+            if self.banned_until.get(who, 0.0) > now:
+                return SandboxResponse(403, b"403, access too frequent", "text/plain")
+            if self.reset_at.get(who, 0.0) > now:
+                self.banned_until[who] = now + BAN_S
+                return SandboxResponse(403, b"403, access too frequent", "text/plain")
+            self.reset_at[who] = now + RESET_S
+            reset = str(int(self.reset_at[who] * 1000))
             return _error(10006, "Too many visits!", headers={"X-Bapi-Limit-Reset-Timestamp": reset})
         return None
 

@@ -56,8 +56,10 @@ SCENARIOS: Final[tuple[str, ...]] = (
     "empty_account",
     "revoked",
     "rate_limited",
+    "lockout",
     "down",
     "slow",
+    "dropped",
 )
 
 SANDBOX_EXCHANGES: Final[tuple[str, ...]] = (
@@ -92,6 +94,7 @@ _COMMON: Final[dict[str, str]] = {
     "empty_account": "accepted; balances and history empty",
     "revoked": "same answer as an unknown key (a deleted key is unknown to the exchange)",
     "slow": "valid, but every answer waits the slow latency (default 3 s)",
+    "dropped": "valid, but the connection is cut halfway through every answer",
 }
 
 # What the sandbox answers, per exchange and scenario. The exchange modules implement exactly this.
@@ -117,6 +120,8 @@ _ANSWERS: Final[dict[str, dict[str, str]]] = {
         "ip_whitelist": f'GetApiKeyInfo `ipAllowlist: ["{BLOCKED_IP}"]`; '
         "other endpoints `EGeneral:Permission denied`",
         "rate_limited": "200 `EAPI:Rate limit exceeded`",
+        "lockout": "200 `EAPI:Invalid key`; any retry within 15 min: `EGeneral:Temporary lockout` (and the "
+        "15 min start again)",
         "down": "503 `EService:Unavailable`",
     },
     "kucoin": {
@@ -141,6 +146,7 @@ _ANSWERS: Final[dict[str, dict[str, str]]] = {
         "trading_enabled": "apiRestrictions `enableSpotAndMarginTrading: true`",
         "ip_whitelist": "401 `-2015` on every endpoint, apiRestrictions included (one code, three causes)",
         "rate_limited": "429 `-1003` with `Retry-After`",
+        "lockout": "429 `-1003` with `Retry-After: 60`; a call before then: 418 IP ban (`Retry-After: 120`)",
         "down": "503 `-1008` server busy",
     },
     "okx": {
@@ -186,6 +192,8 @@ _ANSWERS: Final[dict[str, dict[str, str]]] = {
         "trading_enabled": 'query-api `readOnly: 0`, `permissions.Spot: ["SpotTrade"]`',
         "ip_whitelist": "200 `10010` Unmatched IP on every endpoint",
         "rate_limited": "200 `10006` Too many visits, with `X-Bapi-Limit-Reset-Timestamp`",
+        "lockout": "200 `10006` with a reset 60 s ahead; a call before then: 403 `access too frequent` "
+        "(10 min)",
         "down": "503 `10016` Service unavailable",
     },
     "gate_io": {
@@ -228,6 +236,8 @@ for _scenario in ("withdrawals_enabled", "trading_enabled"):
 
 # Why a scenario is missing for an exchange (shown in docs/sandbox.md).
 _WHY_NOT: Final[dict[str, str]] = {
+    "lockout": "only Kraken (lockout after failed attempts), Binance (418 after an ignored 429) and Bybit (403 "
+    "after an ignored 10006) punish repeated attempts in a documented way",
     "wrong_passphrase": "only KuCoin and OKX keys have a passphrase",
     "not_activated": "only Bitstamp keys wait for an e-mail activation link (reference §8) and only Bybit "
     "reports an expired key (33004); the others are live as soon as they are created",

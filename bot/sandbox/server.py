@@ -105,6 +105,8 @@ def build_app(
         if delay > 0:
             await asyncio.sleep(delay)
         headers = {"Content-Type": answer.content_type, **dict(answer.headers)}
+        if answer.cut:
+            return await _cut_midway(request, answer.status, answer.body, headers)
         return web.Response(status=answer.status, body=answer.body, headers=headers)
 
     app = web.Application()
@@ -114,6 +116,18 @@ def build_app(
     register_aiohttp(app, metrics=False)
     app.router.add_route("*", "/{exchange}/{tail:.*}", dispatch)
     return app
+
+
+async def _cut_midway(
+    request: web.Request, status: int, body: bytes, headers: dict[str, str]
+) -> web.StreamResponse:
+    """Announce the whole body, send half of it, and drop the connection: a client sees a truncated read."""
+    response = web.StreamResponse(status=status, headers={**headers, "Content-Length": str(len(body))})
+    await response.prepare(request)
+    await response.write(body[: len(body) // 2])
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

@@ -255,9 +255,13 @@ EXPECTED["bitfinex"] = {
     "rate_limited": (429, "ERR_RATE_LIMIT"),
     "down": (503, "maintenance"),
 }
+EXPECTED["kraken"]["lockout"] = (200, "EAPI:Invalid key")
+EXPECTED["binance"]["lockout"] = (429, "-1003")
+EXPECTED["bybit"]["lockout"] = (200, "10006")
 EXPECTED["binance_us"] = EXPECTED["binance"]
 
-ALL_SCENARIOS = [(e, s) for e in SANDBOX_EXCHANGES for s in scenarios_for(e)]
+# `dropped` cuts the connection (its own test below).
+ALL_SCENARIOS = [(e, s) for e in SANDBOX_EXCHANGES for s in scenarios_for(e) if s != "dropped"]
 
 
 @pytest.mark.parametrize(("exchange", "scenario"), ALL_SCENARIOS)
@@ -398,3 +402,38 @@ def test_global_latency_is_added_to_every_answer() -> None:
 def test_unknown_prefix_lists_the_exchanges(sandbox_url: str) -> None:
     response = httpx.get(f"{sandbox_url}/mtgox/v5/user/query-api")
     assert response.status_code == 404 and "kraken" in response.json()["exchanges"]
+
+
+# --- repeated failures, dropped connections ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exchange", "second"),
+    [
+        ("kraken", (200, "EGeneral:Temporary lockout")),
+        ("binance", (418, "-1003")),
+        ("bybit", (403, None)),
+    ],
+)
+def test_a_second_attempt_with_the_lockout_key_is_punished(
+    exchange: str, second: tuple[int, str | None]
+) -> None:
+    with serve_in_thread() as url:
+        first = call(url, exchange, "lockout")
+        assert first.status_code in (200, 429)
+        again = call(url, exchange, "lockout")
+        status, code = second
+        assert again.status_code == status, again.text
+        if code is not None:
+            assert outcome(exchange, again) == code
+        if exchange == "binance":
+            assert int(again.headers["Retry-After"]) >= 100
+        # Kraken: each attempt during the lockout restarts it.
+        if exchange == "kraken":
+            assert outcome(exchange, call(url, exchange, "lockout")) == "EGeneral:Temporary lockout"
+
+
+@pytest.mark.parametrize("exchange", SANDBOX_EXCHANGES)
+def test_dropped_key_cuts_the_connection_midway(sandbox_url: str, exchange: str) -> None:
+    with pytest.raises(httpx.RemoteProtocolError):
+        call(sandbox_url, exchange, "dropped")
