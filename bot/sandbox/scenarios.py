@@ -9,8 +9,9 @@ the README can list them. None of them can be a real key, because each carries a
 | kraken, binance, binance_us, bitstamp | key starts with `KeyMedicSandbox` (the Kraken secret too) |
 | gemini | key starts with `account-SANDBOX`, secret with `SANDBOX` |
 | coinbase, kucoin, okx, gate_io | ids, UUIDs and hex keys start with `00000000` |
-| bybit | key starts with `KeyMedicSbx`, secret with `KeyMedicSandbox` |
-| crypto_com, bitfinex | key and secret start with `KeyMedicSandbox` |
+| bybit | key starts with `KMsb0` (18 characters leave no room for more), secret with `KeyMedicSandbox` |
+| crypto_com | key and secret start with `KMsb0` (22 characters) |
+| bitfinex | key and secret start with `KeyMedicSandbox` |
 
 (KuCoin ids are Mongo ObjectIds whose first 8 hex digits are a creation time: 0 is 1970. The Coinbase
 organisation is `00000000-0000-4000-8000-6b65796d6564`, "keymed" in hex.)
@@ -60,6 +61,7 @@ SCENARIOS: Final[tuple[str, ...]] = (
     "down",
     "slow",
     "dropped",
+    "ed25519",
 )
 
 SANDBOX_EXCHANGES: Final[tuple[str, ...]] = (
@@ -109,6 +111,7 @@ _ANSWERS: Final[dict[str, dict[str, str]]] = {
         "ip_whitelist": "401 text `Unauthorized` on every endpoint (Coinbase reports no IP info)",
         "rate_limited": '429 `{"errors":[{"id":"rate_limit_exceeded","message":"Too many requests"}]}`',
         "down": '503 `{"error":"UNAVAILABLE",…}`',
+        "ed25519": "a read-only Ed25519 CDP key (id + base64 secret): EdDSA JWTs accepted, like `valid`",
     },
     "kraken": {
         **_COMMON,
@@ -236,8 +239,9 @@ for _scenario in ("withdrawals_enabled", "trading_enabled"):
 
 # Why a scenario is missing for an exchange (shown in docs/sandbox.md).
 _WHY_NOT: Final[dict[str, str]] = {
-    "lockout": "only Kraken (lockout after failed attempts), Binance (418 after an ignored 429) and Bybit (403 "
-    "after an ignored 10006) punish repeated attempts in a documented way",
+    "ed25519": "only Coinbase CDP keys come as Ed25519 keys",
+    "lockout": "only Kraken (lockout after failed attempts), Binance (418 after an ignored 429) and Bybit "
+    "(403 after an ignored 10006) punish repeated attempts in a documented way",
     "wrong_passphrase": "only KuCoin and OKX keys have a passphrase",
     "not_activated": "only Bitstamp keys wait for an e-mail activation link (reference §8) and only Bybit "
     "reports an expired key (33004); the others are live as soon as they are created",
@@ -315,6 +319,19 @@ def _coinbase_pem(exchange: str, scenario: str) -> str:
     return pem.decode()
 
 
+def _coinbase_ed25519(exchange: str, scenario: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    seed = _derive(exchange, scenario, "ed25519", 32)
+    public = (
+        ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    return base64.b64encode(seed + public).decode()
+
+
 def _secret(exchange: str, scenario: str) -> str:
     data = _derive(exchange, scenario, "secret", 64)
     if exchange == "kraken":
@@ -322,6 +339,8 @@ def _secret(exchange: str, scenario: str) -> str:
         return base64.b64encode(base64.b64decode("KeyMedicSandboxA") + data[:52]).decode()
     if exchange in ("binance", "binance_us"):
         return "KeyMedicSandbox" + _alnum(data, 49)
+    if exchange == "coinbase" and scenario == "ed25519":
+        return _coinbase_ed25519(exchange, scenario)
     if exchange == "coinbase":
         return _coinbase_pem(exchange, scenario)
     if exchange == "kucoin":
@@ -337,7 +356,7 @@ def _secret(exchange: str, scenario: str) -> str:
     if exchange == "gate_io":
         return "00000000" + data[:28].hex()
     if exchange == "crypto_com":
-        return "KeyMedicSandbox" + _alnum(data, 7)
+        return "KMsb0" + _alnum(data, 17)
     if exchange == "bitfinex":
         return "KeyMedicSandbox" + _alnum(data, 28)
     raise KeyError(exchange)
@@ -349,6 +368,8 @@ def _api_key(exchange: str, scenario: str) -> str:
         return "KeyMedicSandbox" + base64.b64encode(data).decode()[:41]
     if exchange in ("binance", "binance_us"):
         return "KeyMedicSandbox" + _alnum(data, 49)
+    if exchange == "coinbase" and scenario == "ed25519":
+        return _uuid4(data)  # Ed25519 CDP keys are named by their id
     if exchange == "coinbase":
         return f"organizations/{_COINBASE_ORG}/apiKeys/{_uuid4(data)}"
     if exchange == "kucoin":
@@ -360,11 +381,11 @@ def _api_key(exchange: str, scenario: str) -> str:
     if exchange == "bitstamp":
         return "KeyMedicSandbox" + _alnum(data, 17)
     if exchange == "bybit":
-        return "KeyMedicSbx" + _alnum(data, 7)
+        return "KMsb0" + _alnum(data, 13)
     if exchange == "gate_io":
         return "00000000" + data[:12].hex()
     if exchange == "crypto_com":
-        return "KeyMedicSandbox" + _alnum(data, 7)
+        return "KMsb0" + _alnum(data, 17)
     if exchange == "bitfinex":
         return "KeyMedicSandbox" + _alnum(data, 28)
     raise KeyError(exchange)

@@ -132,7 +132,7 @@ async def test_diagnosis_names_the_right_item(exchange: str, scenario: str) -> N
         assert failing == set(), summary
         return
     assert diagnosis.unavailable is None, diagnosis.unavailable
-    if scenario in ("valid", "slow"):
+    if scenario in ("valid", "slow", "ed25519"):
         assert failing == set(), summary
         assert diagnosis.outcome(Item.KEY_KNOWN).status is Status.PASS
         assert diagnosis.outcome(Item.SECRET_OK).status is Status.PASS

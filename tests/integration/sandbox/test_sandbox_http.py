@@ -260,8 +260,10 @@ EXPECTED["binance"]["lockout"] = (429, "-1003")
 EXPECTED["bybit"]["lockout"] = (200, "10006")
 EXPECTED["binance_us"] = EXPECTED["binance"]
 
-# `dropped` cuts the connection (its own test below).
-ALL_SCENARIOS = [(e, s) for e in SANDBOX_EXCHANGES for s in scenarios_for(e) if s != "dropped"]
+# `dropped` cuts the connection and `ed25519` signs with EdDSA (their own tests below).
+ALL_SCENARIOS = [
+    (e, s) for e in SANDBOX_EXCHANGES for s in scenarios_for(e) if s not in ("dropped", "ed25519")
+]
 
 
 @pytest.mark.parametrize(("exchange", "scenario"), ALL_SCENARIOS)
@@ -437,3 +439,32 @@ def test_a_second_attempt_with_the_lockout_key_is_punished(
 def test_dropped_key_cuts_the_connection_midway(sandbox_url: str, exchange: str) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         call(sandbox_url, exchange, "dropped")
+
+
+def test_coinbase_accepts_an_eddsa_jwt_of_an_ed25519_key_and_refuses_another_keys() -> None:
+    import base64
+    import secrets
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    creds = credentials_for("coinbase", "ed25519")
+    path = "/api/v3/brokerage/key_permissions"
+
+    def token(seed: bytes, host: str) -> str:
+        now = int(time.time())
+        uri = f"GET {host}{path}"
+        claims = {"sub": creds["api_key"], "iss": "cdp", "nbf": now, "exp": now + 120, "uris": [uri]}
+        headers = {"kid": creds["api_key"], "nonce": secrets.token_hex(16), "typ": "JWT"}
+        key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+        return jwt.encode(claims, key, algorithm="EdDSA", headers=headers)
+
+    with serve_in_thread() as url:
+        host = urlsplit(url).netloc
+        seed = base64.b64decode(creds["api_secret"])[:32]
+        ok = httpx.get(f"{url}/coinbase{path}", headers={"Authorization": f"Bearer {token(seed, host)}"})
+        assert ok.status_code == 200 and ok.json()["can_view"] is True
+        other = httpx.get(
+            f"{url}/coinbase{path}", headers={"Authorization": f"Bearer {token(b'x' * 32, host)}"}
+        )
+        assert other.status_code == 401
