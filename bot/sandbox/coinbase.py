@@ -94,8 +94,9 @@ def verify_coinbase_jwt(token: str, key: SandboxKey, method: str, host: str, pat
     if exp - nbf > MAX_LIFETIME_S:
         raise CoinbaseAuthError("lifetime longer than two minutes")
     expected_uri = f"{method.upper()} {host}{path}"
-    uris = claims.get("uris") if isinstance(claims.get("uris"), list) else []
-    if claims.get("uri") != expected_uri and expected_uri not in uris:
+    uris = claims.get("uris")
+    listed = isinstance(uris, list) and expected_uri in uris
+    if claims.get("uri") != expected_uri and not listed:
         raise CoinbaseAuthError(f"uri {claims.get('uri')!r} is not {expected_uri!r}")
 
 

@@ -82,7 +82,7 @@ def build_app(
             {"sandbox": "keymedic", "exchanges": sorted(sandboxes), "docs": "docs/sandbox.md"}
         )
 
-    async def dispatch(request: web.Request) -> web.Response:
+    async def dispatch(request: web.Request) -> web.StreamResponse:
         sandbox = sandboxes.get(request.match_info["exchange"])
         if sandbox is None:
             return web.json_response(
