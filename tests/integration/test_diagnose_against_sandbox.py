@@ -209,3 +209,44 @@ async def test_without_keymedics_memory_the_second_attempt_is_locked_out(fresh_s
     again = await diagnose("kraken", creds("kraken", "lockout"))
     assert again.unavailable is not None
     assert again.unavailable.raw_code == "EGeneral:Temporary lockout"
+
+
+@pytest.mark.parametrize("exchange", ["kraken", "gemini", "bitfinex"])
+async def test_a_check_never_breaks_the_users_other_client_on_a_nonce_exchange(
+    exchange: str, fresh_sandbox: str
+) -> None:
+    """Reference §0.2: the user's own client (here ccxt, millisecond nonces) keeps working after KeyMedic
+    tested the same key, because KeyMedic never sends a nonce above the current millisecond."""
+    import time
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    ccxt = pytest.importorskip("ccxt")
+    fields = scenarios.credentials_for(exchange, "valid")
+    call = {
+        "kraken": ("Balance", "private", "POST"),
+        "gemini": ("v1/balances", "private", "POST"),
+        "bitfinex": ("auth/r/wallets", "private", "POST"),
+    }[exchange]
+
+    def users_client_call() -> httpx.Response:
+        client = getattr(ccxt, exchange)({"apiKey": fields["api_key"], "secret": fields["api_secret"]})
+        client.nonce = lambda: int(time.time() * 1000)
+        signed = client.sign(*call, {})
+        url = urlsplit(signed["url"])
+        return httpx.request(
+            call[2],
+            f"{fresh_sandbox}/{exchange}{url.path}",
+            headers=signed["headers"],
+            content=signed["body"],
+        )
+
+    assert users_client_call().status_code == 200
+    time.sleep(0.002)
+    diagnosis = await diagnose(exchange, creds(exchange, "valid"))
+    assert diagnosis.unavailable is None and diagnosis.failing() == ()
+    time.sleep(0.002)
+    after = users_client_call()
+    assert after.status_code == 200, after.text
+    assert "nonce" not in after.text.lower()
