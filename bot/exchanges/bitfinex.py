@@ -44,6 +44,7 @@ from bot.exchanges._base import (
     fix_trade_or_withdraw,
     passed,
     positive,
+    settle_all,
     short,
     undecided,
 )
@@ -169,15 +170,26 @@ class BitfinexClient(ExchangeClient):
         findings.add(*outcomes)
         if any(o.item is Item.READ_PERMISSION and o.status.value == "fail" for o in outcomes):
             return  # reading wallets and ledgers would only be refused
-        wallets = await session.call("POST", "/v2/auth/r/wallets", auth=auth, decode=decode, json_data={})
+        answers: dict[str, Any] = {}
+
+        async def read(name: str, path: str, body: dict[str, Any]) -> None:
+            answers[name] = await session.call("POST", path, auth=auth, decode=decode, json_data=body)
+
+        # settle_all records a refusal of these reads as findings: the key itself was accepted above. One
+        # after the other: Bitfinex refuses a nonce lower than one it has seen (§0.2).
+        await settle_all(findings, [read("wallets", "/v2/auth/r/wallets", {})])
+        wallets = answers.get("wallets")
         if isinstance(wallets, list) and any(
             isinstance(w, list) and len(w) > 2 and positive(w[2]) for w in wallets
         ):
             findings.add(passed(Item.HAS_ACTIVITY, "Found a wallet balance."))
             return
-        ledgers = await session.call(
-            "POST", "/v2/auth/r/ledgers/hist", auth=auth, decode=decode, json_data={"limit": 1}
-        )
+        if "wallets" not in answers:
+            return
+        await settle_all(findings, [read("ledgers", "/v2/auth/r/ledgers/hist", {"limit": 1})])
+        if "ledgers" not in answers:
+            return
+        ledgers = answers["ledgers"]
         if isinstance(ledgers, list) and ledgers:
             findings.add(passed(Item.HAS_ACTIVITY, "Found ledger entries."))
         else:

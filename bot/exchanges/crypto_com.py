@@ -40,6 +40,7 @@ from bot.exchanges._base import (
     failed,
     passed,
     positive,
+    settle_all,
     short,
     undecided,
 )
@@ -229,10 +230,17 @@ class CryptoComClient(ExchangeClient):
         ) or any(positive(r.get("total_cash_balance")) for r in rows if isinstance(r, dict)):
             findings.add(passed(Item.HAS_ACTIVITY, "Found a balance."))
             return
-        trades = await session.call(
-            "POST", API_PREFIX + "private/get-trades", auth=auth, decode=decode, json_data={"limit": 1}
-        )
-        if trades.get("data"):
+        found: list[bool] = []
+
+        async def trades() -> None:
+            body = await session.call(
+                "POST", API_PREFIX + "private/get-trades", auth=auth, decode=decode, json_data={"limit": 1}
+            )
+            found.append(bool(body.get("data")))
+
+        # settle_all records a refusal of this read as a finding: the key itself was accepted above.
+        await settle_all(findings, [trades()])
+        if any(found):
             findings.add(passed(Item.HAS_ACTIVITY, "Found trades."))
         else:
             findings.add(

@@ -120,3 +120,15 @@ def test_the_store_never_holds_the_key_or_secret() -> None:
 
 def test_limiter_for_builds_refusal_memory() -> None:
     assert limits.limiter_for(load_settings()).refusals is not None
+
+
+async def test_a_read_refused_after_the_key_was_accepted_is_not_a_refused_key() -> None:
+    # Bybit accepted the key (query-api) and only the balance read lacks permission: the key may be fixed
+    # on the exchange and tested again, so nothing is remembered.
+    no_read = ok({"retCode": 10005, "retMsg": "Permission denied", "result": {}})
+    exchange_fake = fake("bybit", {"/v5/account/wallet-balance": no_read})
+    first = await diagnose("bybit", credentials("bybit"), client=exchange_fake.client())
+    assert first.outcome(Item.READ_PERMISSION).status is Status.FAIL
+    again = await diagnose("bybit", credentials("bybit"), client=exchange_fake.client())
+    assert again.refused_before_s is None
+    assert exchange_fake.paths().count("/v5/user/query-api") == 2
