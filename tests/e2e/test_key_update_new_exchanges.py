@@ -21,6 +21,8 @@ pytestmark = pytest.mark.e2e
 
 NEW = ["bybit", "gate_io", "crypto_com", "bitfinex"]
 SAID = {"bybit": "bybit", "gate_io": "gate.io", "crypto_com": "crypto.com", "bitfinex": "bitfinex"}
+# What each exchange's API doesn't report about a key, so the bot asks (reference §0.5).
+ASKS = {"crypto_com": ["trading", "IP restrictions"], "bitfinex": ["IP restrictions"]}
 
 
 def _texts(replies: list[dict[str, Any]]) -> str:
@@ -74,7 +76,7 @@ def _submit(stack: RasaStack, sender: str, form: dict[str, Any], exchange: str, 
     return _texts(stack.say(sender, f'/credentials_submitted{{"credential_ref": "{reference}"}}'))
 
 
-@pytest.mark.parametrize("exchange", NEW)
+@pytest.mark.parametrize("exchange", ["bybit", "gate_io"])
 async def test_a_new_key_is_tested_live_and_replaces_the_broken_one_in_place(
     rasa_stack: RasaStack, exchange: str
 ) -> None:
@@ -94,6 +96,26 @@ async def test_a_new_key_is_tested_live_and_replaces_the_broken_one_in_place(
         text = _texts(rasa_stack.say(sender, "is the sync done yet?"))
     wallets = await SupportDesk(rasa_stack.settings).wallets("rest", sender)
     assert [w.wallet_id for w in wallets if w.exchange == exchange] == [wallet_id]
+
+
+@pytest.mark.parametrize("exchange", sorted(ASKS))
+def test_what_the_exchange_cannot_report_is_asked_and_only_that(rasa_stack: RasaStack, exchange: str) -> None:
+    """Crypto.com reports neither permissions nor IP allowlist and Bitfinex no IP allowlist (reference §0.5):
+    the live test passes everything it can see and the checklist asks exactly the rest. The conversation then
+    goes on as for any key with unsettled items (today: to support, nothing saved; see the issue note)."""
+    sender, _ = _user_with_a_broken_wallet(rasa_stack, exchange)
+    form = _form(rasa_stack.say(sender, f"my {SAID[exchange]} wallet says the api key is invalid"))
+    text = _submit(rasa_stack, sender, form, exchange, "valid")
+    assert "doesn't tell me everything" in text, text
+    asked = []
+    while "Everything on the checklist checks out" not in text and len(asked) <= len(ASKS[exchange]):
+        asked.append(text)
+        text = _texts(rasa_stack.say(sender, "yes"))
+    questions = "\n".join(asked)
+    assert len(asked) == len(ASKS[exchange]), questions
+    for topic in ASKS[exchange]:
+        assert topic in questions, questions
+    assert "now uses the new key" not in text
 
 
 @pytest.mark.parametrize(
