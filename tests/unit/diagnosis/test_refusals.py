@@ -132,3 +132,15 @@ async def test_a_read_refused_after_the_key_was_accepted_is_not_a_refused_key() 
     again = await diagnose("bybit", credentials("bybit"), client=exchange_fake.client())
     assert again.refused_before_s is None
     assert exchange_fake.paths().count("/v5/user/query-api") == 2
+
+
+async def test_the_user_is_told_the_key_was_already_refused_and_why() -> None:
+    from bot.assistant.replies import key_check_reply
+
+    exchange_fake = fake("kraken", {"/0/private/GetApiKeyInfo": kraken_error("EAPI:Invalid key")})
+    first = await diagnose("kraken", credentials("kraken"), client=exchange_fake.client())
+    again = await diagnose("kraken", credentials("kraken"), client=exchange_fake.client())
+    text = key_check_reply(again)
+    assert "already refused this exact key" in text and "didn't send it again" in text
+    assert first.outcome(Item.KEY_KNOWN).fix in text
+    assert "already refused" not in key_check_reply(first)
