@@ -10,8 +10,9 @@ back off, no process of the deployment asks it again until that has passed:
   credential) → that exact credential is not sent again. A user who resubmits it gets the remembered
   diagnosis, marked `refused_before_s`, and no request is made. A corrected secret is a new credential and
   may be tried (within the key's attempt budget, `bot.diagnosis.limits`).
-- **a ban or back-off**: a non-retryable rate limit (Binance 418, Bybit 403, a `Retry-After`) holds the
-  whole exchange for the deployment (it is about KeyMedic's address); Kraken's lockout holds that key.
+- **a ban or back-off**: a ban or a stated wait (Binance 418, Bybit 403, a `Retry-After`) holds the whole
+  exchange for the deployment when it is about KeyMedic's address; Kraken's lockout and the per-account
+  limits of Bybit and Crypto.com hold that key only.
 
 Entries are named by HMACs under the limiter's server key (`key_fingerprint`), never by the key itself, and
 hold only the diagnosis (fixed texts and exchange codes, no secret). With Redis they are shared (`SET … PX`);
@@ -48,6 +49,10 @@ DEFAULT_REFUSAL_TTL_S: Final = 900.0
 DEFAULT_BAN_S: Final = 600.0
 # Codes that lock out one key rather than KeyMedic's address.
 KEY_LOCKOUT_CODES: Final = ("EGeneral:Temporary lockout",)
+# Rate limits of one account rather than of KeyMedic's address: Bybit's per-UID 10006
+# (docs/exchanges/bybit.md), Crypto.com's per-key 42901 (reference §10). Binance's 429/418 (by IP), Bybit's
+# 403 and 10018 and Bitfinex's per-IP ERR_RATE_LIMIT hold the whole exchange.
+PER_ACCOUNT_CODES: Final = ("10006", "42901")
 
 
 class SignalStore(Protocol):
@@ -188,7 +193,8 @@ class Refusals:
         gone = diagnosis.unavailable
         if gone is not None and gone.kind == "rate_limited" and _is_ban(gone):
             until = now + (gone.retry_after_s or DEFAULT_BAN_S)
-            per_key = (gone.raw_code or "").startswith(KEY_LOCKOUT_CODES)
+            code = gone.raw_code or ""
+            per_key = code.startswith(KEY_LOCKOUT_CODES) or code in PER_ACCOUNT_CODES
             name = f"ban:{exchange}:{key_name}" if per_key else f"ban:{exchange}"
             value = {"until": until, "message": gone.message, "raw_code": gone.raw_code}
             self.store.put(name, json.dumps(value), max(1.0, until - now))

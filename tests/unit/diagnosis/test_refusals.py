@@ -144,3 +144,19 @@ async def test_the_user_is_told_the_key_was_already_refused_and_why() -> None:
     assert "already refused this exact key" in text and "didn't send it again" in text
     assert first.outcome(Item.KEY_KNOWN).fix in text
     assert "already refused" not in key_check_reply(first)
+
+
+async def test_a_per_account_rate_limit_holds_that_key_not_the_whole_exchange() -> None:
+    limited = ok(
+        {"retCode": 10006, "retMsg": "Too many visits!", "result": {}},
+        **{"X-Bapi-Limit-Reset-Timestamp": str(int((__import__("time").time() + 30) * 1000))},
+    )
+    exchange_fake = fake("bybit", {"/v5/user/query-api": limited})
+    await diagnose("bybit", credentials("bybit"), client=exchange_fake.client())
+    sent = len(exchange_fake.requests)
+    again = await diagnose("bybit", credentials("bybit"), client=exchange_fake.client())
+    assert len(exchange_fake.requests) == sent  # held: the same key waits for its reset
+    assert again.unavailable is not None and again.unavailable.kind == "rate_limited"
+    other = credentials("bybit", api_key="QwE4rT6yU8iO1pA3sD")
+    await diagnose("bybit", other, client=exchange_fake.client())
+    assert len(exchange_fake.requests) > sent  # another account's key is not held
