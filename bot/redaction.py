@@ -77,6 +77,10 @@ _MIN_TOKEN: Final = 24
 # A run of random base62 characters carries about 5.95 bits per character; hex 4; English-like identifiers
 # well under 3.5 on their own letters. Measured on the sandbox keys and the NLU corpus (tests/unit).
 _MIN_TOKEN_ENTROPY: Final = 3.5
+# Bybit keys are 18 characters and Crypto.com keys and secrets 22 (docs/exchanges/bybit.md, reference §10):
+# shorter than `_MIN_TOKEN`, so a plain base62 run of that length is a secret only when it mixes upper case,
+# lower case and digits, chops into short random pieces, and is neither words nor named as an id.
+_SHORT_KEY: Final = re.compile(r"[A-Za-z0-9]{18,23}")
 _MAX_TEXT: Final = 100_000  # a chat message is far shorter; bounds the work on a hostile paste
 
 _UUID: Final = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -293,6 +297,8 @@ def _classify_run(text: str, start: int, run: str, in_url: bool = False) -> str 
         return "kraken_api_key"
     if _ALNUM_64.fullmatch(stripped) and has_digit and has_letter:
         return "binance_key"
+    if len(stripped) < _MIN_TOKEN and _short_key(text, start, stripped):
+        return "token"
     if len(stripped) < _MIN_TOKEN or not has_letter:
         return None
     if _made_of_words(stripped) or _is_bitcoin_address(stripped):
@@ -300,6 +306,22 @@ def _classify_run(text: str, start: int, run: str, in_url: bool = False) -> str 
     if _entropy(stripped) < _MIN_TOKEN_ENTROPY or _named_as_id(text, start):
         return None
     return "token"
+
+
+def _short_key(text: str, start: int, run: str) -> bool:
+    """An 18-23 character key or secret (Bybit, Crypto.com): mixed case, digits, random, not an id."""
+    if not _SHORT_KEY.fullmatch(run) or not any(c.isdigit() for c in run):
+        return False
+    if not (any(c.isupper() for c in run) and any(c.islower() for c in run)):
+        return False
+    if _made_of_words(run) or _is_bitcoin_address(run):
+        return False
+    # Random base62 chops into many short letter pieces (about 9 in 10 random keys average under 3 letters);
+    # product names keep their words (`iPhone15ProMax2024` averages 3).
+    letters = [piece for piece in _WORD_PARTS.findall(run) if piece.isalpha()]
+    if len(letters) < 4 or max(map(len, letters)) > 8 or sum(map(len, letters)) / len(letters) >= 3.0:
+        return False
+    return _entropy(run) >= _MIN_TOKEN_ENTROPY and not _named_as_id(text, start)
 
 
 def _looks_like_passphrase(word: str) -> bool:

@@ -56,6 +56,17 @@ def key_check_reply(diagnosis: Diagnosis) -> str:
             f"{name}'s side and says nothing about your key, so nothing was changed. Let's try again {when}."
         )
     failing = diagnosis.failing()
+    if diagnosis.refused_before_s is not None:
+        # A remembered refusal (bot/diagnosis/refusals.py): say so, and why, rather than test it again.
+        minutes = max(1, round(diagnosis.refused_before_s / 60))
+        lines = [
+            f"{name} already refused this exact key {minutes} minute{'s' if minutes != 1 else ''} ago, so I "
+            "didn't send it again: repeated attempts with a refused key can get it locked. What it said:"
+        ]
+        lines += [f"• {o.fix or _ITEM_NAMES[o.item].capitalize() + ': not yet.'}" for o in failing]
+        lines += [f"• {o.fix}" for o in diagnosis.unknown() if o.fix and o.raw_code]
+        lines.append("Nothing was saved. Fix what's listed (or create a new key), then send it again.")
+        return "\n".join(lines)
     if failing:
         lines = [f"Your new {name} key doesn't work yet. Here's what to fix:"]
         lines += [f"• {o.fix or _ITEM_NAMES[o.item].capitalize() + ': not yet.'}" for o in failing]

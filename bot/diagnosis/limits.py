@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.config import Settings
+from bot.diagnosis.model import Credentials, Diagnosis
 from bot.diagnosis.ratelimit import LimitStore, MemoryStore, RedisStore, Window, key_fingerprint
+from bot.diagnosis.refusals import MemorySignals, RedisSignals, Refusals
 
 __all__ = ["Limiter", "limiter_for", "windows_for", "reset"]
 
@@ -65,6 +67,33 @@ class Limiter:
     store: LimitStore
     server_key: bytes
     fallback: MemoryStore | None = None
+    # Refused keys and bans (`bot.diagnosis.refusals`), in the same place as the windows, under the same key.
+    refusals: Refusals | None = None
+    refusals_fallback: Refusals | None = None
+
+    def remembered(self, exchange: str, credentials: Credentials) -> Diagnosis | None:
+        """The answer to give without asking the exchange again (a refusal or a ban), or None."""
+        if self.refusals is None:
+            return None
+        try:
+            return self.refusals.check(exchange, credentials)
+        except Exception as error:  # redis-py's errors, as in `acquire`
+            if self.refusals_fallback is None:
+                raise
+            logger.warning("diagnosis refusals: shared store failed (%s)", type(error).__name__)
+            return self.refusals_fallback.check(exchange, credentials)
+
+    def remember(self, exchange: str, credentials: Credentials, diagnosis: Diagnosis, refused: bool) -> None:
+        """Record a refusal or a ban so no replica repeats the attempt."""
+        if self.refusals is None:
+            return
+        try:
+            self.refusals.record(exchange, credentials, diagnosis, refused)
+        except Exception as error:  # redis-py's errors, as in `acquire`
+            if self.refusals_fallback is None:
+                raise
+            logger.warning("diagnosis refusals: shared store failed (%s)", type(error).__name__)
+            self.refusals_fallback.record(exchange, credentials, diagnosis, refused)
 
     def acquire(self, settings: Settings, exchange: str, api_key: str, user_id: str | None) -> float:
         windows = windows_for(settings, self.server_key, exchange, api_key, user_id)
@@ -82,6 +111,9 @@ class Limiter:
         self.store.reset()
         if self.fallback is not None:
             self.fallback.reset()
+        for refusals in (self.refusals, self.refusals_fallback):
+            if refusals is not None:
+                refusals.store.reset()
 
 
 _limiters: dict[tuple[str, str], Limiter] = {}
@@ -112,9 +144,18 @@ def limiter_for(settings: Settings) -> Limiter:
 
             client = redis.Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
             store = RedisStore(client, prefix=f"{settings.redis_namespace}:diagnosis-limit")
-            built = Limiter(store, _shared_server_key(settings), fallback=MemoryStore())
+            server_key = _shared_server_key(settings)
+            signals = RedisSignals(client, prefix=f"{settings.redis_namespace}:diagnosis-refusal")
+            built = Limiter(
+                store,
+                server_key,
+                fallback=MemoryStore(),
+                refusals=Refusals(signals, server_key),
+                refusals_fallback=Refusals(MemorySignals(), server_key),
+            )
         else:
-            built = Limiter(MemoryStore(), os.urandom(32))
+            server_key = os.urandom(32)
+            built = Limiter(MemoryStore(), server_key, refusals=Refusals(MemorySignals(), server_key))
         _limiters[config] = built
         return built
 

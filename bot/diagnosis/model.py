@@ -98,6 +98,9 @@ class Diagnosis:
     items: tuple[ItemOutcome, ...]
     unavailable: Unavailable | None = None
     elapsed_s: float = 0.0
+    # Set when this is a remembered refusal (`bot.diagnosis.refusals`): the exchange refused this credential
+    # this many seconds ago, and KeyMedic did not send it again.
+    refused_before_s: float | None = None
 
     def __post_init__(self) -> None:
         if tuple(o.item for o in self.items) != tuple(Item):
@@ -124,13 +127,16 @@ class Diagnosis:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict. Holds no secret (outcomes carry only fixed texts and exchange codes)."""
-        return {
+        data: dict[str, Any] = {
             "exchange": self.exchange,
             "all_passed": self.all_passed,
             "items": [o.to_dict() for o in self.items],
             "unavailable": self.unavailable.to_dict() if self.unavailable else None,
             "elapsed_s": round(self.elapsed_s, 3),
         }
+        if self.refused_before_s is not None:
+            data["refused_before_s"] = round(self.refused_before_s)
+        return data
 
 
 @dataclass(frozen=True, repr=False)

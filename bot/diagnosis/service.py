@@ -75,10 +75,15 @@ async def diagnose(
         return diagnosis
 
     settings = load_settings()
-    # In a worker thread: with Redis configured this is a network round trip.
-    wait = await asyncio.to_thread(
-        limits.limiter_for(settings).acquire, settings, exchange, checked.credentials.api_key, user_id
-    )
+    limiter = limits.limiter_for(settings)
+    # Refused lately, or the exchange asked KeyMedic to back off: answer from memory, send nothing
+    # (bot/diagnosis/refusals.py). In worker threads: with Redis configured these are network round trips.
+    remembered = await asyncio.to_thread(limiter.remembered, exchange, checked.credentials)
+    if remembered is not None:
+        logger.info("diagnosis answered from memory exchange=%s (no request)", exchange)
+        _log(remembered, requests=0)
+        return remembered
+    wait = await asyncio.to_thread(limiter.acquire, settings, exchange, checked.credentials.api_key, user_id)
     if wait > 0:
         logger.warning("diagnosis refused: rate limit exchange=%s wait_s=%.0f", exchange, wait)
         raise DiagnosisRateLimited(name, wait)
@@ -95,10 +100,12 @@ async def diagnose(
     findings.add(checked.outcome)
     probe.preset(findings)
     unavailable: Unavailable | None = None
+    refused = False
     try:
         await asyncio.wait_for(probe.probe(session, findings), timeout=deadline.remaining() + _GUARD_GRACE_S)
     except AuthRejected as exc:
         findings.rejected(exc)
+        refused = True
         metrics.record_exchange_error(exchange, "auth")
     except ExchangeUnavailable as exc:
         unavailable = exc.to_unavailable()
@@ -110,6 +117,8 @@ async def diagnose(
     else:
         default = "Not checked: the exchange stopped at an earlier problem."
     diagnosis = Diagnosis(exchange, findings.complete(default), unavailable, time.monotonic() - started)
+    if refused or unavailable is not None:
+        await asyncio.to_thread(limiter.remember, exchange, checked.credentials, diagnosis, refused)
     _log(diagnosis, requests=session.requests_sent)
     metrics.record_diagnosis(diagnosis)
     return diagnosis

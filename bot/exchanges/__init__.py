@@ -1,8 +1,9 @@
 """Live exchange clients: request signing, the calls a key diagnosis needs, and each exchange's error map.
 
 One module per exchange id (DESIGN §3): `coinbase`, `kraken`, `kucoin`, `binance` (also `binance_us`), `okx`,
-`gemini`, `bitstamp`. Shared pieces: `_base` (error tree, findings, client protocol) and `_http` (deadline,
-retries, the pooled client). Modules load on first use, so importing this package stays cheap.
+`gemini`, `bitstamp`, `bybit`, `gate_io`, `crypto_com`, `bitfinex`. Shared pieces: `_base` (error tree,
+findings, client protocol) and `_http` (deadline, retries, the pooled client). Modules load on first use, so
+importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ LIVE_CLIENTS: Final[dict[str, str]] = {
     "okx": "bot.exchanges.okx:OkxClient",
     "gemini": "bot.exchanges.gemini:GeminiClient",
     "bitstamp": "bot.exchanges.bitstamp:BitstampClient",
+    "bybit": "bot.exchanges.bybit:BybitClient",
+    "gate_io": "bot.exchanges.gate_io:GateClient",
+    "crypto_com": "bot.exchanges.crypto_com:CryptoComClient",
+    "bitfinex": "bot.exchanges.bitfinex:BitfinexClient",
 }
 
 

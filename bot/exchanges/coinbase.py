@@ -6,8 +6,14 @@ notes the SDK's "coinbase-cloud" too), `nbf` = now, `exp` = now + 120 s, `uri` =
 the query. The host is the one of the base URL in use (the sandbox's host:port in tests).
 
 Keys: a CDP key name is `organizations/{org}/apiKeys/{id}` with a PEM "EC PRIVATE KEY" secret. Legacy keys (16
-characters, 32-character secret) were expired in February 2025 and are explained before any request; Ed25519
-CDP keys are not supported by Coinbase's App SDKs (§2), so KeyMedic asks for an ECDSA key.
+characters, 32-character secret) were expired in February 2025 and are explained before any request.
+
+Ed25519 CDP keys (the portal's default now: an id, and a secret that is base64 of 64 bytes, seed then public
+key) are signed as Coinbase's CDP SDKs sign them (§2; the SDK's `JwtOptions` support ES256 and EdDSA):
+`alg: EdDSA` over the 32-byte seed, header `kid`/`nonce`/`typ`, claims `sub`, `iss: "cdp"`, `nbf`, `exp` and
+`uris: [uri]` as the SDK sends, plus `uri`, which the Advanced Trade docs name (§2: which one Advanced Trade
+reads is unconfirmed; a JWT may carry both). Coinbase's App docs say the App SDKs don't support Ed25519 (§2),
+so only when Coinbase refuses such a key is the user told to make an ECDSA key, and how.
 
 Calls: `GET /api/v3/brokerage/key_permissions` (can_view/can_trade/can_transfer; no IP information), then
 together `GET /api/v3/brokerage/accounts` and `GET /api/v3/brokerage/orders/historical/fills?limit=1`.
@@ -28,7 +34,7 @@ from typing import Any, Final
 import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from bot.diagnosis.model import Credentials, Item
 from bot.exchanges._base import (
@@ -57,6 +63,8 @@ __all__ = [
     "CoinbaseClient",
     "build_jwt",
     "load_private_key",
+    "load_ed25519_key",
+    "load_signing_key",
     "is_legacy_key",
     "ERRORS",
 ]
@@ -66,6 +74,10 @@ JWT_LIFETIME_S: Final = 120
 ISSUER: Final = "cdp"
 
 KEY_NAME = re.compile(r"^organizations/[0-9a-fA-F-]{36}/apiKeys/[0-9a-fA-F-]{36}$")
+# An Ed25519 CDP key is named by its id alone, or in the organizations/… form.
+KEY_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 _LEGACY_KEY = re.compile(r"^[A-Za-z0-9]{16}$")
 _LEGACY_SECRET = re.compile(r"^[A-Za-z0-9]{32}$")
 
@@ -113,6 +125,22 @@ ERRORS: Final[dict[str, Verdict]] = {
 }
 
 
+_ED25519_REFUSED: Final[Verdict] = (
+    undecided(
+        Item.KEY_KNOWN,
+        "Coinbase refused this Ed25519 key with a bare 401. Coinbase's App SDKs don't support Ed25519 "
+        "keys (they need ECDSA), so the algorithm is the likely cause; a deleted key or a blocked IP "
+        "answer the same.",
+        fix="Create a new CDP API key on the Coinbase Developer Platform and, under Advanced settings, "
+        "choose "
+        "ECDSA as the signature algorithm (View permission only, no IP allowlist). Then paste its key name "
+        "(organizations/…/apiKeys/…) and the whole private key (-----BEGIN EC PRIVATE KEY-----).",
+    ),
+    undecided(Item.SECRET_OK, "Coinbase's 401 doesn't say whether the key or its signature was refused."),
+    undecided(Item.NO_IP_RESTRICTION, _AMBIGUOUS, fix=FIX_IP),
+)
+
+
 def is_legacy_key(api_key: str, api_secret: str) -> bool:
     """A pre-CDP key: 16-character key and 32-character secret, expired in February 2025 (§0.6)."""
     return bool(_LEGACY_KEY.match(api_key) and _LEGACY_SECRET.match(api_secret))
@@ -129,19 +157,43 @@ def load_private_key(pem: str) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def build_jwt(
-    key_name: str, private_key: ec.EllipticCurvePrivateKey, method: str, host: str, path: str
-) -> str:
-    """The ES256 JWT for one request (§2)."""
+def load_ed25519_key(secret: str) -> ed25519.Ed25519PrivateKey:
+    """The Ed25519 key of a CDP secret (base64 of seed + public key); `ValueError` (without the key's text)
+    when it is not one or its two halves disagree (a corrupted paste)."""
+    try:
+        raw = base64.b64decode(secret.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64") from None
+    if len(raw) != 64:
+        raise ValueError("not 64 bytes")
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32])
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if public != raw[32:]:
+        raise ValueError("its private and public halves don't match")
+    return key
+
+
+def load_signing_key(secret: str) -> SigningKey:
+    """The key a CDP secret holds: EC P-256 (PEM) or Ed25519 (base64)."""
+    return load_private_key(secret) if "-----BEGIN" in secret else load_ed25519_key(secret)
+
+
+def build_jwt(key_name: str, private_key: SigningKey, method: str, host: str, path: str) -> str:
+    """The JWT for one request: ES256 for an ECDSA key, EdDSA for an Ed25519 key (§2)."""
     now = int(time.time())
-    claims = {
+    uri = f"{method.upper()} {host}{path}"
+    claims: dict[str, Any] = {
         "sub": key_name,
         "iss": ISSUER,
         "nbf": now,
         "exp": now + JWT_LIFETIME_S,
-        "uri": f"{method.upper()} {host}{path}",
+        "uri": uri,
     }
     headers = {"kid": key_name, "nonce": secrets.token_hex(16)}
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        claims["uris"] = [uri]
+        headers["typ"] = "JWT"
+        return jwt.encode(claims, private_key, algorithm="EdDSA", headers=headers)
     return jwt.encode(claims, private_key, algorithm="ES256", headers=headers)
 
 
@@ -150,7 +202,7 @@ class CoinbaseAuth(httpx.Auth):
 
     def __init__(self, key_name: str, api_secret: Secret, prefix: str = "") -> None:
         self._key_name = key_name
-        self._private_key = load_private_key(api_secret.reveal())
+        self._private_key = load_signing_key(api_secret.reveal())
         self._prefix = prefix
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -187,10 +239,18 @@ class CoinbaseClient(ExchangeClient):
             ]
         problems = []
         if _is_ed25519_secret(secret):
-            problems.append(
-                "This is an Ed25519 CDP key, which Coinbase's Advanced Trade SDKs don't support. Create a "
-                "new CDP key with the ECDSA signature algorithm (View permission only)."
-            )
+            try:
+                load_ed25519_key(secret)
+            except ValueError as exc:
+                problems.append(
+                    f"The Ed25519 private key can't be read ({exc}): it looks truncated or altered. Paste it "
+                    "again exactly as Coinbase showed it."
+                )
+            if not (KEY_NAME.match(key) or KEY_ID.match(key)):
+                problems.append(
+                    "A Coinbase CDP key id looks like 8-4-4-4-12 letters and digits. Copy it in full."
+                )
+            return problems
         elif "-----BEGIN" not in secret:
             problems.append(
                 "The private key should be a block starting with -----BEGIN EC PRIVATE KEY-----. Paste the "
@@ -218,7 +278,15 @@ class CoinbaseClient(ExchangeClient):
 
     async def probe(self, session: Session, findings: Findings) -> None:
         auth = CoinbaseAuth(self.credentials.api_key, self.credentials.api_secret, session.prefix)
-        permissions = await session.call("GET", "/api/v3/brokerage/key_permissions", auth=auth, decode=decode)
+        try:
+            permissions = await session.call(
+                "GET", "/api/v3/brokerage/key_permissions", auth=auth, decode=decode
+            )
+        except AuthRejected as exc:
+            if exc.raw_code == "401" and _is_ed25519_secret(self.credentials.api_secret.reveal()):
+                # Tested first; only now that Coinbase refused it is ECDSA the likely fix (§2).
+                raise AuthRejected(exc.raw_code, exc.message, _ED25519_REFUSED) from None
+            raise
         if not isinstance(permissions, dict):
             raise UnexpectedResponse(f"{NAME} answered with an unexpected shape")
         findings.add(passed(Item.KEY_KNOWN), passed(Item.SECRET_OK), passed(Item.ACTIVATED))

@@ -70,19 +70,24 @@ class SandboxRequest:
 
 @dataclass(frozen=True)
 class SandboxResponse:
-    """What the exchange answers; `delay_s` is the extra wait before sending it (the `slow` key)."""
+    """What the exchange answers; `delay_s` is the extra wait before sending it (the `slow` key), `cut` says
+    the connection drops halfway through the body (the `dropped` key)."""
 
     status: int
     body: bytes
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
     delay_s: float = 0.0
+    cut: bool = False
 
     def json(self) -> Any:
         return json.loads(self.body)
 
     def with_delay(self, delay_s: float) -> SandboxResponse:
-        return SandboxResponse(self.status, self.body, self.content_type, self.headers, delay_s)
+        return SandboxResponse(self.status, self.body, self.content_type, self.headers, delay_s, self.cut)
+
+    def with_cut(self) -> SandboxResponse:
+        return SandboxResponse(self.status, self.body, self.content_type, self.headers, self.delay_s, True)
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> SandboxResponse:
@@ -198,6 +203,8 @@ class ExchangeSandbox(ABC):
         response = route.handler(request, key)
         if key.scenario == "slow":
             return response.with_delay(self.slow_latency_s)
+        if key.scenario == "dropped":
+            return response.with_cut()
         return response
 
     def method_not_allowed(self, request: SandboxRequest) -> SandboxResponse:

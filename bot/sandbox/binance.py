@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qsl
 
 from bot.sandbox._common import (
@@ -62,8 +63,18 @@ def _rejected() -> SandboxResponse:
     return _error(-2015, "Invalid API-key, IP, or permissions for action.", 401)
 
 
+RETRY_AFTER_S = 60.0
+BAN_S = 120.0
+
+
 class BinanceSandbox(ExchangeSandbox):
     exchange_id = "binance"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The `lockout` key's 429 window and 418 ban, per (caller IP, key).
+        self.retry_until: dict[tuple[str, str], float] = {}
+        self.banned_until: dict[tuple[str, str], float] = {}
 
     def routes(self) -> list[Route]:
         return [
@@ -95,7 +106,40 @@ class BinanceSandbox(ExchangeSandbox):
                 429,
                 {"Retry-After": "60"},
             )
+        if key.scenario == "lockout":
+            return self._ban_after_ignored_429(request, key)
         return None
+
+    def _ban_after_ignored_429(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse:
+        # Binance bans the caller's IP with 418 when it keeps calling after a 429, "scaling in duration for
+        # repeat offenders from 2 minutes to 3 days" (reference §0.3, §5). The `lockout` key plays it: a 429
+        # with Retry-After first; a call before that time is up gets the ban (per caller and key here, so one
+        # client's ban does not spill onto the others sharing the sandbox).
+        now, who = self.now(), (request.remote, key.api_key)
+        banned_until = self.banned_until.get(who, 0.0)
+        if banned_until > now:
+            return self._banned(banned_until - now)
+        if self.retry_until.get(who, 0.0) > now:
+            self.banned_until[who] = now + BAN_S
+            return self._banned(BAN_S)
+        self.retry_until[who] = now + RETRY_AFTER_S
+        return _error(
+            -1003,
+            "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use "
+            "WebSocket Streams for live updates to avoid polling the API.",
+            429,
+            {"Retry-After": str(int(RETRY_AFTER_S))},
+        )
+
+    def _banned(self, remaining_s: float) -> SandboxResponse:
+        until_ms = int((self.now() + remaining_s) * 1000)
+        return _error(
+            -1003,
+            f"Way too much request weight used; IP banned until {until_ms}. Please use WebSocket Streams for "
+            "live updates to avoid bans.",
+            418,
+            {"Retry-After": str(max(1, int(remaining_s)))},
+        )
 
     def authenticate(self, request: SandboxRequest) -> SandboxKey | SandboxResponse:
         payload, signature = split_signature(request.raw_query, request.text)

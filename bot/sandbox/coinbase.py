@@ -1,15 +1,17 @@
 """Coinbase Advanced Trade with CDP keys (reference/exchanges.md §2).
 
-`Authorization: Bearer <JWT>`, ES256, header `kid` = key name and a random `nonce`; claims `sub` = key name,
-`iss` (`cdp` in the current docs, `coinbase-cloud` in the official SDK — both accepted), `nbf`, `exp` (at most
-two minutes later) and `uri` = `"GET host/path"` without the query. The host is the request's Host header
-(host:port in the sandbox) and the path the un-prefixed API path. Any authentication problem is a bare
-HTTP 401 `Unauthorized`, as Coinbase answers; legacy HMAC keys (CB-ACCESS-* headers) were expired in
-February 2025 and get the same 401.
+`Authorization: Bearer <JWT>`, ES256 (or EdDSA for an Ed25519 key, the CDP SDKs' other algorithm: its secret
+is base64 of a 32-byte seed and the public key, and its JWT may carry `uris: [uri]`), header `kid` = key name
+and a random `nonce`; claims `sub` = key name, `iss` (`cdp` in the current docs, `coinbase-cloud` in the
+official SDK — both accepted), `nbf`, `exp` (at most two minutes later) and `uri` = `"GET host/path"` without
+the query. The host is the request's Host header (host:port in the sandbox) and the path the un-prefixed API
+path. Any authentication problem is a bare HTTP 401 `Unauthorized`, as Coinbase answers; legacy HMAC keys
+(CB-ACCESS-* headers) were expired in February 2025 and get the same 401.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import cache
@@ -18,7 +20,7 @@ from urllib.parse import parse_qsl
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from bot.sandbox._common import (
     ExchangeSandbox,
@@ -43,8 +45,13 @@ class CoinbaseAuthError(Exception):
 
 
 @cache
-def _public_key(pem: str) -> ec.EllipticCurvePublicKey:
-    private = serialization.load_pem_private_key(pem.encode(), password=None)
+def _public_key(secret: str) -> ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey:
+    if "-----BEGIN" not in secret:
+        # Ed25519: base64 of seed (32 bytes) then public key (32 bytes); the sandbox trusts the public half
+        # it issued, so it reads that half directly.
+        raw = base64.b64decode(secret)
+        return ed25519.Ed25519PublicKey.from_public_bytes(raw[32:])
+    private = serialization.load_pem_private_key(secret.encode(), password=None)
     if not isinstance(private, ec.EllipticCurvePrivateKey):
         raise TypeError("a Coinbase CDP secret is an EC private key")
     return private.public_key()
@@ -56,8 +63,9 @@ def verify_coinbase_jwt(token: str, key: SandboxKey, method: str, host: str, pat
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
         raise CoinbaseAuthError(f"not a JWT: {exc}") from None
-    if header.get("alg") != "ES256":
-        raise CoinbaseAuthError(f"alg {header.get('alg')!r} is not ES256")
+    algorithm = "ES256" if "-----BEGIN" in key.api_secret else "EdDSA"
+    if header.get("alg") != algorithm:
+        raise CoinbaseAuthError(f"alg {header.get('alg')!r} is not {algorithm}")
     if header.get("kid") != key.api_key:
         raise CoinbaseAuthError("kid is not the key name")
     if not header.get("nonce"):
@@ -67,7 +75,7 @@ def verify_coinbase_jwt(token: str, key: SandboxKey, method: str, host: str, pat
         claims: dict[str, Any] = jwt.decode(
             token,
             _public_key(key.api_secret),
-            algorithms=["ES256"],
+            algorithms=[algorithm],
             options={"verify_exp": False, "verify_nbf": False, "verify_aud": False, "verify_iss": False},
         )
     except jwt.PyJWTError as exc:
@@ -86,7 +94,9 @@ def verify_coinbase_jwt(token: str, key: SandboxKey, method: str, host: str, pat
     if exp - nbf > MAX_LIFETIME_S:
         raise CoinbaseAuthError("lifetime longer than two minutes")
     expected_uri = f"{method.upper()} {host}{path}"
-    if claims.get("uri") != expected_uri:
+    uris = claims.get("uris")
+    listed = isinstance(uris, list) and expected_uri in uris
+    if claims.get("uri") != expected_uri and not listed:
         raise CoinbaseAuthError(f"uri {claims.get('uri')!r} is not {expected_uri!r}")
 
 

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qsl
 
 from bot.sandbox._common import (
@@ -44,6 +45,10 @@ def kraken_signature(secret_b64: str, uri_path: str, nonce: str, post_data: str)
     digest = hashlib.sha256((nonce + post_data).encode()).digest()
     mac = hmac.new(base64.b64decode(secret_b64), uri_path.encode() + digest, hashlib.sha512)
     return base64.b64encode(mac.digest()).decode()
+
+
+# How long the `lockout` key stays locked after its last attempt (Kraken's support article: about 15 minutes).
+LOCKOUT_S = 900.0
 
 
 def _error(*errors: str, status: int = 200) -> SandboxResponse:
@@ -81,6 +86,11 @@ def _nonce_of(request: SandboxRequest) -> str | None:
 class KrakenSandbox(ExchangeSandbox):
     exchange_id = "kraken"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The `lockout` key's last attempt, per key.
+        self.lockout_attempts: dict[str, float] = {}
+
     def routes(self) -> list[Route]:
         return [
             Route("POST", "/0/private/Balance", self._balance),
@@ -107,6 +117,8 @@ class KrakenSandbox(ExchangeSandbox):
 
     def authenticate(self, request: SandboxRequest) -> SandboxKey | SandboxResponse:
         key = self.lookup(request.header("API-Key") or "")
+        if key is not None and key.scenario == "lockout":
+            return self._lockout(key)
         if key is None or key.scenario == "revoked":
             return _error("EAPI:Invalid key")
         fault = self.fault(request, key)
@@ -129,6 +141,17 @@ class KrakenSandbox(ExchangeSandbox):
             return _error("EAPI:Invalid nonce")
         self.last_nonce[key.api_key] = int(nonce)
         return key
+
+    def _lockout(self, key: SandboxKey) -> SandboxResponse:
+        # Kraken locks a key out after repeated failed attempts, and "each attempt resets the timer"
+        # (reference §0.3). The `lockout` key plays it at its sharpest: its first attempt is refused as an
+        # invalid key; any attempt within LOCKOUT_S of the last one gets the lockout and restarts the clock.
+        now = self.now()
+        last = self.lockout_attempts.get(key.api_key)
+        self.lockout_attempts[key.api_key] = now
+        if last is not None and now - last < LOCKOUT_S:
+            return _error("EGeneral:Temporary lockout")
+        return _error("EAPI:Invalid key")
 
     def key_state_error(self, request: SandboxRequest, key: SandboxKey) -> SandboxResponse | None:
         # GetApiKeyInfo needs no permission and reports the allowlist; Kraken's wording for a blocked

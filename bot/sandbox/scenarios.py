@@ -8,7 +8,10 @@ the README can list them. None of them can be a real key, because each carries a
 |---|---|
 | kraken, binance, binance_us, bitstamp | key starts with `KeyMedicSandbox` (the Kraken secret too) |
 | gemini | key starts with `account-SANDBOX`, secret with `SANDBOX` |
-| coinbase, kucoin, okx | ids and UUIDs start with `00000000` |
+| coinbase, kucoin, okx, gate_io | ids, UUIDs and hex keys start with `00000000` |
+| bybit | key starts with `KMsb0` (18 characters leave no room for more), secret with `KeyMedicSandbox` |
+| crypto_com | key and secret start with `KMsb0` (22 characters) |
+| bitfinex | key and secret start with `KeyMedicSandbox` |
 
 (KuCoin ids are Mongo ObjectIds whose first 8 hex digits are a creation time: 0 is 1970. The Coinbase
 organisation is `00000000-0000-4000-8000-6b65796d6564`, "keymed" in hex.)
@@ -54,8 +57,11 @@ SCENARIOS: Final[tuple[str, ...]] = (
     "empty_account",
     "revoked",
     "rate_limited",
+    "lockout",
     "down",
     "slow",
+    "dropped",
+    "ed25519",
 )
 
 SANDBOX_EXCHANGES: Final[tuple[str, ...]] = (
@@ -67,6 +73,10 @@ SANDBOX_EXCHANGES: Final[tuple[str, ...]] = (
     "okx",
     "gemini",
     "bitstamp",
+    "bybit",
+    "gate_io",
+    "crypto_com",
+    "bitfinex",
 )
 
 # The allowlist of every `ip_whitelist` key: a documentation address (RFC 5737), so no caller is ever on it.
@@ -86,6 +96,7 @@ _COMMON: Final[dict[str, str]] = {
     "empty_account": "accepted; balances and history empty",
     "revoked": "same answer as an unknown key (a deleted key is unknown to the exchange)",
     "slow": "valid, but every answer waits the slow latency (default 3 s)",
+    "dropped": "valid, but the connection is cut halfway through every answer",
 }
 
 # What the sandbox answers, per exchange and scenario. The exchange modules implement exactly this.
@@ -100,6 +111,7 @@ _ANSWERS: Final[dict[str, dict[str, str]]] = {
         "ip_whitelist": "401 text `Unauthorized` on every endpoint (Coinbase reports no IP info)",
         "rate_limited": '429 `{"errors":[{"id":"rate_limit_exceeded","message":"Too many requests"}]}`',
         "down": '503 `{"error":"UNAVAILABLE",…}`',
+        "ed25519": "a read-only Ed25519 CDP key (id + base64 secret): EdDSA JWTs accepted, like `valid`",
     },
     "kraken": {
         **_COMMON,
@@ -111,6 +123,8 @@ _ANSWERS: Final[dict[str, dict[str, str]]] = {
         "ip_whitelist": f'GetApiKeyInfo `ipAllowlist: ["{BLOCKED_IP}"]`; '
         "other endpoints `EGeneral:Permission denied`",
         "rate_limited": "200 `EAPI:Rate limit exceeded`",
+        "lockout": "200 `EAPI:Invalid key`; any retry within 15 min: `EGeneral:Temporary lockout` (and the "
+        "15 min start again)",
         "down": "503 `EService:Unavailable`",
     },
     "kucoin": {
@@ -135,6 +149,7 @@ _ANSWERS: Final[dict[str, dict[str, str]]] = {
         "trading_enabled": "apiRestrictions `enableSpotAndMarginTrading: true`",
         "ip_whitelist": "401 `-2015` on every endpoint, apiRestrictions included (one code, three causes)",
         "rate_limited": "429 `-1003` with `Retry-After`",
+        "lockout": "429 `-1003` with `Retry-After: 60`; a call before then: 418 IP ban (`Retry-After: 120`)",
         "down": "503 `-1008` server busy",
     },
     "okx": {
@@ -170,20 +185,72 @@ _ANSWERS: Final[dict[str, dict[str, str]]] = {
         "rate_limited": "429 `400.002` Request rejected due to exceeded rate limit",
         "down": '503 `{"status":"error","reason":"Service unavailable"}`',
     },
+    "bybit": {
+        **_COMMON,
+        "wrong_secret": '200 `{"retCode":10004,"retMsg":"error sign! …"}`',
+        "unknown_key": "200 `10003` API key is invalid",
+        "revoked": "200 `10003`",
+        "not_activated": "200 `33004` API key expired (Bybit expires keys with no IP bound)",
+        "withdrawals_enabled": 'query-api `readOnly: 0`, `permissions.Wallet: ["Withdraw"]`',
+        "trading_enabled": 'query-api `readOnly: 0`, `permissions.Spot: ["SpotTrade"]`',
+        "ip_whitelist": "200 `10010` Unmatched IP on every endpoint",
+        "rate_limited": "200 `10006` Too many visits, with `X-Bapi-Limit-Reset-Timestamp`",
+        "lockout": "200 `10006` with a reset 60 s ahead; a call before then: 403 `access too frequent` "
+        "(10 min)",
+        "down": "503 `10016` Service unavailable",
+    },
+    "gate_io": {
+        **_COMMON,
+        "wrong_secret": '401 `{"label":"INVALID_SIGNATURE",…}`',
+        "unknown_key": "401 `INVALID_KEY`",
+        "revoked": "401 `INVALID_KEY`",
+        "withdrawals_enabled": 'main_keys `perms: [{"name": "wallet", "read_only": false}, …]`',
+        "trading_enabled": 'main_keys `perms: [{"name": "spot", "read_only": false}, …]`',
+        "ip_whitelist": "403 `IP_FORBIDDEN` on every endpoint",
+        "rate_limited": "429 `TOO_MANY_REQUESTS`",
+        "down": "503 `SERVER_ERROR`",
+    },
+    "crypto_com": {
+        **_COMMON,
+        "wrong_secret": '401 `{"code":40101,"message":"Authentication failure"}` (same as an unknown key)',
+        "unknown_key": "401 `40101` Authentication failure",
+        "revoked": "401 `40101`",
+        "ip_whitelist": "401 `40103` IP address not whitelisted",
+        "rate_limited": "429 `42901` Too many requests",
+        "down": "503 (no body code)",
+    },
+    "bitfinex": {
+        **_COMMON,
+        "wrong_secret": '500 `["error",10100,"apikey: digest invalid"]`',
+        "unknown_key": '500 `["error",10100,"apikey: invalid"]`',
+        "revoked": "500 `apikey: invalid`",
+        "withdrawals_enabled": 'permissions `["withdraw", 0, 1]`',
+        "trading_enabled": 'permissions `["orders", 1, 1]`',
+        "rate_limited": '429 `{"error":"ERR_RATE_LIMIT"}`',
+        "down": '503 `["error",20060,"maintenance"]`',
+    },
 }
 _ANSWERS["binance_us"] = dict(_ANSWERS["binance"])
 # Bitstamp has no permission endpoint: a key with withdrawals or trading on reads like a read-only one.
 for _scenario in ("withdrawals_enabled", "trading_enabled"):
     del _ANSWERS["bitstamp"][_scenario]
+    # Crypto.com reports no permissions either (reference §10).
+    del _ANSWERS["crypto_com"][_scenario]
 
 # Why a scenario is missing for an exchange (shown in docs/sandbox.md).
 _WHY_NOT: Final[dict[str, str]] = {
+    "ed25519": "only Coinbase CDP keys come as Ed25519 keys",
+    "lockout": "only Kraken (lockout after failed attempts), Binance (418 after an ignored 429) and Bybit "
+    "(403 after an ignored 10006) punish repeated attempts in a documented way",
     "wrong_passphrase": "only KuCoin and OKX keys have a passphrase",
-    "not_activated": "only Bitstamp keys wait for an e-mail activation link (reference §8); the others "
-    "are live as soon as they are created",
-    "withdrawals_enabled": "Bitstamp has no endpoint that reports a key's permissions; reads answer alike",
-    "trading_enabled": "Bitstamp has no endpoint that reports a key's permissions; reads answer alike",
-    "ip_whitelist": "Gemini's IP-allowlist rejection is undocumented (reference §7, §15)",
+    "not_activated": "only Bitstamp keys wait for an e-mail activation link (reference §8) and only Bybit "
+    "reports an expired key (33004); the others are live as soon as they are created",
+    "withdrawals_enabled": "Bitstamp and Crypto.com have no endpoint that reports a key's permissions; reads "
+    "answer alike",
+    "trading_enabled": "Bitstamp and Crypto.com have no endpoint that reports a key's permissions; reads "
+    "answer alike",
+    "ip_whitelist": "Gemini's and Bitfinex's IP-allowlist rejections are undocumented (reference §7, §9, "
+    "§15)",
 }
 
 
@@ -252,6 +319,19 @@ def _coinbase_pem(exchange: str, scenario: str) -> str:
     return pem.decode()
 
 
+def _coinbase_ed25519(exchange: str, scenario: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    seed = _derive(exchange, scenario, "ed25519", 32)
+    public = (
+        ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    return base64.b64encode(seed + public).decode()
+
+
 def _secret(exchange: str, scenario: str) -> str:
     data = _derive(exchange, scenario, "secret", 64)
     if exchange == "kraken":
@@ -259,6 +339,8 @@ def _secret(exchange: str, scenario: str) -> str:
         return base64.b64encode(base64.b64decode("KeyMedicSandboxA") + data[:52]).decode()
     if exchange in ("binance", "binance_us"):
         return "KeyMedicSandbox" + _alnum(data, 49)
+    if exchange == "coinbase" and scenario == "ed25519":
+        return _coinbase_ed25519(exchange, scenario)
     if exchange == "coinbase":
         return _coinbase_pem(exchange, scenario)
     if exchange == "kucoin":
@@ -269,6 +351,14 @@ def _secret(exchange: str, scenario: str) -> str:
         return "SANDBOX" + _alnum(data, 21)
     if exchange == "bitstamp":
         return "KeyMedicSandbox" + _alnum(data, 17).lower()
+    if exchange == "bybit":
+        return "KeyMedicSandbox" + _alnum(data, 21)
+    if exchange == "gate_io":
+        return "00000000" + data[:28].hex()
+    if exchange == "crypto_com":
+        return "KMsb0" + _alnum(data, 17)
+    if exchange == "bitfinex":
+        return "KeyMedicSandbox" + _alnum(data, 28)
     raise KeyError(exchange)
 
 
@@ -278,6 +368,8 @@ def _api_key(exchange: str, scenario: str) -> str:
         return "KeyMedicSandbox" + base64.b64encode(data).decode()[:41]
     if exchange in ("binance", "binance_us"):
         return "KeyMedicSandbox" + _alnum(data, 49)
+    if exchange == "coinbase" and scenario == "ed25519":
+        return _uuid4(data)  # Ed25519 CDP keys are named by their id
     if exchange == "coinbase":
         return f"organizations/{_COINBASE_ORG}/apiKeys/{_uuid4(data)}"
     if exchange == "kucoin":
@@ -288,6 +380,14 @@ def _api_key(exchange: str, scenario: str) -> str:
         return "account-SANDBOX" + _alnum(data, 13)
     if exchange == "bitstamp":
         return "KeyMedicSandbox" + _alnum(data, 17)
+    if exchange == "bybit":
+        return "KMsb0" + _alnum(data, 13)
+    if exchange == "gate_io":
+        return "00000000" + data[:12].hex()
+    if exchange == "crypto_com":
+        return "KMsb0" + _alnum(data, 17)
+    if exchange == "bitfinex":
+        return "KeyMedicSandbox" + _alnum(data, 28)
     raise KeyError(exchange)
 
 

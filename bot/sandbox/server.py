@@ -20,8 +20,12 @@ from bot.observability.web import register_aiohttp
 from bot.sandbox._common import Clock, ExchangeSandbox, SandboxRequest
 from bot.sandbox._history import DEFAULT_HISTORY_SIZE
 from bot.sandbox.binance import BinanceSandbox, BinanceUsSandbox
+from bot.sandbox.bitfinex import BitfinexSandbox
 from bot.sandbox.bitstamp import BitstampSandbox
+from bot.sandbox.bybit import BybitSandbox
 from bot.sandbox.coinbase import CoinbaseSandbox
+from bot.sandbox.crypto_com import CryptoComSandbox
+from bot.sandbox.gate_io import GateSandbox
 from bot.sandbox.gemini import GeminiSandbox
 from bot.sandbox.kraken import KrakenSandbox
 from bot.sandbox.kucoin import KucoinSandbox
@@ -38,6 +42,10 @@ SANDBOX_CLASSES: tuple[type[ExchangeSandbox], ...] = (
     OkxSandbox,
     GeminiSandbox,
     BitstampSandbox,
+    BybitSandbox,
+    GateSandbox,
+    CryptoComSandbox,
+    BitfinexSandbox,
 )
 
 START_TIMEOUT_S = 10.0
@@ -74,7 +82,7 @@ def build_app(
             {"sandbox": "keymedic", "exchanges": sorted(sandboxes), "docs": "docs/sandbox.md"}
         )
 
-    async def dispatch(request: web.Request) -> web.Response:
+    async def dispatch(request: web.Request) -> web.StreamResponse:
         sandbox = sandboxes.get(request.match_info["exchange"])
         if sandbox is None:
             return web.json_response(
@@ -97,6 +105,8 @@ def build_app(
         if delay > 0:
             await asyncio.sleep(delay)
         headers = {"Content-Type": answer.content_type, **dict(answer.headers)}
+        if answer.cut:
+            return await _cut_midway(request, answer.status, answer.body, headers)
         return web.Response(status=answer.status, body=answer.body, headers=headers)
 
     app = web.Application()
@@ -106,6 +116,18 @@ def build_app(
     register_aiohttp(app, metrics=False)
     app.router.add_route("*", "/{exchange}/{tail:.*}", dispatch)
     return app
+
+
+async def _cut_midway(
+    request: web.Request, status: int, body: bytes, headers: dict[str, str]
+) -> web.StreamResponse:
+    """Announce the whole body, send half of it, and drop the connection: a client sees a truncated read."""
+    response = web.StreamResponse(status=status, headers={**headers, "Content-Length": str(len(body))})
+    await response.prepare(request)
+    await response.write(body[: len(body) // 2])
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

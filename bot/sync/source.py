@@ -88,6 +88,10 @@ ADAPTERS: dict[str, str] = {
     "okx": "bot.exchanges.okx_history:OkxHistory",
     "gemini": "bot.exchanges.gemini_history:GeminiHistory",
     "bitstamp": "bot.exchanges.bitstamp_history:BitstampHistory",
+    "bybit": "bot.exchanges.bybit_history:BybitHistory",
+    "gate_io": "bot.exchanges.gate_io_history:GateHistory",
+    "crypto_com": "bot.exchanges.crypto_com_history:CryptoComHistory",
+    "bitfinex": "bot.exchanges.bitfinex_history:BitfinexHistory",
 }
 
 

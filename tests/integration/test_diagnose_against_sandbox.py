@@ -8,6 +8,7 @@ in bot/exchanges fails here rather than passing on both sides.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -55,7 +56,12 @@ AMBIGUOUS: set[tuple[str, str]] = {
     # Bitstamp's "Authentication failed" does not say the key is inactive (§8, unconfirmed wording).
     ("bitstamp", "not_activated"),
     # No single call shows the whole history: empty balances and recent records are not proof of none.
-    *{(ex, "empty_account") for ex in ("coinbase", "binance", "binance_us", "kucoin", "okx")},
+    *{
+        (ex, "empty_account")
+        for ex in ("coinbase", "binance", "binance_us", "kucoin", "okx", "bybit", "gate_io", "crypto_com")
+    },
+    # Crypto.com's 40101 is both "unknown key" and "wrong signature" (§10).
+    *{("crypto_com", sc) for sc in ("wrong_secret", "unknown_key", "revoked")},
 }
 
 # Other items that truly fail in a scenario, as the sandbox plays it.
@@ -67,7 +73,18 @@ ALSO_FAILING: dict[tuple[str, str], set[Item]] = {
     ("gemini", "withdrawals_enabled"): {Item.READ_PERMISSION},
 }
 
-UNAVAILABLE: dict[str, str] = {"rate_limited": "rate_limited", "down": "server_error"}
+UNAVAILABLE: dict[str, str] = {
+    "rate_limited": "rate_limited",
+    "down": "server_error",
+    "dropped": "unreachable",
+}
+# The `lockout` key's first answer: Kraken refuses it as an unknown key; Binance and Bybit rate limit.
+LOCKOUT_FIRST: dict[str, str | Item] = {
+    "kraken": Item.KEY_KNOWN,
+    "binance": "rate_limited",
+    "binance_us": "rate_limited",
+    "bybit": "rate_limited",
+}
 
 CASES = [(ex, sc) for ex in scenarios.SANDBOX_EXCHANGES for sc in scenarios.scenarios_for(ex)]
 
@@ -101,13 +118,21 @@ async def test_diagnosis_names_the_right_item(exchange: str, scenario: str) -> N
     summary = {o.item.value: o.status.value for o in diagnosis.items}
 
     assert diagnosis.outcome(Item.FORMAT).status is Status.PASS, "sandbox keys have real shapes"
+    if scenario == "lockout":
+        first = LOCKOUT_FIRST[exchange]
+        if isinstance(first, Item):
+            assert diagnosis.outcome(first).status is Status.FAIL, summary
+        else:
+            assert diagnosis.unavailable is not None and diagnosis.unavailable.kind == first, summary
+            assert failing == set(), summary
+        return
     if scenario in UNAVAILABLE:
         assert diagnosis.unavailable is not None, summary
         assert diagnosis.unavailable.kind == UNAVAILABLE[scenario]
         assert failing == set(), summary
         return
     assert diagnosis.unavailable is None, diagnosis.unavailable
-    if scenario in ("valid", "slow"):
+    if scenario in ("valid", "slow", "ed25519"):
         assert failing == set(), summary
         assert diagnosis.outcome(Item.KEY_KNOWN).status is Status.PASS
         assert diagnosis.outcome(Item.SECRET_OK).status is Status.PASS
@@ -148,3 +173,80 @@ def test_keymedic_diagnose_cli_against_the_sandbox(scenario: str, exit_code: int
     assert result.returncode == exit_code, result.stderr
     assert json.loads(result.stdout)["exchange"] == "kraken"
     assert pasted["api_secret"] not in result.stdout + result.stderr
+
+
+LOCKOUT_SIGNS = ("EGeneral:Temporary lockout", "HTTP 418", "HTTP 403")
+
+
+@pytest.fixture
+def fresh_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A sandbox of its own: the `lockout` key remembers earlier attempts, as the exchange would."""
+    with server.serve_in_thread() as url:
+        for exchange in scenarios.SANDBOX_EXCHANGES:
+            monkeypatch.setenv(f"KEYMEDIC_{exchange.upper()}_URL", f"{url}/{exchange}")
+        yield url
+
+
+@pytest.mark.parametrize("exchange", sorted(LOCKOUT_FIRST))
+async def test_repeated_checks_never_trigger_the_exchanges_lockout(exchange: str, fresh_sandbox: str) -> None:
+    """The sandbox's `lockout` key locks out (or bans) on a second attempt; KeyMedic never makes one: the
+    resubmitted key, a burst of checks and other users are answered from the remembered refusal or ban."""
+    results = [await diagnose(exchange, creds(exchange, "lockout"), user_id="user:1")]
+    results += await asyncio.gather(
+        *(diagnose(exchange, creds(exchange, "lockout"), user_id=f"user:{i}") for i in range(2, 8))
+    )
+    codes = {o.raw_code for d in results for o in d.items} | {
+        d.unavailable.raw_code for d in results if d.unavailable
+    }
+    assert not any(str(code).startswith(LOCKOUT_SIGNS) for code in codes), codes
+    assert all(d.failing() == () or d.outcome(Item.KEY_KNOWN).status is Status.FAIL for d in results)
+
+
+async def test_without_keymedics_memory_the_second_attempt_is_locked_out(fresh_sandbox: str) -> None:
+    """The control: the emulation is real, so the test above could fail."""
+    await diagnose("kraken", creds("kraken", "lockout"))
+    reset_rate_limits()  # forget the refusal, as a KeyMedic without it would
+    again = await diagnose("kraken", creds("kraken", "lockout"))
+    assert again.unavailable is not None
+    assert again.unavailable.raw_code == "EGeneral:Temporary lockout"
+
+
+@pytest.mark.parametrize("exchange", ["kraken", "gemini", "bitfinex"])
+async def test_a_check_never_breaks_the_users_other_client_on_a_nonce_exchange(
+    exchange: str, fresh_sandbox: str
+) -> None:
+    """Reference §0.2: the user's own client (here ccxt, millisecond nonces) keeps working after KeyMedic
+    tested the same key, because KeyMedic never sends a nonce above the current millisecond."""
+    import time
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    ccxt = pytest.importorskip("ccxt")
+    fields = scenarios.credentials_for(exchange, "valid")
+    call = {
+        "kraken": ("Balance", "private", "POST"),
+        "gemini": ("v1/balances", "private", "POST"),
+        "bitfinex": ("auth/r/wallets", "private", "POST"),
+    }[exchange]
+
+    def users_client_call() -> httpx.Response:
+        client = getattr(ccxt, exchange)({"apiKey": fields["api_key"], "secret": fields["api_secret"]})
+        client.nonce = lambda: int(time.time() * 1000)
+        signed = client.sign(*call, {})
+        url = urlsplit(signed["url"])
+        return httpx.request(
+            call[2],
+            f"{fresh_sandbox}/{exchange}{url.path}",
+            headers=signed["headers"],
+            content=signed["body"],
+        )
+
+    assert users_client_call().status_code == 200
+    time.sleep(0.002)
+    diagnosis = await diagnose(exchange, creds(exchange, "valid"))
+    assert diagnosis.unavailable is None and diagnosis.failing() == ()
+    time.sleep(0.002)
+    after = users_client_call()
+    assert after.status_code == 200, after.text
+    assert "nonce" not in after.text.lower()

@@ -119,3 +119,38 @@ async def test_a_new_slack_thread_on_another_replica_does_not_reset_the_users_co
         monkeypatch.setattr(limits, "_limiters", {})  # the next turn lands on another replica
     with pytest.raises(DiagnosisRateLimited):
         await desk.check_key("slack", threads[2], threads[2], kraken, submission())
+
+
+def test_a_ban_and_a_refusal_seen_by_one_replica_hold_for_the_other(namespace: str) -> None:
+    """Refusals and bans live in Redis under the deployment's namespace (bot/diagnosis/refusals.py), named by
+    HMACs: what one replica learned, another answers without asking the exchange."""
+    from bot.diagnosis.model import Diagnosis, Item, ItemOutcome, Status, Unavailable
+    from bot.diagnosis.refusals import RedisSignals, Refusals
+
+    def replica_refusals() -> Refusals:
+        client = redis.Redis.from_url(REDIS_URL)
+        return Refusals(RedisSignals(client, prefix=f"{namespace}:diagnosis-refusal"), b"shared server key")
+
+    first, second = replica_refusals(), replica_refusals()
+    fields = credentials_for("binance", "valid")
+    creds = Credentials(api_key=fields["api_key"], api_secret=Secret(fields["api_secret"]))
+    unknown = tuple(ItemOutcome(item, Status.UNKNOWN, detail="-") for item in Item)
+    banned = Diagnosis("binance", unknown, Unavailable("rate_limited", "banned", 120.0, "HTTP 418"))
+    first.record("binance", creds, banned, refused=False)
+    held = second.check("binance", creds)
+    assert held is not None and held.unavailable is not None and held.unavailable.raw_code == "HTTP 418"
+
+    kraken = credentials_for("kraken", "unknown_key")
+    kraken_creds = Credentials(api_key=kraken["api_key"], api_secret=Secret(kraken["api_secret"]))
+    refused_items = tuple(
+        ItemOutcome(item, Status.FAIL if item is Item.KEY_KNOWN else Status.UNKNOWN, fix="x", detail="-")
+        for item in Item
+    )
+    first.record("kraken", kraken_creds, Diagnosis("kraken", refused_items), refused=True)
+    again = second.check("kraken", kraken_creds)
+    assert again is not None and again.refused_before_s is not None
+    stored = b"".join(
+        redis.Redis.from_url(REDIS_URL).get(key) or b""
+        for key in redis.Redis.from_url(REDIS_URL).scan_iter(match=f"{namespace}:diagnosis-refusal:*")
+    )
+    assert kraken["api_key"].encode() not in stored and kraken["api_secret"].encode() not in stored

@@ -19,9 +19,9 @@ key accepted, so 20 concurrent diagnoses of that one key would fail on the nonce
 from 20 different keys. Each of the 20 users therefore gets the key on its own sandbox instance (20
 `serve_in_thread` servers in this process, each with its own nonce memory): the client's requests go to
 `KEYMEDIC_<EXCHANGE>_URL` as usual and a transport wrapper sends user *i*'s to instance *i*'s port (the
-signed paths and Host header are unchanged). The per-key rate limit (5 diagnoses in 10 minutes) would refuse
-the same key's sixth diagnosis, so `KEYMEDIC_DIAGNOSIS_RATE_LIMIT` is raised for the measurement (restored
-after), and `reset_rate_limits()` runs between runs.
+signed paths and Host header are unchanged). The diagnosis limits (5 per key and per user and exchange in 10
+minutes) would refuse the same key's sixth diagnosis, so `KEYMEDIC_DIAGNOSIS_RATE_LIMIT`, `…_USER_LIMIT` and
+`…_KEY_LIMIT` are raised for the measurement (restored after), and `reset_rate_limits()` runs between runs.
 
 Every diagnosis must come back without an `unavailable` outcome and without a failed item (items the exchange
 cannot report stay `unknown`); the figure "diagnoses that did not pass" counts those that did not, and any
@@ -260,7 +260,9 @@ def diagnosis(context: BenchContext) -> list[Figure]:
         urls = [stack.enter_context(serve_in_thread(latency_s=LATENCY_S)) for _ in range(PARALLEL_USERS)]
         ports = [int(url.rsplit(":", 1)[1]) for url in urls]
         env = {f"KEYMEDIC_{exchange.upper()}_URL": f"{urls[0]}/{exchange}" for exchange in LIVE_EXCHANGES}
-        env["KEYMEDIC_DIAGNOSIS_RATE_LIMIT"] = RATE_LIMIT_FOR_MEASUREMENT
+        # Every window a diagnosis counts against (per user and exchange, per user, per key: issue 15).
+        for name in ("RATE_LIMIT", "USER_LIMIT", "KEY_LIMIT"):
+            env[f"KEYMEDIC_DIAGNOSIS_{name}"] = RATE_LIMIT_FOR_MEASUREMENT
         with _environment(env):
             for index, exchange in enumerate(LIVE_EXCHANGES):
                 # An exchange takes about (runs + batches + 2) × 0.5 s; start one only if it fits.

@@ -1,5 +1,6 @@
 """The sandbox over real HTTP, with requests signed by ccxt's offline `sign()` (Kraken, Binance, Binance.US,
-KuCoin, OKX, Gemini) or by the test's own signers (Coinbase's host-bound JWT, Bitstamp's host-bound HMAC).
+KuCoin, OKX, Gemini, Bybit, Gate, Crypto.com, Bitfinex) or by the test's own signers (Coinbase's host-bound
+JWT, Bitstamp's host-bound HMAC).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ CCXT_IDS = {
     "kucoin": "kucoin",
     "okx": "okx",
     "gemini": "gemini",
+    "bybit": "bybit",
+    "gate_io": "gate",
+    "crypto_com": "cryptocom",
+    "bitfinex": "bitfinex",
 }
 
 # (cheap read, permission endpoint, history) per exchange: ccxt (path, api, method, params) or the API path.
@@ -62,6 +67,25 @@ ENDPOINTS: dict[str, list[Any]] = {
         "/api/v3/brokerage/orders/historical/fills",
     ],
     "bitstamp": ["/api/v2/account_balances/", "/api/v2/user_transactions/"],
+    "bybit": [
+        ("v5/account/wallet-balance", "private", "GET", {"accountType": "UNIFIED"}),
+        ("v5/user/query-api", "private", "GET", {}),
+        ("v5/account/transaction-log", "private", "GET", {"limit": 50}),
+    ],
+    "gate_io": [
+        ("accounts", ["private", "spot"], "GET", {}),
+        ("main_keys", ["private", "account"], "GET", {}),
+        ("account_book", ["private", "spot"], "GET", {"limit": 1000}),
+    ],
+    "crypto_com": [
+        ("private/user-balance", ["v1", "private"], "POST", {}),
+        ("private/get-transactions", ["v1", "private"], "POST", {"limit": 100}),
+    ],
+    "bitfinex": [
+        ("auth/r/wallets", "private", "POST", {}),
+        ("auth/r/permissions", "private", "POST", {}),
+        ("auth/r/ledgers/hist", "private", "POST", {"limit": 2500}),
+    ],
 }
 ENDPOINTS["binance_us"] = ENDPOINTS["binance"]
 
@@ -123,6 +147,16 @@ def outcome(exchange: str, response: httpx.Response) -> str:
         return "ok" if body["code"] == "0" else body["code"]
     if exchange == "gemini":
         return body["reason"] if isinstance(body, dict) and body.get("result") == "error" else "ok"
+    if exchange == "bybit":
+        return "ok" if body["retCode"] == 0 else str(body["retCode"])
+    if exchange == "gate_io":
+        return body["label"] if isinstance(body, dict) and "label" in body else "ok"
+    if exchange == "crypto_com":
+        return "ok" if body["code"] == 0 else str(body["code"])
+    if exchange == "bitfinex":
+        if isinstance(body, list) and body and body[0] == "error":
+            return str(body[2])
+        return body["error"] if isinstance(body, dict) and "error" in body else "ok"
     if isinstance(body, dict) and body.get("status") == "error":
         return body.get("code") or body.get("response_code")
     return "ok"
@@ -189,16 +223,55 @@ EXPECTED: dict[str, dict[str, tuple[int, str]]] = {
         "down": (503, "None"),
     },
 }
+EXPECTED["bybit"] = {
+    "wrong_secret": (200, "10004"),
+    "unknown_key": (200, "10003"),
+    "revoked": (200, "10003"),
+    "not_activated": (200, "33004"),
+    "ip_whitelist": (200, "10010"),
+    "rate_limited": (200, "10006"),
+    "down": (503, "10016"),
+}
+EXPECTED["gate_io"] = {
+    "wrong_secret": (401, "INVALID_SIGNATURE"),
+    "unknown_key": (401, "INVALID_KEY"),
+    "revoked": (401, "INVALID_KEY"),
+    "ip_whitelist": (403, "IP_FORBIDDEN"),
+    "rate_limited": (429, "TOO_MANY_REQUESTS"),
+    "down": (503, "SERVER_ERROR"),
+}
+EXPECTED["crypto_com"] = {
+    "wrong_secret": (401, "40101"),
+    "unknown_key": (401, "40101"),
+    "revoked": (401, "40101"),
+    "ip_whitelist": (401, "40103"),
+    "rate_limited": (429, "42901"),
+    "down": (503, "None"),
+}
+EXPECTED["bitfinex"] = {
+    "wrong_secret": (500, "apikey: digest invalid"),
+    "unknown_key": (500, "apikey: invalid"),
+    "revoked": (500, "apikey: invalid"),
+    "rate_limited": (429, "ERR_RATE_LIMIT"),
+    "down": (503, "maintenance"),
+}
+EXPECTED["kraken"]["lockout"] = (200, "EAPI:Invalid key")
+EXPECTED["binance"]["lockout"] = (429, "-1003")
+EXPECTED["bybit"]["lockout"] = (200, "10006")
 EXPECTED["binance_us"] = EXPECTED["binance"]
 
-ALL_SCENARIOS = [(e, s) for e in SANDBOX_EXCHANGES for s in scenarios_for(e)]
+# `dropped` cuts the connection and `ed25519` signs with EdDSA (their own tests below).
+ALL_SCENARIOS = [
+    (e, s) for e in SANDBOX_EXCHANGES for s in scenarios_for(e) if s not in ("dropped", "ed25519")
+]
 
 
 @pytest.mark.parametrize(("exchange", "scenario"), ALL_SCENARIOS)
 def test_every_scenario_answers_its_documented_code(sandbox_url: str, exchange: str, scenario: str) -> None:
     response = call(sandbox_url, exchange, scenario)
     status, code = EXPECTED[exchange].get(scenario, (200, "ok"))
-    got = outcome(exchange, response) if response.status_code != 503 or exchange != "bitstamp" else "None"
+    plain_503 = response.status_code == 503 and exchange in ("bitstamp", "crypto_com")
+    got = outcome(exchange, response) if not plain_503 else "None"
     assert (response.status_code, got) == (status, code), response.text
 
 
@@ -219,6 +292,15 @@ PERMISSION_FIELDS: dict[str, Any] = {
     "binance": lambda body: (body["enableWithdrawals"], body["enableSpotAndMarginTrading"]),
     "okx": lambda body: ("withdraw" in body["data"][0]["perm"], "trade" in body["data"][0]["perm"]),
     "gemini": lambda body: (body["isFundManager"], body["isTrader"]),
+    "bybit": lambda body: (
+        "Withdraw" in body["result"]["permissions"]["Wallet"],
+        bool(body["result"]["permissions"]["Spot"]),
+    ),
+    "gate_io": lambda body: tuple(
+        any(p["name"] == name and not p["read_only"] for k in body for p in k["perms"])
+        for name in ("wallet", "spot")
+    ),
+    "bitfinex": lambda body: tuple(any(r[0] == s and r[2] for r in body) for s in ("withdraw", "orders")),
 }
 PERMISSION_FIELDS["binance_us"] = PERMISSION_FIELDS["binance"]
 
@@ -320,5 +402,69 @@ def test_global_latency_is_added_to_every_answer() -> None:
 
 
 def test_unknown_prefix_lists_the_exchanges(sandbox_url: str) -> None:
-    response = httpx.get(f"{sandbox_url}/bybit/v5/user/query-api")
+    response = httpx.get(f"{sandbox_url}/mtgox/v5/user/query-api")
     assert response.status_code == 404 and "kraken" in response.json()["exchanges"]
+
+
+# --- repeated failures, dropped connections ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exchange", "second"),
+    [
+        ("kraken", (200, "EGeneral:Temporary lockout")),
+        ("binance", (418, "-1003")),
+        ("bybit", (403, None)),
+    ],
+)
+def test_a_second_attempt_with_the_lockout_key_is_punished(
+    exchange: str, second: tuple[int, str | None]
+) -> None:
+    with serve_in_thread() as url:
+        first = call(url, exchange, "lockout")
+        assert first.status_code in (200, 429)
+        again = call(url, exchange, "lockout")
+        status, code = second
+        assert again.status_code == status, again.text
+        if code is not None:
+            assert outcome(exchange, again) == code
+        if exchange == "binance":
+            assert int(again.headers["Retry-After"]) >= 100
+        # Kraken: each attempt during the lockout restarts it.
+        if exchange == "kraken":
+            assert outcome(exchange, call(url, exchange, "lockout")) == "EGeneral:Temporary lockout"
+
+
+@pytest.mark.parametrize("exchange", SANDBOX_EXCHANGES)
+def test_dropped_key_cuts_the_connection_midway(sandbox_url: str, exchange: str) -> None:
+    with pytest.raises(httpx.RemoteProtocolError):
+        call(sandbox_url, exchange, "dropped")
+
+
+def test_coinbase_accepts_an_eddsa_jwt_of_an_ed25519_key_and_refuses_another_keys() -> None:
+    import base64
+    import secrets
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    creds = credentials_for("coinbase", "ed25519")
+    path = "/api/v3/brokerage/key_permissions"
+
+    def token(seed: bytes, host: str) -> str:
+        now = int(time.time())
+        uri = f"GET {host}{path}"
+        claims = {"sub": creds["api_key"], "iss": "cdp", "nbf": now, "exp": now + 120, "uris": [uri]}
+        headers = {"kid": creds["api_key"], "nonce": secrets.token_hex(16), "typ": "JWT"}
+        key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+        return jwt.encode(claims, key, algorithm="EdDSA", headers=headers)
+
+    with serve_in_thread() as url:
+        host = urlsplit(url).netloc
+        seed = base64.b64decode(creds["api_secret"])[:32]
+        ok = httpx.get(f"{url}/coinbase{path}", headers={"Authorization": f"Bearer {token(seed, host)}"})
+        assert ok.status_code == 200 and ok.json()["can_view"] is True
+        other = httpx.get(
+            f"{url}/coinbase{path}", headers={"Authorization": f"Bearer {token(b'x' * 32, host)}"}
+        )
+        assert other.status_code == 401

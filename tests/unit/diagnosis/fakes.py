@@ -51,6 +51,10 @@ CREDENTIALS: dict[str, dict[str, str]] = {
         "api_key": "eBm2jPdnLvBmAn3z5oA8DLWkwdhsWFsb",
         "api_secret": "Zr4sQx2Lk9Pm7Nw3Vb8Ct6Ya1Ud5Ge0H",
     },
+    "bybit": {"api_key": "XpR3mK9vLq2WzT7bNa", "api_secret": "Hq8Zt2Lm5Rk9Wv3Xp7Ns4Yb6Dc1Fg0Jh2Ka5"},
+    "gate_io": {"api_key": "0123456789abcdef0123456789abcdef", "api_secret": "ab" * 32},
+    "crypto_com": {"api_key": "Ab3dEf6hIj9kLm2nOp5qRs", "api_secret": "Tu8vWx1yZa4bCd7eFg0hIj"},
+    "bitfinex": {"api_key": "A" * 39 + "abcd", "api_secret": "S" * 39 + "wxyz"},
 }
 
 
@@ -137,6 +141,44 @@ VALID: dict[str, dict[str, Answer]] = {
         "/v1/transfers": ok([{"type": "Deposit"}]),
     },
     "bitstamp": {"/api/v2/user_transactions/": ok([{"id": 1}])},
+    "bybit": {
+        "/v5/user/query-api": ok(
+            {
+                "retCode": 0,
+                "retMsg": "",
+                "result": {"readOnly": 1, "permissions": {"Wallet": []}, "ips": ["*"], "expiredAt": ""},
+            }
+        ),
+        "/v5/account/wallet-balance": ok(
+            {"retCode": 0, "retMsg": "OK", "result": {"list": [{"coin": [{"walletBalance": "1.5"}]}]}}
+        ),
+        "/v5/account/transaction-log": ok({"retCode": 0, "retMsg": "OK", "result": {"list": []}}),
+    },
+    "gate_io": {
+        "/api/v4/account/detail": ok({"user_id": 1, "ip_whitelist": [], "key": {"mode": 1}}),
+        "/api/v4/account/main_keys": ok(
+            [{"key": "0123****cdef", "state": 1, "perms": [{"name": "spot", "read_only": True}]}]
+        ),
+        "/api/v4/spot/accounts": ok([{"currency": "BTC", "available": "0.5", "locked": "0"}]),
+        "/api/v4/wallet/deposits": ok([]),
+    },
+    "crypto_com": {
+        "/exchange/v1/private/user-balance": ok(
+            {
+                "id": 1,
+                "code": 0,
+                "result": {"data": [{"total_cash_balance": "12.5", "position_balances": []}]},
+            }
+        ),
+        "/exchange/v1/private/get-trades": ok({"id": 2, "code": 0, "result": {"data": []}}),
+    },
+    "bitfinex": {
+        "/v2/auth/r/permissions": ok(
+            [["account", 1, 0], ["history", 1, 0], ["wallets", 1, 0], ["orders", 1, 0], ["withdraw", 0, 0]]
+        ),
+        "/v2/auth/r/wallets": ok([["exchange", "BTC", 0.5, 0, 0.5]]),
+        "/v2/auth/r/ledgers/hist": ok([]),
+    },
 }
 VALID["binance_us"] = VALID["binance"]
 

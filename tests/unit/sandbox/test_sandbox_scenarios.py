@@ -33,6 +33,10 @@ SHAPES = {
     "okx": (rf"00000000{UUID_TAIL}", r"00000000[0-9A-F]{24}"),
     "gemini": (r"account-SANDBOX[A-Za-z0-9]{13}", r"SANDBOX[A-Za-z0-9]{21}"),
     "bitstamp": (r"KeyMedicSandbox[A-Za-z0-9]{17}", r"KeyMedicSandbox[a-z0-9]{17}"),
+    "bybit": (r"KMsb0[A-Za-z0-9]{13}", r"KeyMedicSandbox[A-Za-z0-9]{21}"),
+    "gate_io": (r"00000000[0-9a-f]{24}", r"00000000[0-9a-f]{56}"),
+    "crypto_com": (r"KMsb0[A-Za-z0-9]{17}", r"KMsb0[A-Za-z0-9]{17}"),
+    "bitfinex": (r"KeyMedicSandbox[A-Za-z0-9]{28}", r"KeyMedicSandbox[A-Za-z0-9]{28}"),
 }
 
 
@@ -41,6 +45,10 @@ def test_every_key_has_the_exchange_shape_and_the_sandbox_marker(exchange: str) 
     key_shape, secret_shape = SHAPES[exchange]
     for scenario in scenarios_for(exchange):
         creds = credentials_for(exchange, scenario)
+        if scenario == "ed25519":  # Coinbase's Ed25519 key: an id and base64 of seed + public key
+            assert re.fullmatch(rf"00000000{UUID_TAIL}", creds["api_key"])
+            assert len(base64.b64decode(creds["api_secret"], validate=True)) == 64
+            continue
         assert re.fullmatch(key_shape, creds["api_key"]), (scenario, creds["api_key"])
         assert re.fullmatch(secret_shape, creds["api_secret"], re.DOTALL), scenario
         assert ("passphrase" in creds) == (exchange in ("kucoin", "okx"))
@@ -103,8 +111,9 @@ def test_scenarios_for_keeps_order_and_says_why_one_is_missing() -> None:
     assert "not_activated" in scenarios_for("bitstamp")
     with pytest.raises(KeyError, match="passphrase"):
         credentials_for("kraken", "wrong_passphrase")
+    assert "not_activated" in scenarios_for("bybit")  # Bybit's expired key (33004)
     with pytest.raises(KeyError):
-        scenarios_for("bybit")
+        scenarios_for("mtgox")
 
 
 def test_the_table_has_every_supported_scenario() -> None:

@@ -1,0 +1,268 @@
+"""Bybit, Gate, Crypto.com and Bitfinex: each error code and response field maps to its checklist item, an
+authentication error is asked once and ends the probe, and what the exchange does not report stays "can't
+tell" with the reason (MockTransport handlers named after what they answer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from bot.diagnosis import diagnose
+from bot.diagnosis.model import Item, Status
+from tests.unit.diagnosis.fakes import credentials, fake, ok
+
+FAIL, UNKNOWN, PASS = Status.FAIL, Status.UNKNOWN, Status.PASS
+Handler = Callable[[httpx.Request], httpx.Response]
+
+BYBIT_GATE = "/v5/user/query-api"
+GATE_GATE = "/api/v4/account/detail"
+CRYPTO_GATE = "/exchange/v1/private/user-balance"
+BITFINEX_GATE = "/v2/auth/r/permissions"
+
+
+def bybit_error(code: int) -> Handler:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return ok({"retCode": code, "retMsg": "...", "result": {}})
+
+    answer.__name__ = f"bybit_{code}"
+    return answer
+
+
+def bybit_key_info(**fields: object) -> Handler:
+    base: dict[str, object] = {"readOnly": 1, "permissions": {"Wallet": []}, "ips": ["*"], "expiredAt": ""}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return ok({"retCode": 0, "retMsg": "", "result": {**base, **fields}})
+
+    answer.__name__ = "bybit_key_" + "_".join(fields)
+    return answer
+
+
+def gate_error(label: str, status: int = 401) -> Handler:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return ok({"label": label, "message": "..."}, status)
+
+    answer.__name__ = f"gate_{label.lower()}"
+    return answer
+
+
+def gate_main_keys(**fields: object) -> Handler:
+    base: dict[str, object] = {
+        "key": "0123****cdef",
+        "state": 1,
+        "perms": [{"name": "spot", "read_only": True}],
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return ok([{**base, **fields}])
+
+    answer.__name__ = "gate_main_keys_" + "_".join(fields)
+    return answer
+
+
+def gate_ip_whitelist(request: httpx.Request) -> httpx.Response:
+    return ok({"user_id": 1, "ip_whitelist": ["203.0.113.7"], "key": {"mode": 1}})
+
+
+def crypto_error(code: int, status: int = 401) -> Handler:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return ok({"id": 1, "code": code, "message": "..."}, status)
+
+    answer.__name__ = f"crypto_com_{code}"
+    return answer
+
+
+def bitfinex_error(message: str, code: int = 10100) -> Handler:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return ok(["error", code, message], 500)
+
+    answer.__name__ = "bitfinex_" + message.replace(" ", "_").replace(":", "")
+    return answer
+
+
+def bitfinex_scopes(*rows: list[object]) -> Handler:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return ok(list(rows))
+
+    answer.__name__ = "bitfinex_scopes"
+    return answer
+
+
+READ = [["history", 1, 0], ["wallets", 1, 0]]
+
+CASES: list[tuple[str, str, Handler, dict[Item, Status], bool]] = [
+    ("bybit", BYBIT_GATE, bybit_error(10003), {Item.KEY_KNOWN: FAIL, Item.SECRET_OK: UNKNOWN}, True),
+    ("bybit", BYBIT_GATE, bybit_error(10004), {Item.KEY_KNOWN: PASS, Item.SECRET_OK: FAIL}, True),
+    ("bybit", BYBIT_GATE, bybit_error(10005), {Item.READ_PERMISSION: FAIL}, True),
+    ("bybit", BYBIT_GATE, bybit_error(10010), {Item.NO_IP_RESTRICTION: FAIL}, True),
+    ("bybit", BYBIT_GATE, bybit_error(33004), {Item.ACTIVATED: FAIL}, True),
+    ("bybit", BYBIT_GATE, bybit_error(10007), {Item.KEY_KNOWN: UNKNOWN}, True),
+    ("bybit", BYBIT_GATE, bybit_key_info(readOnly=0), {Item.NO_TRADE_OR_WITHDRAW: FAIL}, False),
+    (
+        "bybit",
+        BYBIT_GATE,
+        bybit_key_info(permissions={"Wallet": ["AccountTransfer", "Withdraw"]}),
+        {Item.NO_TRADE_OR_WITHDRAW: FAIL},
+        False,
+    ),
+    ("bybit", BYBIT_GATE, bybit_key_info(ips=["203.0.113.7"]), {Item.NO_IP_RESTRICTION: FAIL}, False),
+    ("bybit", BYBIT_GATE, bybit_key_info(expiredAt="2020-01-01T00:00:00Z"), {Item.ACTIVATED: FAIL}, False),
+    ("gate_io", GATE_GATE, gate_error("INVALID_KEY"), {Item.KEY_KNOWN: FAIL, Item.SECRET_OK: UNKNOWN}, True),
+    (
+        "gate_io",
+        GATE_GATE,
+        gate_error("INVALID_SIGNATURE"),
+        {Item.KEY_KNOWN: PASS, Item.SECRET_OK: FAIL},
+        True,
+    ),
+    (
+        "gate_io",
+        GATE_GATE,
+        gate_error("INVALID_CREDENTIALS"),
+        {Item.KEY_KNOWN: UNKNOWN, Item.SECRET_OK: UNKNOWN},
+        True,
+    ),
+    ("gate_io", GATE_GATE, gate_error("IP_FORBIDDEN", 403), {Item.NO_IP_RESTRICTION: FAIL}, True),
+    ("gate_io", GATE_GATE, gate_error("FORBIDDEN", 403), {Item.READ_PERMISSION: FAIL}, True),
+    ("gate_io", GATE_GATE, gate_error("ACCOUNT_LOCKED", 403), {Item.ACTIVATED: FAIL}, True),
+    ("gate_io", GATE_GATE, gate_ip_whitelist, {Item.NO_IP_RESTRICTION: FAIL}, False),
+    (
+        "gate_io",
+        "/api/v4/account/main_keys",
+        gate_main_keys(perms=[{"name": "spot", "read_only": False}]),
+        {Item.NO_TRADE_OR_WITHDRAW: FAIL},
+        False,
+    ),
+    ("gate_io", "/api/v4/account/main_keys", gate_main_keys(state=3), {Item.ACTIVATED: FAIL}, False),
+    (
+        "gate_io",
+        "/api/v4/account/main_keys",
+        gate_main_keys(key="ffff****0000"),
+        {Item.NO_TRADE_OR_WITHDRAW: UNKNOWN},
+        False,
+    ),
+    (
+        "crypto_com",
+        CRYPTO_GATE,
+        crypto_error(40101),
+        {Item.KEY_KNOWN: UNKNOWN, Item.SECRET_OK: UNKNOWN},
+        True,
+    ),
+    ("crypto_com", CRYPTO_GATE, crypto_error(40103), {Item.NO_IP_RESTRICTION: FAIL}, True),
+    ("crypto_com", CRYPTO_GATE, crypto_error(40104), {Item.READ_PERMISSION: FAIL}, True),
+    (
+        "bitfinex",
+        BITFINEX_GATE,
+        bitfinex_error("apikey: invalid"),
+        {Item.KEY_KNOWN: FAIL, Item.SECRET_OK: UNKNOWN},
+        True,
+    ),
+    (
+        "bitfinex",
+        BITFINEX_GATE,
+        bitfinex_error("apikey: digest invalid"),
+        {Item.KEY_KNOWN: PASS, Item.SECRET_OK: FAIL},
+        True,
+    ),
+    (
+        "bitfinex",
+        BITFINEX_GATE,
+        bitfinex_scopes(*READ, ["withdraw", 0, 1]),
+        {Item.NO_TRADE_OR_WITHDRAW: FAIL},
+        False,
+    ),
+    (
+        "bitfinex",
+        BITFINEX_GATE,
+        bitfinex_scopes(*READ, ["orders", 1, 1]),
+        {Item.NO_TRADE_OR_WITHDRAW: FAIL},
+        False,
+    ),
+    ("bitfinex", BITFINEX_GATE, bitfinex_scopes(["history", 0, 0]), {Item.READ_PERMISSION: FAIL}, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("exchange", "path", "handler", "expected", "refused"),
+    CASES,
+    ids=[f"{case[0]}-{case[2].__name__}-{i}" for i, case in enumerate(CASES)],
+)
+async def test_exchange_answer_maps_to_the_right_item(
+    exchange: str, path: str, handler: Handler, expected: dict[Item, Status], refused: bool
+) -> None:
+    exchange_fake = fake(exchange, {path: handler})
+    diagnosis = await diagnose(exchange, credentials(exchange), client=exchange_fake.client())
+
+    assert diagnosis.unavailable is None
+    for item, status in expected.items():
+        assert diagnosis.outcome(item).status is status, item
+    failing = {o.item for o in diagnosis.failing()}
+    assert failing == {item for item, status in expected.items() if status is FAIL}
+    for outcome in diagnosis.failing():
+        assert outcome.fix, outcome.item
+    for outcome in diagnosis.items:
+        if outcome.status is UNKNOWN:
+            assert outcome.detail, outcome.item  # "can't tell" always says why
+    if refused:
+        assert exchange_fake.paths() == [path]
+        assert all(o.raw_code for o in diagnosis.items if o.item in expected and o.status is not PASS)
+
+
+@pytest.mark.parametrize("exchange", ["bybit", "gate_io", "crypto_com", "bitfinex"])
+async def test_valid_key_passes_and_never_fails_anything(exchange: str) -> None:
+    diagnosis = await diagnose(exchange, credentials(exchange), client=fake(exchange).client())
+    assert diagnosis.failing() == ()
+    assert diagnosis.unavailable is None
+    for item in (Item.KEY_KNOWN, Item.SECRET_OK, Item.READ_PERMISSION, Item.HAS_ACTIVITY):
+        assert diagnosis.outcome(item).status is PASS, item
+    assert diagnosis.outcome(Item.PASSPHRASE_OK).status is Status.NOT_APPLICABLE
+
+
+@pytest.mark.parametrize(
+    ("exchange", "reported"), [("crypto_com", False), ("bitfinex", False), ("bybit", True)]
+)
+async def test_an_exchange_that_reports_no_ip_information_says_so(exchange: str, reported: bool) -> None:
+    diagnosis = await diagnose(exchange, credentials(exchange), client=fake(exchange).client())
+    outcome = diagnosis.outcome(Item.NO_IP_RESTRICTION)
+    if reported:
+        assert outcome.status is PASS
+    else:
+        assert outcome.status is UNKNOWN
+        assert "doesn't report" in (outcome.detail or "")
+
+
+async def test_crypto_com_never_claims_permissions_it_cannot_see() -> None:
+    diagnosis = await diagnose("crypto_com", credentials("crypto_com"), client=fake("crypto_com").client())
+    outcome = diagnosis.outcome(Item.NO_TRADE_OR_WITHDRAW)
+    assert outcome.status is UNKNOWN and "Can Read" in (outcome.detail or "")
+
+
+@pytest.mark.parametrize(
+    ("exchange", "path", "answer", "kind"),
+    [
+        (
+            "bybit",
+            BYBIT_GATE,
+            ok({"retCode": 10006, "retMsg": "Too many visits!", "result": {}}),
+            "rate_limited",
+        ),
+        ("bybit", BYBIT_GATE, httpx.Response(403, text="access too frequent"), "rate_limited"),
+        ("bybit", BYBIT_GATE, ok({"retCode": 10002, "retMsg": "...", "result": {}}), "clock_skew"),
+        ("gate_io", GATE_GATE, ok({"label": "TOO_MANY_REQUESTS", "message": "..."}, 429), "rate_limited"),
+        ("gate_io", GATE_GATE, ok({"label": "REQUEST_EXPIRED", "message": "..."}, 401), "clock_skew"),
+        ("crypto_com", CRYPTO_GATE, ok({"code": 42901, "message": "..."}, 429), "rate_limited"),
+        ("crypto_com", CRYPTO_GATE, ok({"code": 40102, "message": "..."}, 401), "clock_skew"),
+        ("bitfinex", BITFINEX_GATE, ok({"error": "ERR_RATE_LIMIT"}, 429), "rate_limited"),
+        ("bitfinex", BITFINEX_GATE, ok(["error", 10114, "nonce: small"], 500), "clock_skew"),
+    ],
+)
+async def test_rate_limits_and_clock_problems_are_never_a_bad_key(
+    exchange: str, path: str, answer: httpx.Response, kind: str
+) -> None:
+    diagnosis = await diagnose(
+        exchange, credentials(exchange), client=fake(exchange, {path: answer}).client()
+    )
+    assert diagnosis.unavailable is not None and diagnosis.unavailable.kind == kind
+    assert diagnosis.failing() == ()
