@@ -166,6 +166,23 @@ def test_faq_selection_counts_only_the_right_topic_under_the_faq_intent() -> Non
     assert score(examples, lambda text: parse_as("update_key", "faq/tab_open")).faq_accuracy == 0.0
 
 
+def test_a_sibling_faq_intent_counts_as_the_right_intent_and_the_topic_decides_the_answer() -> None:
+    examples = [Example("is my old key removed as soon as i update", "faq_sync/old_credential_kept")]
+
+    def parse_as(intent: str, key: str) -> dict[str, object]:
+        return {
+            **_parse_as(intent),
+            "response_selector": {"default": {"response": {"intent_response_key": key, "confidence": 0.8}}},
+        }
+
+    sibling = score(examples, lambda text: parse_as("faq", "faq_sync/old_credential_kept"))
+    assert sibling.intent_accuracy == 1.0 and sibling.faq_accuracy == 1.0
+    assert (
+        score(examples, lambda text: parse_as("update_key", "faq_sync/old_credential_kept")).intent_accuracy
+        == 0.0
+    )
+
+
 def test_every_synonym_maps_to_an_exchange_id() -> None:
     assert set(load_synonyms(SYNONYMS_FILE).values()) <= set(EXCHANGE_IDS)
 
