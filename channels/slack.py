@@ -46,7 +46,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings, load_settings
 from bot.store.slack import code_candidate
-from channels.screening import NOTICE, screen
+from channels.screening import NOTICE, refusal, screen
 from channels.slack_output import CHANNEL, SlackThreadOutput, conversation_id, escape
 from channels.slack_signature import SignatureRefused, SlackSignatureVerifier
 from channels.slack_store import Resolution, SlackDirectory
@@ -249,6 +249,11 @@ class KeyMedicSlackInput(SlackInput):
         """Screen the text, resolve the user, then hand the message to Rasa in the thread's conversation."""
         assert self.client is not None
         conversation = conversation_id(team, channel, thread_ts)
+        refused = refusal(text, None)
+        if refused is not None:
+            # Answered before redaction and NLU read it (issue 19), to the sender alone.
+            await self._ephemeral(channel, user, thread_ts, refused)
+            return
         screened = screen(text, None)
         # The Slack user goes with the answer: a credential-form link for them is shown to them alone.
         output = SlackThreadOutput(self.client, user=user)

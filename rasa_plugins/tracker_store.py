@@ -65,7 +65,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_plugins import action_session, action_validation, event_types, fast_json
+from rasa_plugins import action_guard, action_session, action_validation, event_types, fast_json
 
 __all__ = ["WindowedSQLTrackerStore", "DEFAULT_WINDOW_TURNS", "tracker_state", "state_events"]
 
@@ -221,9 +221,11 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             # create_all above).
             logger.warning("could not create the tracker snapshot table or its index: %s", error)
         # Rasa loads this class in the Rasa server's process; the speed fixes that need that process are
-        # installed with it (rasa_plugins/action_validation.py, action_session.py, event_types.py).
+        # installed with it (rasa_plugins/action_validation.py, action_session.py, action_guard.py,
+        # event_types.py).
         action_validation.install()
         action_session.install()
+        action_guard.install()
         event_types.install()
 
     async def _run(self, work: Callable[..., _T], *args: Any) -> _T:
