@@ -8,7 +8,9 @@ even Rasa's own error log of a failed request ("rest.message.received.failure", 
 sees the redacted text. When something was taken out, the user's first reply is `screening.NOTICE`.
 
 A message over the size limit (`screening.refusal`) is neither redacted nor handed to Rasa: the reply is
-`screening.TOO_LONG` alone (issue 19).
+`screening.TOO_LONG` alone (issue 19). A turn that fails (the tracker store could not save it) answers
+`failure.NOT_SAVED` alone, with `custom: {"error": "not_saved"}`, instead of the answers Rasa collected and
+then forgot.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 from sanic.request import Request
 
+from channels.failure import NOT_SAVED, NOT_SAVED_CODE, log_failed_turn
 from channels.screening import (
     NOTICE,
     REDACTED_METADATA_KEY,
@@ -76,7 +79,15 @@ class RedactingRestInput(RestInput):
                 return
             if (message.metadata or {}).get(REDACTED_METADATA_KEY) and message.output_channel is not None:
                 await message.output_channel.send_text_message(message.sender_id, NOTICE)
-            await on_new_message(message)
+            try:
+                await on_new_message(message)
+            except Exception as error:
+                log_failed_turn(self.name(), error)
+                output = message.output_channel
+                if isinstance(output, CollectingOutputChannel):
+                    output.messages[:] = [
+                        output._message(message.sender_id, text=NOT_SAVED, custom={"error": NOT_SAVED_CODE})
+                    ]
 
         blueprint: Blueprint = super().blueprint(tell_then_handle)
         return blueprint

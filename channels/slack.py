@@ -46,6 +46,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings, load_settings
 from bot.store.slack import code_candidate
+from channels.failure import NOT_SAVED, log_failed_turn
 from channels.screening import NOTICE, refusal, screen
 from channels.slack_output import CHANNEL, SlackThreadOutput, conversation_id, escape
 from channels.slack_signature import SignatureRefused, SlackSignatureVerifier
@@ -284,9 +285,14 @@ class KeyMedicSlackInput(SlackInput):
         metadata: dict[str, Any] = {"slack": {"team": team, "channel": channel, "thread_ts": thread_ts}}
         metadata.update(screened.metadata or {})
         message_text = screened.text if isinstance(screened.text, str) else ""
-        await on_new_message(
-            UserMessage(message_text, output, conversation, input_channel=CHANNEL, metadata=metadata)
-        )
+        try:
+            await on_new_message(
+                UserMessage(message_text, output, conversation, input_channel=CHANNEL, metadata=metadata)
+            )
+        except Exception as error:
+            # The turn was not stored: the user must not believe it went through (issue 19).
+            log_failed_turn(CHANNEL, error)
+            await self._ephemeral(channel, user, thread_ts, NOT_SAVED)
 
     async def _on_event(
         self, body: dict[str, Any], on_new_message: Callable[[UserMessage], Awaitable[Any]], retry: str | None

@@ -40,6 +40,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefuse
 from bot.config import Settings, load_settings
 from bot.handoff.transcript import AGENT_METADATA_KEY
 from bot.web.widget.history import history_entries, quick_replies
+from channels.failure import NOT_SAVED, NOT_SAVED_CODE, log_failed_turn
 from channels.identity import ALGORITHM, TokenRefused, WidgetIdentity, WidgetTokenVerifier
 from channels.screening import MAX_MESSAGE_CHARS, MAX_METADATA_CHARS, NOTICE, refusal, screen
 
@@ -357,6 +358,11 @@ class VerifiedSocketIOInput(SocketIOInput):
                         metadata=screened.metadata,
                     )
                 )
+            except Exception as error:
+                # The turn was not stored: the user must not believe it went through (issue 19).
+                log_failed_turn(self.name(), error)
+                await output.send_text_message(identity.session_id, NOT_SAVED)
+                await sio.emit("keymedic_error", {"error": NOT_SAVED_CODE}, room=sid, namespace=namespace)
             finally:
                 # The turn is over (the widget stops its typing indicator even when the bot said nothing, as
                 # while a person has taken over), and whether the bot is paused for a hand-off.
