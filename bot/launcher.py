@@ -50,6 +50,7 @@ __all__ = [
     "start_services",
     "stop_services",
     "supervise",
+    "Supervisor",
     "add_arguments",
     "run",
 ]
@@ -476,17 +477,31 @@ def _look_after(service: Service, watch: _Watch, env: dict[str, str], log_dir: P
         service.process.wait()
 
 
+class Supervisor:
+    """Keeps started services running (see the module's docstring); `look()` is one round over them."""
+
+    def __init__(self, services: list[Service], env: dict[str, str], log_dir: Path) -> None:
+        self.services = services
+        self.env = env
+        self.log_dir = log_dir
+        self._watches = {service.name: _Watch() for service in services}
+
+    def look(self) -> None:
+        """Restart what is due, notice crashes and hangs; raise RuntimeError when giving up on one."""
+        for service in self.services:
+            _look_after(service, self._watches[service.name], self.env, self.log_dir)
+
+
 def supervise(services: list[Service], env: dict[str, str], log_dir: Path, banner: str) -> int:
     """Start the services in order, print `banner` once all are ready, then keep them running (see the
     module's docstring) until Ctrl-C, or until one crashes too often."""
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    watches = {service.name: _Watch() for service in services}
+    supervisor = Supervisor(services, env, log_dir)
     try:
         start_services(services, env, log_dir)
         print(banner, flush=True)
         while True:
-            for service in services:
-                _look_after(service, watches[service.name], env, log_dir)
+            supervisor.look()
             time.sleep(0.25)
     except _Stop:
         print("stopping KeyMedic ...", flush=True)

@@ -15,7 +15,10 @@ nothing, and a dead one meant silence.
   go on: the failed action adds no events, so a form's slots and requested slot stay as they were (the
   form is never half-advanced) and the user can simply send the message again;
 - after one failure in a turn, fails the turn's other custom actions at once instead of waiting for each
-  (a turn calls a form validator and an action, and both would hit the same dead server).
+  (a turn calls a form validator and an action, and both would hit the same dead server);
+- and ends that turn: once the action Rasa was running when it failed is logged, Rasa listens
+  (`MessageProcessor._run_action` replaced too), instead of predicting on from a state the failed action
+  never reached (which answered the apology with a confusing "Sorry, I didn't follow that").
 
 A rejection (`ActionExecutionRejection`, the action server's 400 for a form that does not take the message)
 is Rasa's normal flow, not a failure: it passes through untouched.
@@ -28,7 +31,9 @@ import logging
 import os
 from typing import Any
 
-from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+from rasa.core.actions.action import ActionExecutionRejection, ActionListen, RemoteAction
+from rasa.core.policies.policy import PolicyPrediction
+from rasa.core.processor import MessageProcessor
 
 from rasa_plugins import patching
 
@@ -49,6 +54,7 @@ APOLOGY = (
 _FAILED = "_keymedic_action_failed"
 
 _original_run = RemoteAction.run
+_original_run_action = MessageProcessor._run_action
 
 
 def action_timeout_s() -> float:
@@ -91,10 +97,26 @@ async def guarded_run(
         raise
 
 
+async def run_action_then_listen_after_failure(
+    self: MessageProcessor, action: Any, tracker: Any, output_channel: Any, nlg: Any, prediction: Any
+) -> bool:
+    """Rasa's `_run_action`; when a custom action failed in this turn, the turn ends there with
+    `action_listen`, as after any action that hands back to the user."""
+    go_on: bool = await _original_run_action(self, action, tracker, output_channel, nlg, prediction)
+    if not go_on or not getattr(output_channel, _FAILED, False):
+        return go_on
+    listen = PolicyPrediction.for_action_name(self.domain, ActionListen().name(), "keymedic_action_guard")
+    await _original_run_action(self, ActionListen(), tracker, output_channel, nlg, listen)
+    return False
+
+
 def installed() -> bool:
-    return patching.replaced(RemoteAction, "run", guarded_run)
+    return patching.replaced(RemoteAction, "run", guarded_run) and patching.replaced(
+        MessageProcessor, "_run_action", run_action_then_listen_after_failure
+    )
 
 
 def install() -> None:
     """Guard every custom action call in this process. Safe to call more than once."""
     patching.replace(RemoteAction, "run", guarded_run)
+    patching.replace(MessageProcessor, "_run_action", run_action_then_listen_after_failure)
