@@ -84,7 +84,7 @@ class FaultStack:
         """Every user message the tracker store holds for `sender`, in order (the whole history)."""
         response = httpx.get(
             f"{self.rasa_url}/conversations/{sender}/tracker",
-            params={"token": self.env["KEYMEDIC_RASA_TOKEN"]},
+            params={"token": self.env["KEYMEDIC_RASA_TOKEN"], "include_events": "ALL"},
             timeout=30,
             trust_env=False,
         )

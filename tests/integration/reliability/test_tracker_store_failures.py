@@ -235,3 +235,16 @@ def test_a_postgresql_restart_mid_conversation_loses_no_turn(
     finally:
         store.engine.dispose()
     assert texts == [text for i in range(1, 6) for text in (f"message {i}", f"reply {i}")]
+
+
+def test_the_rasa_process_serves_the_count_of_turns_not_saved() -> None:
+    import httpx
+
+    from bot.launcher import free_port
+    from rasa_plugins.run import serve_metrics
+
+    assert serve_metrics(None) is None
+    port = serve_metrics(str(free_port()))
+    TURNS_NOT_SAVED.inc()
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False).text
+    assert "keymedic_turns_not_saved_total" in body
