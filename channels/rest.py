@@ -77,17 +77,23 @@ class RedactingRestInput(RestInput):
                 if message.output_channel is not None:
                     await message.output_channel.send_text_message(message.sender_id, str(refused))
                 return
-            if (message.metadata or {}).get(REDACTED_METADATA_KEY) and message.output_channel is not None:
-                await message.output_channel.send_text_message(message.sender_id, NOTICE)
+            output = message.output_channel
+            if (message.metadata or {}).get(REDACTED_METADATA_KEY) and output is not None:
+                await output.send_text_message(message.sender_id, NOTICE)
+            # What was said before the turn (the revoke notice) stands whatever happens to the turn.
+            kept = len(output.messages) if isinstance(output, CollectingOutputChannel) else 0
             try:
                 await on_new_message(message)
             except Exception as error:
                 log_failed_turn(self.name(), error)
-                output = message.output_channel
-                if isinstance(output, CollectingOutputChannel):
-                    output.messages[:] = [
-                        output._message(message.sender_id, text=NOT_SAVED, custom={"error": NOT_SAVED_CODE})
-                    ]
+                failed = CollectingOutputChannel._message(
+                    message.sender_id, text=NOT_SAVED, custom={"error": NOT_SAVED_CODE}
+                )
+                if isinstance(output, CollectingOutputChannel) and isinstance(output.messages, list):
+                    # The answers Rasa collected belong to a turn that was never stored: not shown.
+                    output.messages[kept:] = [failed]
+                elif output is not None:
+                    await output.send_text_message(message.sender_id, NOT_SAVED)
 
         blueprint: Blueprint = super().blueprint(tell_then_handle)
         return blueprint

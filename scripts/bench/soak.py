@@ -5,7 +5,7 @@ history is compared with what its user was told.
 Each turn is counted as one of:
 
 - **answered**: the bot answered (the apology of a failed custom action counts: the user was told, and the
-  message is stored);
+  message is stored; `answered_with_apology` counts those);
 - **failed visibly**: the user was told it was not sent (`channels.failure.NOT_SAVED`), or their client
   could not deliver it (connection refused or timed out while Rasa restarts: the widget shows it as not
   sent);
@@ -54,6 +54,7 @@ from bot.launcher import (
 )
 from bot.training import ensure_model
 from channels.failure import NOT_SAVED
+from rasa_plugins.action_guard import APOLOGY
 from scripts.bench.memory import descendants, process_parents
 
 __all__ = [
@@ -94,6 +95,7 @@ class Conversation:
     answered: list[str] = field(default_factory=list)  # the messages the user saw answered, in order
     failed_visibly: int = 0
     answered_turns: int = 0
+    apologies: int = 0  # answered with the action guard's apology (the action server failed)
 
 
 @dataclass
@@ -101,6 +103,7 @@ class SoakResult:
     minutes: float
     conversations: int
     answered: int
+    answered_with_apology: int
     failed_visibly: int
     lost: int
     duplicated: int
@@ -186,6 +189,7 @@ def _talk(rasa_url: str, conversation: Conversation, stop: threading.Event) -> N
             if texts is not None and NOT_SAVED not in texts:
                 conversation.answered.append(text)
                 conversation.answered_turns += 1
+                conversation.apologies += APOLOGY in texts
                 step += 1
             else:
                 # Not sent, and the user knows it: they send it again (after a moment, as a person would).
@@ -330,6 +334,7 @@ def soak(
             minutes=minutes,
             conversations=CONVERSATIONS,
             answered=sum(c.answered_turns for c in conversations),
+            answered_with_apology=sum(c.apologies for c in conversations),
             failed_visibly=sum(c.failed_visibly for c in conversations),
             lost=lost,
             duplicated=duplicated,

@@ -18,6 +18,7 @@ def soak_run(context: BenchContext) -> list[Figure]:
     figures = [
         Figure("soak minutes", "min", keymedic=result.minutes),
         Figure("soak turns answered", "", keymedic=result.answered, better="higher"),
+        Figure("soak turns answered with the apology", "", keymedic=result.answered_with_apology),
         Figure("soak turns failed visibly", "", keymedic=result.failed_visibly),
         Figure("soak turns lost (must be 0)", "", keymedic=result.lost),
         Figure("soak turns stored twice (must be 0)", "", keymedic=result.duplicated),
