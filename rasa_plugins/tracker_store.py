@@ -243,9 +243,10 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             _metadata.create_all(self.engine)
             # Rasa's create_all made it with a new events table; an older table gets it here.
             _session_starts.create(self.engine, checkfirst=True)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as error:
             # Several replicas starting at once race to create them; one of them wins (as Rasa's own
-            # create_all above).
+            # create_all above). PostgreSQL reports the loser's CREATE TABLE as a unique violation on its
+            # catalogue (`pg_type_typname_nsp_index`), which stopped a replica from starting (issue 19).
             logger.warning("could not create the tracker snapshot table or its index: %s", error)
         # Rasa loads this class in the Rasa server's process; the speed fixes that need that process are
         # installed with it (rasa_plugins/action_validation.py, action_session.py, action_guard.py,

@@ -248,3 +248,40 @@ def test_the_rasa_process_serves_the_count_of_turns_not_saved() -> None:
     TURNS_NOT_SAVED.inc()
     body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False).text
     assert "keymedic_turns_not_saved_total" in body
+
+
+def _start_at_once(domain: Domain, kwargs: dict[str, Any], replicas: int) -> list[BaseException]:
+    """The errors of `replicas` stores made at once on one database, as a cluster's replicas start."""
+    barrier = threading.Barrier(replicas)
+    errors: list[BaseException] = []
+    stores: list[WindowedSQLTrackerStore] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            stores.append(WindowedSQLTrackerStore(domain=domain, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - returned to the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(replicas)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.engine.dispose()
+    return errors
+
+
+def test_replicas_starting_at_once_on_a_new_database_all_start(domain: Domain) -> None:
+    # The cluster's replicas race to create the snapshot table; PostgreSQL answers the loser with a unique
+    # violation on its catalogue, which used to stop that replica (tests/e2e/test_cluster.py found it).
+    for _ in range(3):
+        url = create_postgres_database(migrate_to=None)
+        parsed = make_url(url)
+        kwargs = {"dialect": "postgresql", "host": parsed.host, "port": parsed.port, "db": parsed.database,
+                  "username": parsed.username}  # fmt: skip
+        try:
+            assert _start_at_once(domain, kwargs, 4) == []
+        finally:
+            drop_postgres_database(url)
