@@ -224,6 +224,20 @@ def test_a_locked_database_fails_the_turn_visibly_and_loses_nothing(stack: Fault
     _report("tracker database locked", answer_s=turn.seconds)
 
 
+def test_a_failed_turn_still_tells_the_user_to_revoke_a_pasted_key(stack: FaultStack) -> None:
+    from channels.screening import NOTICE
+
+    user = _user()
+    secret = credentials_for("kraken", "valid")["api_secret"]
+    release = stack.hold_tracker_lock(30)
+    try:
+        turn = stack.say(user, f"my kraken secret is {secret}")
+    finally:
+        release()
+    # The revoke notice was said before the turn; only the turn's own answers give way to "not sent".
+    assert turn.texts == [NOTICE, NOT_SAVED], replies_of(turn)
+
+
 def test_a_short_lock_only_delays_the_turn(stack: FaultStack) -> None:
     user = _user()
     release = stack.hold_tracker_lock(1.0)
