@@ -17,7 +17,7 @@ export ACTIONS_PORT ?= 5055
 export SANDBOX_PORT ?= 8765
 export KEYMEDIC_TRACKER_DB ?= $(CURDIR)/var/tracker.db
 
-.PHONY: help setup lock fmt lint validate train test test-unit test-integration test-e2e test-conversations run run-cluster chat bench clean
+.PHONY: help setup lock fmt lint validate train test test-unit test-integration test-e2e test-faults test-conversations run run-cluster chat bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ test-integration: $(STAMP) $(WIDGET_STAMP) ## real servers and databases on this
 test-e2e: train $(WIDGET_STAMP) ## the real Rasa and action servers over HTTP, with the held-out NLU set
 	scripts/ensure-chromium
 	$(BIN)/pytest tests/e2e -q
+
+test-faults: train ## break each process, the database and the input; what the user sees (docs/reliability.md)
+	$(BIN)/pytest tests/faults -q -s
 
 test-conversations: train ## Rasa conversation tests on the current model
 	$(PY) -m scripts.conversation_tests

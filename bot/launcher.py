@@ -4,6 +4,13 @@ Each service runs as its own child process in its own session, so a Ctrl-C in th
 launcher, which then stops the children in order and waits for them. Children write to `var/logs/<name>.log`;
 the terminal gets one line per service when it is ready, one line saying where to talk to the assistant, and
 the tail of a child's log if it dies.
+
+A child that dies is restarted on its own, after a pause that doubles with each crash (`RESTART_BACKOFF_S`),
+while the others go on serving; one with a port that stops answering its liveness check
+(`LIVENESS_FAILURES` checks in a row, as Kubernetes' livenessProbe does) is killed and restarted the same
+way. A child that crashes `CRASH_LIMIT` times within `CRASH_WINDOW_S` is not tried again: the launcher stops
+everything and exits with the reason (a loop of restarts helps nobody). `keymedic cluster` supervises its
+processes the same way (issue 19).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +50,7 @@ __all__ = [
     "start_services",
     "stop_services",
     "supervise",
+    "Supervisor",
     "add_arguments",
     "run",
 ]
@@ -49,6 +58,15 @@ __all__ = [
 READY_TIMEOUT_S = 180.0  # Rasa imports TensorFlow and loads the model before it accepts connections
 STOP_GRACE_S = 10.0
 LOG_TAIL_LINES = 30
+# Restarts: the pause before the n-th restart within the window, then the last one again.
+RESTART_BACKOFF_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+CRASH_LIMIT = 5
+CRASH_WINDOW_S = 120.0
+# Liveness, for children with a port: Kubernetes' probes here (deploy/kubernetes) check every 10 s and give
+# up after 3 failures; a local run checks more often so a hung child is back sooner.
+LIVENESS_INTERVAL_S = 2.0
+LIVENESS_TIMEOUT_S = 2.0
+LIVENESS_FAILURES = 3
 
 
 @dataclass
@@ -65,8 +83,12 @@ class Service:
     # False: the next service starts at once, without waiting for this one to be ready (it is waited for
     # before the next service that waits, or at the end). Several Rasa replicas load their models together.
     wait: bool = True
+    # The path under `url` that answers 200 while the process is alive (None: no liveness check).
+    live_path: str | None = None
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # Where this start's lines begin in the log (a restart appends), so `ready_line` counts only this start.
+    log_offset: int = 0
 
 
 def _port_open(port: int) -> Callable[[], bool]:
@@ -102,10 +124,12 @@ def _is_ready(service: Service) -> bool:
     if service.ready is not None and not service.ready():
         return False
     if service.ready_line is not None:
+        if service.log_path is None:
+            return False
         try:
-            return service.log_path is not None and service.ready_line in service.log_path.read_text(
-                "utf-8", "replace"
-            )
+            with open(service.log_path, "rb") as log:
+                log.seek(service.log_offset)
+                return service.ready_line in log.read().decode("utf-8", "replace")
         except OSError:
             return False
     return True
@@ -236,6 +260,7 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
             argv=[keymedic, "sandbox", "--host", "127.0.0.1", "--port", str(settings.sandbox_port)],
             ready=_http_ok(f"http://127.0.0.1:{settings.sandbox_port}/health/live"),
             url=f"http://127.0.0.1:{settings.sandbox_port}",
+            live_path="/health/live",
         ),
         Service(
             name="actions",
@@ -243,6 +268,7 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
             argv=[sys.executable, "-m", "actions.server", "--port", str(settings.actions_port)],
             ready=_http_ok(f"http://127.0.0.1:{settings.actions_port}/health/ready"),
             url=f"http://127.0.0.1:{settings.actions_port}",
+            live_path="/health/live",
             # rasa_sdk reads its bind address from SANIC_HOST; it must not listen beyond this machine.
             extra_env={"SANIC_HOST": "127.0.0.1"},
         ),
@@ -257,6 +283,7 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
             argv=[keymedic, "web", "--host", "127.0.0.1", "--port", str(settings.web_port)],
             ready=_http_ok(f"http://127.0.0.1:{settings.web_port}/health/ready"),
             url=f"http://127.0.0.1:{settings.web_port}",
+            live_path="/health/live",
         ),
         Service(
             name="rasa",
@@ -288,6 +315,8 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
             # Ready once the model is loaded (GET /status), not merely listening.
             ready=lambda: rasa_model_loaded(f"http://127.0.0.1:{settings.rasa_port}", token),
             url=f"http://127.0.0.1:{settings.rasa_port}",
+            # Rasa's "Hello from Rasa", as Kubernetes' livenessProbe (deploy/kubernetes/rasa.yaml).
+            live_path="/",
         ),
     ]
 
@@ -307,9 +336,11 @@ def _tail(path: Path | None) -> str:
     return "\n".join(f"    {line}" for line in lines)
 
 
-def _start(service: Service, env: dict[str, str], log_dir: Path) -> None:
+def _start(service: Service, env: dict[str, str], log_dir: Path, *, restart: bool = False) -> None:
     service.log_path = log_dir / f"{service.name}.log"
-    with open(service.log_path, "wb") as log:
+    # A restart appends: the lines before the crash are what explains it.
+    service.log_offset = service.log_path.stat().st_size if restart and service.log_path.exists() else 0
+    with open(service.log_path, "ab" if restart else "wb") as log:
         service.process = subprocess.Popen(
             service.argv,
             cwd=PROJECT_ROOT,
@@ -367,21 +398,111 @@ def stop_services(services: list[Service]) -> None:
             service.process.wait()
 
 
+@dataclass
+class _Watch:
+    """What the supervisor knows of one service between two looks."""
+
+    crashes: deque[float] = field(default_factory=deque)
+    restart_at: float | None = None
+    starting: bool = False
+    live_failures: int = 0
+    next_live_check: float = 0.0
+
+
+def _live(service: Service) -> bool:
+    if service.live_path is None:
+        return True
+    import httpx
+
+    try:
+        url = f"{service.url}{service.live_path}"
+        return httpx.get(url, timeout=LIVENESS_TIMEOUT_S, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _say(message: str) -> None:
+    print(f"keymedic: {message}", file=sys.stderr, flush=True)
+
+
+def _look_after(service: Service, watch: _Watch, env: dict[str, str], log_dir: Path) -> None:
+    """One look at one service: restart it when due, notice a crash or a hang; raise when giving up."""
+    now = time.monotonic()
+    if watch.restart_at is not None:
+        if now >= watch.restart_at:
+            watch.restart_at = None
+            _start(service, env, log_dir, restart=True)
+            watch.starting = True
+            watch.live_failures = 0
+            _say(f"{service.name} restarted")
+        return
+    assert service.process is not None
+    code = service.process.poll()
+    if code is not None:
+        while watch.crashes and now - watch.crashes[0] > CRASH_WINDOW_S:
+            watch.crashes.popleft()
+        watch.crashes.append(now)
+        tail = _tail(service.log_path)
+        if len(watch.crashes) >= CRASH_LIMIT:
+            raise RuntimeError(
+                f"{service.name} stopped {len(watch.crashes)} times within {CRASH_WINDOW_S:.0f} s (last exit "
+                f"code {code}); giving up. Last lines of {service.log_path}:\n{tail}"
+            )
+        pause = RESTART_BACKOFF_S[min(len(watch.crashes), len(RESTART_BACKOFF_S)) - 1]
+        _say(
+            f"{service.name} stopped with code {code}; restarting it in {pause:g} s (crash "
+            f"{len(watch.crashes)} of {CRASH_LIMIT} allowed within {CRASH_WINDOW_S:.0f} s); the others keep "
+            f"serving. Last lines of {service.log_path}:\n{tail}"
+        )
+        watch.restart_at = now + pause
+        return
+    if watch.starting:
+        if _is_ready(service):
+            watch.starting = False
+            watch.next_live_check = now + LIVENESS_INTERVAL_S
+            _say(f"{service.name} is back on {service.url}")
+        return
+    if service.live_path is None or now < watch.next_live_check:
+        return
+    watch.next_live_check = now + LIVENESS_INTERVAL_S
+    if _live(service):
+        watch.live_failures = 0
+        return
+    watch.live_failures += 1
+    if watch.live_failures >= LIVENESS_FAILURES:
+        times = watch.live_failures
+        _say(f"{service.name} did not answer {service.live_path} {times} times in a row; killing it")
+        # SIGKILL: a hung (or stopped) process does not act on SIGTERM. Its exit is then a crash like any.
+        os.killpg(service.process.pid, signal.SIGKILL)
+        service.process.wait()
+
+
+class Supervisor:
+    """Keeps started services running (see the module's docstring); `look()` is one round over them."""
+
+    def __init__(self, services: list[Service], env: dict[str, str], log_dir: Path) -> None:
+        self.services = services
+        self.env = env
+        self.log_dir = log_dir
+        self._watches = {service.name: _Watch() for service in services}
+
+    def look(self) -> None:
+        """Restart what is due, notice crashes and hangs; raise RuntimeError when giving up on one."""
+        for service in self.services:
+            _look_after(service, self._watches[service.name], self.env, self.log_dir)
+
+
 def supervise(services: list[Service], env: dict[str, str], log_dir: Path, banner: str) -> int:
-    """Start the services in order, print `banner` once all are ready, and run until Ctrl-C or a crash."""
+    """Start the services in order, print `banner` once all are ready, then keep them running (see the
+    module's docstring) until Ctrl-C, or until one crashes too often."""
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    supervisor = Supervisor(services, env, log_dir)
     try:
         start_services(services, env, log_dir)
         print(banner, flush=True)
         while True:
-            for service in services:
-                assert service.process is not None
-                if service.process.poll() is not None:
-                    raise RuntimeError(
-                        f"{service.name} stopped with code {service.process.returncode}; "
-                        f"last lines of {service.log_path}:\n{_tail(service.log_path)}"
-                    )
-            time.sleep(0.5)
+            supervisor.look()
+            time.sleep(0.25)
     except _Stop:
         print("stopping KeyMedic ...", flush=True)
         return 0

@@ -30,7 +30,10 @@ numbers; runs made of words and numbers (`kraken_ledgers_2024-01-01.csv`); runs 
 holds; KeyMedic's own `pc_…` references and model files (`keymedic-<fingerprint>.tar.gz`, in Rasa's log);
 links made of words; and a UUID, hex string or long token right after a word that names a transaction ("tx",
 "transaction hash", "order", "deposit address", "commit", …), also as a URL's path (`/tx/<hash>`). Anything
-past the first 100,000 characters of a message is redacted whole (as `token`) rather than scanned.
+past the first 100,000 characters of a message is cut off whole (as `unscanned`, which names no secret: the
+channels refuse a message that long before it gets here) rather than scanned. The cost is linear in the
+text: the overlap checks are binary searches, so a paste full of key-like runs costs no more per character
+than prose.
 
 Not exempt, because each was seen carrying a key: a value after "ref"/"reference" (a user calls their key a
 reference as often as an order), and anything inside a URL — every path segment, query value and fragment is
@@ -41,9 +44,11 @@ credential form, so it must not reach a transcript or a log line (issue 15).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,6 +73,7 @@ KINDS: Final[tuple[str, ...]] = (
     "api_secret",
     "passphrase",
     "form_token",
+    "unscanned",
 )
 
 # Long enough that ids people quote (Kraken's 19-character transaction ids, 20-digit order numbers) pass;
@@ -380,7 +386,30 @@ def _url_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
-    return any(s <= start and end <= e for s, e in spans)
+    """Whether [start, end) lies in one of `spans` (sorted, not overlapping: URLs found left to right)."""
+    index = bisect.bisect_right(spans, (start, sys.maxsize)) - 1
+    return index >= 0 and spans[index][0] <= start and end <= spans[index][1]
+
+
+class _Taken:
+    """The spans already found, sorted and never overlapping: whether a new one is free is two neighbours'
+    business (a binary search), not a walk over every finding, which made a paste of many key-like runs
+    cost time in the square of its length."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def free(self, start: int, end: int) -> bool:
+        index = bisect.bisect_right(self._starts, start)
+        if index > 0 and self._ends[index - 1] > start:
+            return False
+        return not (index < len(self._starts) and self._starts[index] < end)
+
+    def add(self, start: int, end: int) -> None:
+        index = bisect.bisect_right(self._starts, start)
+        self._starts.insert(index, start)
+        self._ends.insert(index, end)
 
 
 def _slug(segment: str) -> bool:
@@ -412,13 +441,21 @@ def _url_segments(text: str, start: int, run: str) -> Iterator[Finding]:
 
 def find_secrets(text: str) -> list[Finding]:
     """Every secret-looking span in `text`, in order, without overlaps (the first, widest finding wins)."""
-    overflow = [Finding("token", _MAX_TEXT, len(text))] if len(text) > _MAX_TEXT else []
+    overflow = [Finding("unscanned", _MAX_TEXT, len(text))] if len(text) > _MAX_TEXT else []
     text = text[:_MAX_TEXT]
-    findings = list(_pem_blocks(text))
+    findings: list[Finding] = []
+    taken = _Taken()
     urls = _url_spans(text)
 
     def free(start: int, end: int) -> bool:
-        return not any(f.start < end and start < f.end for f in findings)
+        return taken.free(start, end)
+
+    def found(finding: Finding) -> None:
+        findings.append(finding)
+        taken.add(finding.start, finding.end)
+
+    for block in _pem_blocks(text):
+        found(block)
 
     for match in _NAMED.finditer(text):
         value_start = match.start("value")
@@ -439,7 +476,7 @@ def find_secrets(text: str) -> list[Finding]:
         )
         # A value with a known shape keeps its more telling kind.
         shaped = _classify_run(text, start, value, in_url=False)
-        findings.append(Finding(shaped or kind, start, end))
+        found(Finding(shaped or kind, start, end))
 
     for match in _RUN.finditer(text):
         start, end = match.span()
@@ -448,16 +485,18 @@ def find_secrets(text: str) -> list[Finding]:
         in_url = _inside(urls, start, end)
         run_kind = _classify_run(text, start, match.group(), in_url)
         if run_kind is not None:
-            findings.append(Finding(run_kind, start, end))
+            found(Finding(run_kind, start, end))
         elif in_url:
-            findings.extend(f for f in _url_segments(text, start, match.group()) if free(f.start, f.end))
+            for segment in _url_segments(text, start, match.group()):
+                if free(segment.start, segment.end):
+                    found(segment)
 
     for match in _WORD.finditer(text):
         word = match.group().strip(_EDGE_PUNCTUATION)
         start = match.start() + match.group().find(word)
         end = start + len(word)
         if word and free(start, end) and not _inside(urls, start, end) and _looks_like_passphrase(word):
-            findings.append(Finding("passphrase", start, end))
+            found(Finding("passphrase", start, end))
 
     return sorted(findings + overflow, key=lambda f: f.start)
 

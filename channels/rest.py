@@ -6,6 +6,11 @@ user, as with Rasa's own REST channel, so the channel keeps the name "rest" (`bo
 The text is redacted where Rasa's handler reads it (`_extract_message`), before the `UserMessage` exists, so
 even Rasa's own error log of a failed request ("rest.message.received.failure", which quotes the text) only
 sees the redacted text. When something was taken out, the user's first reply is `screening.NOTICE`.
+
+A message over the size limit (`screening.refusal`) is neither redacted nor handed to Rasa: the reply is
+`screening.TOO_LONG` alone (issue 19). A turn that fails (the tracker store could not save it) answers
+`failure.NOT_SAVED` alone, with `custom: {"error": "not_saved"}`, instead of the answers Rasa collected and
+then forgot.
 """
 
 from __future__ import annotations
@@ -13,12 +18,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 from sanic.request import Request
 
-from channels.screening import NOTICE, REDACTED_METADATA_KEY, Screened, screen
+from channels.failure import NOT_SAVED, NOT_SAVED_CODE, log_failed_turn
+from channels.screening import (
+    NOTICE,
+    REDACTED_METADATA_KEY,
+    REFUSED_METADATA_KEY,
+    Screened,
+    refusal,
+    screen,
+)
 
 __all__ = ["RedactingRestInput"]
 
@@ -36,7 +49,12 @@ class RedactingRestInput(RestInput):
         if isinstance(cached, Screened):
             return cached
         body = request.json if isinstance(request.json, dict) else {}
-        screened = screen(body.get("message"), body.get("metadata"))
+        refused = refusal(body.get("message"), body.get("metadata"))
+        if refused is not None:
+            # Rasa's handler still builds a message; the wrapper below answers it instead of Rasa.
+            screened = Screened("", {REFUSED_METADATA_KEY: refused}, ())
+        else:
+            screened = screen(body.get("message"), body.get("metadata"))
         request.ctx.keymedic_screened = screened
         return screened
 
@@ -54,9 +72,28 @@ class RedactingRestInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         async def tell_then_handle(message: UserMessage) -> None:
-            if (message.metadata or {}).get(REDACTED_METADATA_KEY) and message.output_channel is not None:
-                await message.output_channel.send_text_message(message.sender_id, NOTICE)
-            await on_new_message(message)
+            refused = (message.metadata or {}).get(REFUSED_METADATA_KEY)
+            if refused:
+                if message.output_channel is not None:
+                    await message.output_channel.send_text_message(message.sender_id, str(refused))
+                return
+            output = message.output_channel
+            if (message.metadata or {}).get(REDACTED_METADATA_KEY) and output is not None:
+                await output.send_text_message(message.sender_id, NOTICE)
+            # What was said before the turn (the revoke notice) stands whatever happens to the turn.
+            kept = len(output.messages) if isinstance(output, CollectingOutputChannel) else 0
+            try:
+                await on_new_message(message)
+            except Exception as error:
+                log_failed_turn(self.name(), error)
+                failed = CollectingOutputChannel._message(
+                    message.sender_id, text=NOT_SAVED, custom={"error": NOT_SAVED_CODE}
+                )
+                if isinstance(output, CollectingOutputChannel) and isinstance(output.messages, list):
+                    # The answers Rasa collected belong to a turn that was never stored: not shown.
+                    output.messages[kept:] = [failed]
+                elif output is not None:
+                    await output.send_text_message(message.sender_id, NOT_SAVED)
 
         blueprint: Blueprint = super().blueprint(tell_then_handle)
         return blueprint

@@ -10,6 +10,12 @@ It also keeps a user from speaking for KeyMedic itself. Rasa reads `/intent{json
 trigger_intent API: typed by a user, `/EXTERNAL_key_failed{"exchange_name": "…"}` would make the bot post
 words of the user's choosing as KeyMedic's outreach, where others in a Slack thread read them. Such a
 message loses its leading slash, so NLU reads it as the plain text it is.
+
+And it bounds what one message may cost (issue 19). A message longer than `MAX_MESSAGE_CHARS`, or metadata
+larger than `MAX_METADATA_CHARS`, is refused (`refusal`) before redaction and NLU run: both cost time in
+proportion to the text, in the one event loop that serves every conversation, so a 1 MB paste used to stall
+every other user for seconds. The limit is a chat message's (Slack advises 4,000 characters; the widget's
+input stops at 2,000), and the user is told the limit and what to do instead (docs/channels.md).
 """
 
 from __future__ import annotations
@@ -21,9 +27,32 @@ from typing import Any, Final
 
 from bot.redaction import redact, redact_value
 
-__all__ = ["NOTICE", "REDACTED_METADATA_KEY", "Screened", "defang_external_intent", "screen"]
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "MAX_METADATA_CHARS",
+    "NOTICE",
+    "REDACTED_METADATA_KEY",
+    "REFUSED_METADATA_KEY",
+    "Screened",
+    "TOO_LONG",
+    "defang_external_intent",
+    "refusal",
+    "screen",
+]
 
 REDACTED_METADATA_KEY: Final = "redacted"
+# Set by a channel (never by a client) on a message it refused, so its own wrapper answers instead of Rasa.
+REFUSED_METADATA_KEY: Final = "keymedic_refused"
+
+MAX_MESSAGE_CHARS: Final = 4_000
+# Metadata is the client's own (the widget sends a few fields); anything near this is not a chat client.
+MAX_METADATA_CHARS: Final = 16_000
+
+TOO_LONG: Final = (
+    f"That message is too long for me to read: I take messages of up to {MAX_MESSAGE_CHARS:,} characters. "
+    "Please send a shorter one, just the part that matters (for example the error message the exchange "
+    "shows). For a long file, such as a CSV export, use the upload in the app instead of the chat."
+)
 
 NOTICE: Final = (
     "That looked like an API secret, so I removed it from your message: it was not stored. Please revoke "
@@ -50,6 +79,36 @@ class Screened:
     kinds: tuple[str, ...]
 
 
+def _size(value: Any, budget: int) -> int:
+    """The characters in `value`'s strings and keys, counted only up to `budget` (then it stops early, so a
+    huge value costs no more than a small one)."""
+    pending = [value]
+    total = 0
+    while pending and total <= budget:
+        item = pending.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, dict):
+            total += sum(len(str(key)) for key in item)
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            total += len(item)
+            pending.extend(item)
+        else:
+            total += 8
+    return total
+
+
+def refusal(text: Any, metadata: Any) -> str | None:
+    """The answer to a message too large to read (`TOO_LONG`), or None when it may be screened. O(1) in the
+    text's length, so it runs before anything that reads the text."""
+    if isinstance(text, str) and len(text) > MAX_MESSAGE_CHARS:
+        return TOO_LONG
+    if metadata is not None and _size(metadata, MAX_METADATA_CHARS) > MAX_METADATA_CHARS:
+        return TOO_LONG
+    return None
+
+
 def _metadata(raw: Any) -> dict[str, Any] | None:
     # The widget may send its metadata as a JSON string (Rasa's socket.io channel accepts both).
     if isinstance(raw, str):
@@ -60,7 +119,7 @@ def _metadata(raw: Any) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         return None
     # Only the channel says what was redacted; a client cannot make an action believe it pasted a key.
-    return {str(k): v for k, v in raw.items() if k != REDACTED_METADATA_KEY}
+    return {str(k): v for k, v in raw.items() if k not in (REDACTED_METADATA_KEY, REFUSED_METADATA_KEY)}
 
 
 def screen(text: Any, metadata: Any) -> Screened:
@@ -79,6 +138,8 @@ def screen(text: Any, metadata: Any) -> Screened:
     # A form link pasted back into the chat is taken out (its token is a one-time credential), but it is no
     # exchange key: the user has nothing to revoke, so it is not reported as a secret.
     kinds.pop("form_token", None)
+    # Text past what the redactor scans is cut off unread (`bot.redaction`), which is no sign of a secret.
+    kinds.pop("unscanned", None)
     if kinds:
         cleaned = {**(cleaned or {}), REDACTED_METADATA_KEY: list(kinds)}
     return Screened(text, cleaned, tuple(kinds))

@@ -46,7 +46,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings, load_settings
 from bot.store.slack import code_candidate
-from channels.screening import NOTICE, screen
+from channels.failure import NOT_SAVED, log_failed_turn
+from channels.screening import NOTICE, refusal, screen
 from channels.slack_output import CHANNEL, SlackThreadOutput, conversation_id, escape
 from channels.slack_signature import SignatureRefused, SlackSignatureVerifier
 from channels.slack_store import Resolution, SlackDirectory
@@ -249,6 +250,11 @@ class KeyMedicSlackInput(SlackInput):
         """Screen the text, resolve the user, then hand the message to Rasa in the thread's conversation."""
         assert self.client is not None
         conversation = conversation_id(team, channel, thread_ts)
+        refused = refusal(text, None)
+        if refused is not None:
+            # Answered before redaction and NLU read it (issue 19), to the sender alone.
+            await self._ephemeral(channel, user, thread_ts, refused)
+            return
         screened = screen(text, None)
         # The Slack user goes with the answer: a credential-form link for them is shown to them alone.
         output = SlackThreadOutput(self.client, user=user)
@@ -279,9 +285,14 @@ class KeyMedicSlackInput(SlackInput):
         metadata: dict[str, Any] = {"slack": {"team": team, "channel": channel, "thread_ts": thread_ts}}
         metadata.update(screened.metadata or {})
         message_text = screened.text if isinstance(screened.text, str) else ""
-        await on_new_message(
-            UserMessage(message_text, output, conversation, input_channel=CHANNEL, metadata=metadata)
-        )
+        try:
+            await on_new_message(
+                UserMessage(message_text, output, conversation, input_channel=CHANNEL, metadata=metadata)
+            )
+        except Exception as error:
+            # The turn was not stored: the user must not believe it went through (issue 19).
+            log_failed_turn(CHANNEL, error)
+            await self._ephemeral(channel, user, thread_ts, NOT_SAVED)
 
     async def _on_event(
         self, body: dict[str, Any], on_new_message: Callable[[UserMessage], Awaitable[Any]], retry: str | None

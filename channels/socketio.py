@@ -40,8 +40,9 @@ from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefuse
 from bot.config import Settings, load_settings
 from bot.handoff.transcript import AGENT_METADATA_KEY
 from bot.web.widget.history import history_entries, quick_replies
+from channels.failure import NOT_SAVED, NOT_SAVED_CODE, log_failed_turn
 from channels.identity import ALGORITHM, TokenRefused, WidgetIdentity, WidgetTokenVerifier
-from channels.screening import NOTICE, screen
+from channels.screening import MAX_MESSAGE_CHARS, MAX_METADATA_CHARS, NOTICE, refusal, screen
 
 __all__ = ["VerifiedSocketIOInput", "WidgetOutput", "LinkUser", "StoreLinker", "CHANNEL"]
 
@@ -51,6 +52,8 @@ CHANNEL: Final = "socketio"
 # Links a widget conversation to its KeyMedic user: (user handle, session id).
 LinkUser = Callable[[str, str], Awaitable[None]]
 _SESSION_KEY: Final = "keymedic_identity"
+# One Engine.IO packet: a message at the limit, its metadata at theirs, and room for JSON escapes (\uXXXX).
+SOCKETIO_MAX_PAYLOAD_BYTES: Final = 6 * (MAX_MESSAGE_CHARS + MAX_METADATA_CHARS)
 
 
 class StoreLinker:
@@ -254,6 +257,9 @@ class VerifiedSocketIOInput(SocketIOInput):
         webhook: Blueprint = super().blueprint(on_new_message)
         sio = self.sio
         assert sio is not None
+        # Engine.IO's own limit on one packet (1 MB by default) is what a hostile client could make the server
+        # read and parse; a message the channel accepts needs far less (`SOCKETIO_MAX_PAYLOAD_BYTES`).
+        sio.eio.max_http_buffer_size = SOCKETIO_MAX_PAYLOAD_BYTES
         share_rooms_through_redis(sio, load_settings())
         namespace = self.namespace
 
@@ -327,9 +333,17 @@ class VerifiedSocketIOInput(SocketIOInput):
                 logger.info("widget message refused: not the user's conversation")
                 await refuse(sid, "session_refused", "not_your_session")
                 return
-            screened = screen(data.get("message", ""), data.get(self.metadata_key or "metadata"))
-            text = screened.text if isinstance(screened.text, str) else ""
             output = WidgetOutput(sio, self.bot_message_evt)
+            metadata = data.get(self.metadata_key or "metadata")
+            refused = refusal(data.get("message", ""), metadata)
+            if refused is not None:
+                # Answered here, before redaction and NLU read it (issue 19); the turn is over at once.
+                await output.send_text_message(identity.session_id, refused)
+                turn = {"paused": await self.paused(identity.session_id)}
+                await sio.emit("keymedic_turn", turn, room=sid, namespace=namespace)
+                return
+            screened = screen(data.get("message", ""), metadata)
+            text = screened.text if isinstance(screened.text, str) else ""
             if screened.kinds:
                 # The sender's own bubble still shows what they pasted: give the widget the redacted text.
                 await sio.emit("keymedic_redacted", {"text": text}, room=sid, namespace=namespace)
@@ -344,6 +358,11 @@ class VerifiedSocketIOInput(SocketIOInput):
                         metadata=screened.metadata,
                     )
                 )
+            except Exception as error:
+                # The turn was not stored: the user must not believe it went through (issue 19).
+                log_failed_turn(self.name(), error)
+                await output.send_text_message(identity.session_id, NOT_SAVED)
+                await sio.emit("keymedic_error", {"error": NOT_SAVED_CODE}, room=sid, namespace=namespace)
             finally:
                 # The turn is over (the widget stops its typing indicator even when the bot said nothing, as
                 # while a person has taken over), and whether the bot is paused for a hand-off.

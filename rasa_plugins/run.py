@@ -11,11 +11,15 @@ Before Rasa starts it checks what KeyMedic requires of every Rasa process:
 - a token, in every mode (Rasa's HTTP API always takes one: DESIGN §8), and never one given in argv;
 - in production (bot/production.py): the shared checks, no REST channel in the channel configuration, and
   the scrubbing logging configuration (`--logging-config-file`), so no secret reaches Rasa's logs.
+
+With `KEYMEDIC_RASA_METRICS_PORT` set, it also serves the families counted in the Rasa server's own process
+(`keymedic_turns_not_saved_total`, docs/operating.md) on that port of 127.0.0.1 (`GET /metrics`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +27,7 @@ from pathlib import Path
 from bot.config import load_settings
 from bot.production import rasa_credentials_violations, refuse_to_start
 
-__all__ = ["main"]
+__all__ = ["main", "serve_metrics"]
 
 PROCESS = "rasa"
 
@@ -36,6 +40,19 @@ def _options(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--logging-config-file")
     known, _ = parser.parse_known_args(list(argv))
     return known
+
+
+def serve_metrics(port_text: str | None) -> int | None:
+    """Serve this process's KeyMedic metrics on 127.0.0.1:`port_text` in a thread; the port, or None."""
+    if not port_text or not port_text.strip():
+        return None
+    from prometheus_client import start_http_server
+
+    from bot.observability.metrics import REGISTRY
+
+    port = int(port_text)
+    start_http_server(port, addr="127.0.0.1", registry=REGISTRY)
+    return port
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    serve_metrics(os.environ.get("KEYMEDIC_RASA_METRICS_PORT"))
     from rasa.__main__ import main as rasa_main
 
     sys.argv = ["rasa", "run", *args, "--auth-token", settings.rasa_token]

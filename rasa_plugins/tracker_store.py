@@ -36,6 +36,14 @@ So `retrieve` returns a *window*: the current state, then the events of the last
   the hand-off's transcript through that endpoint) is Rasa's own: every event of every session. The events
   table is Rasa's, unchanged, so a window is only ever a view.
 
+- **No silent loss (issue 19).** A save or retrieve that fails (a held SQLite lock, a PostgreSQL restart)
+  is tried again within the turn (`RETRY_PAUSES_S`, waiting without holding the event loop); if it still
+  fails it raises `TrackerStoreUnavailable`, which the channels show the user as "not saved, send it
+  again", and counts it in `keymedic_turns_not_saved_total`. Rasa wraps every store in
+  `FailSafeTrackerStore`, which on a failed save carries on with an `InMemoryTrackerStore` (the turn is
+  answered, then forgotten) and on a failed retrieve starts the conversation over; `install_no_fallback`
+  makes it pass this store's errors through instead.
+
 The state a window cannot restore is the active loop's `trigger_message` (the message that activated a form
 before the cut), which only `from_trigger_intent` slot mappings read; KeyMedic's domain has none.
 """
@@ -50,7 +58,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -65,9 +73,18 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_plugins import action_session, action_validation, event_types, fast_json
+from bot.observability.metrics import TURNS_NOT_SAVED
+from rasa_plugins import action_guard, action_session, action_validation, event_types, fast_json, patching
 
-__all__ = ["WindowedSQLTrackerStore", "DEFAULT_WINDOW_TURNS", "tracker_state", "state_events"]
+__all__ = [
+    "WindowedSQLTrackerStore",
+    "DEFAULT_WINDOW_TURNS",
+    "RETRY_PAUSES_S",
+    "TrackerStoreUnavailable",
+    "install_no_fallback",
+    "tracker_state",
+    "state_events",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +92,12 @@ _T = TypeVar("_T")
 
 DEFAULT_WINDOW_TURNS = 8
 REMINDER_KEEP_S = 24 * 3600  # a reminder whose time passed longer ago has fired (or never will)
-SQLITE_BUSY_TIMEOUT_MS = 5_000
+# A write meeting another writer's lock waits this long inside SQLite, which blocks the event loop (every
+# conversation); longer waits are the retries' business, which sleep without blocking it.
+SQLITE_BUSY_TIMEOUT_MS = 250
+# The pauses between a failed query and its next try within one turn: with SQLite's busy timeout, a turn
+# waits at most about 4 s for the database before the user is told it was not saved.
+RETRY_PAUSES_S: tuple[float, ...] = (0.1, 0.4, 1.0, 1.5)
 # Connections kept open to a SQLite file. The event loop's queries use one at a time; the pool's overflow
 # serves anything that queries from another thread.
 SQLITE_POOL_SIZE = 2
@@ -183,7 +205,8 @@ def _tune_sqlite(engine: sa.engine.Engine) -> None:
     checkpoints instead of on every commit (Rasa's default syncs each turn's commit, measured at about a
     third of the store's time per turn); a busy timeout, so that a write meeting another writer (a second
     process on the file by mistake, a maintenance script) waits a little instead of failing at once with
-    "database is locked" — briefly, since it waits in the event loop."""
+    "database is locked" — briefly, since it waits in the event loop (the store's retries wait longer,
+    without holding the loop)."""
 
     @sa.event.listens_for(engine, "connect")  # type: ignore[misc]
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -192,6 +215,10 @@ def _tune_sqlite(engine: sa.engine.Engine) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
+
+
+class TrackerStoreUnavailable(Exception):
+    """The tracker store failed every try within the turn: the turn is not stored; the user must be told."""
 
 
 class WindowedSQLTrackerStore(SQLTrackerStore):
@@ -216,22 +243,40 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             _metadata.create_all(self.engine)
             # Rasa's create_all made it with a new events table; an older table gets it here.
             _session_starts.create(self.engine, checkfirst=True)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as error:
             # Several replicas starting at once race to create them; one of them wins (as Rasa's own
-            # create_all above).
+            # create_all above). PostgreSQL reports the loser's CREATE TABLE as a unique violation on its
+            # catalogue (`pg_type_typname_nsp_index`), which stopped a replica from starting (issue 19).
             logger.warning("could not create the tracker snapshot table or its index: %s", error)
         # Rasa loads this class in the Rasa server's process; the speed fixes that need that process are
-        # installed with it (rasa_plugins/action_validation.py, action_session.py, event_types.py).
+        # installed with it (rasa_plugins/action_validation.py, action_session.py, action_guard.py,
+        # event_types.py).
         action_validation.install()
         action_session.install()
+        action_guard.install()
         event_types.install()
+        install_no_fallback()
 
     async def _run(self, work: Callable[..., _T], *args: Any) -> _T:
         """`work(*args)`: in a worker thread for a networked database, in the event loop for SQLite (see the
-        module's docstring)."""
-        if self._queries_in_thread:
-            return await asyncio.to_thread(work, *args)
-        return work(*args)
+        module's docstring); tried again after each of `RETRY_PAUSES_S` while the database fails."""
+        for pause in (*RETRY_PAUSES_S, None):
+            try:
+                if self._queries_in_thread:
+                    return await asyncio.to_thread(work, *args)
+                return work(*args)
+            except sa.exc.SQLAlchemyError as error:
+                # The error's type only: its message quotes the statement and its parameters (event data).
+                if pause is None:
+                    logger.error(
+                        "tracker store: %s failed every try (%s)", work.__name__, type(error).__name__
+                    )
+                    raise TrackerStoreUnavailable(work.__name__) from error
+                logger.warning(
+                    "tracker store: %s failed (%s), trying again", work.__name__, type(error).__name__
+                )
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     # -- reading ------------------------------------------------------------------------------------------
 
@@ -301,9 +346,14 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         await self._stream_new_events(self.event_broker, new, tracker.sender_id)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        """Store the tracker's new events and, when they end a turn, the snapshot at its `action_listen`."""
+        """Store the tracker's new events and, when they end a turn, the snapshot at its `action_listen`;
+        raise `TrackerStoreUnavailable` (and count it) when the database fails every try."""
         await self.stream_events(tracker)
-        await self._run(self._save_new_events, tracker)
+        try:
+            await self._run(self._save_new_events, tracker)
+        except TrackerStoreUnavailable:
+            TURNS_NOT_SAVED.inc()
+            raise
 
     def _save_new_events(self, tracker: DialogueStateTracker) -> None:
         table = self.SQLEvent.__table__
@@ -329,6 +379,50 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
                     )
             session.commit()
         setattr(tracker, _STORED, len(tracker.events))
+
+
+_failsafe_save = FailSafeTrackerStore.save
+_failsafe_retrieve = FailSafeTrackerStore.retrieve
+_failsafe_retrieve_full = FailSafeTrackerStore.retrieve_full_tracker
+
+
+def _strict(store: FailSafeTrackerStore) -> WindowedSQLTrackerStore | None:
+    primary = getattr(store, "_tracker_store", None)
+    return primary if isinstance(primary, WindowedSQLTrackerStore) else None
+
+
+async def _save_without_fallback(self: FailSafeTrackerStore, tracker: DialogueStateTracker) -> None:
+    strict = _strict(self)
+    if strict is None:
+        await _failsafe_save(self, tracker)
+        return
+    await strict.save(tracker)
+
+
+async def _retrieve_without_fallback(
+    self: FailSafeTrackerStore, sender_id: str
+) -> DialogueStateTracker | None:
+    strict = _strict(self)
+    if strict is None:
+        return await _failsafe_retrieve(self, sender_id)
+    return await strict.retrieve(sender_id)
+
+
+async def _retrieve_full_without_fallback(
+    self: FailSafeTrackerStore, sender_id: str
+) -> DialogueStateTracker | None:
+    strict = _strict(self)
+    if strict is None:
+        return await _failsafe_retrieve_full(self, sender_id)
+    return await strict.retrieve_full_tracker(sender_id)
+
+
+def install_no_fallback() -> None:
+    """Make Rasa's `FailSafeTrackerStore` pass a `WindowedSQLTrackerStore`'s errors through instead of
+    answering from memory (see the module's docstring). Safe to call more than once."""
+    patching.replace(FailSafeTrackerStore, "save", _save_without_fallback)
+    patching.replace(FailSafeTrackerStore, "retrieve", _retrieve_without_fallback)
+    patching.replace(FailSafeTrackerStore, "retrieve_full_tracker", _retrieve_full_without_fallback)
 
 
 def _event_row(sender_id: str, event: Event) -> dict[str, Any]:

@@ -42,6 +42,7 @@ __all__ = [
     "DIAGNOSES",
     "EXCHANGE_ERRORS",
     "TICKETS_OPENED",
+    "TURNS_NOT_SAVED",
     "closed",
     "observe_action",
     "record_diagnosis",
@@ -98,6 +99,13 @@ EXCHANGE_ERRORS: Final = Counter(
     "keymedic_exchange_errors_total",
     "Diagnoses the exchange answered with an error, by kind: unreachable, rate_limited, auth, clock_skew.",
     ["exchange", "kind"],
+    registry=REGISTRY,
+)
+# Counted in the Rasa server's process (rasa_plugins/tracker_store.py), served on its metrics port when
+# KEYMEDIC_RASA_METRICS_PORT is set (rasa_plugins/run.py).
+TURNS_NOT_SAVED: Final = Counter(
+    "keymedic_turns_not_saved_total",
+    "Turns whose events the tracker store could not save after every retry; the user was told to resend.",
     registry=REGISTRY,
 )
 TICKETS_OPENED: Final = Counter(

@@ -117,3 +117,14 @@ def test_client_metadata_is_redacted_and_cannot_fake_a_redaction(channel_stack: 
 
     replies = channel_stack.say("rest-metadata", "hello again", metadata={"redacted": ["kraken_secret"]})
     assert not any("was not stored" in text for text in _texts(replies))
+
+
+def test_a_message_over_the_size_limit_is_answered_with_the_limit_and_never_stored(
+    channel_stack: ChannelStack,
+) -> None:
+    from channels.screening import TOO_LONG
+
+    sender = "rest-oversized"
+    replies = channel_stack.say(sender, "word " * 200_000)  # 1 MB
+    assert _texts(replies) == [TOO_LONG]
+    assert b"word word word" not in channel_stack.stored_bytes()

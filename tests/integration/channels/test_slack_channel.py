@@ -393,3 +393,19 @@ def test_a_channel_thread_is_its_openers_conversation_and_other_threads_are_not_
     time.sleep(2)
     assert stack.fake.calls_to("chat.postMessage", thread_ts=other_top) == []
     assert stack.fake.calls_to("chat.postEphemeral", thread_ts=other_top) == []
+
+
+def test_a_message_over_the_size_limit_is_answered_to_its_sender_and_never_reaches_the_bot(
+    stack: SlackStack,
+) -> None:
+    from channels.screening import MAX_MESSAGE_CHARS, TOO_LONG
+
+    ts = new_ts()
+    stack.send(
+        message_event(user=DEMO_SLACK, text="word " * (MAX_MESSAGE_CHARS // 4), channel="D0DEMO", ts=ts),
+        event_id="EvTOOLONG",
+    )
+    [notice] = stack.fake.wait_for("chat.postEphemeral", thread_ts=ts)
+    assert notice.arguments["text"] == escape(TOO_LONG)
+    assert settled(stack, "chat.postMessage", ts, quiet_s=1.0) == 0
+    assert user_texts(stack, conversation_id(stack.team, "D0DEMO", ts)) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -237,3 +238,29 @@ async def test_a_secret_pasted_in_the_widget_is_redacted_and_the_user_warned(
     assert secret.encode() not in stored
     assert f"my okx secret is {REDACTED}".encode() in stored
     assert secret.encode() not in channel_stack.rasa_log.read_bytes()
+
+
+async def test_a_message_over_the_size_limit_is_refused_with_the_limit_and_never_stored(
+    channel_stack: ChannelStack,
+) -> None:
+    from channels.screening import MAX_MESSAGE_CHARS, TOO_LONG
+
+    user = f"big-{secrets.token_hex(4)}"
+    async with connected(channel_stack, token=channel_stack.token(user)) as widget:
+        await widget.client.emit("user_uttered", {"message": "word " * (MAX_MESSAGE_CHARS // 4)})
+        answer = await widget.next("bot_uttered")
+        turn = await widget.next("keymedic_turn")
+    assert answer["text"] == TOO_LONG
+    assert turn == {"paused": False}
+    assert b"word word word" not in channel_stack.stored_bytes()
+
+
+async def test_the_socket_caps_one_packet_far_below_a_megabyte(channel_stack: ChannelStack) -> None:
+    from channels.socketio import SOCKETIO_MAX_PAYLOAD_BYTES
+
+    assert SOCKETIO_MAX_PAYLOAD_BYTES < 200_000
+    # A packet over the cap is not read: the server drops the connection (the widget reconnects).
+    async with connected(channel_stack, token=channel_stack.token(f"huge-{secrets.token_hex(4)}")) as widget:
+        await widget.client.emit("user_uttered", {"message": "x" * (SOCKETIO_MAX_PAYLOAD_BYTES + 1)})
+        async with _deadline(15):
+            await widget.next("disconnect")

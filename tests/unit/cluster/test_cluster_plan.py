@@ -168,7 +168,13 @@ def test_rasa_reads_the_cluster_endpoints_from_the_environment(
     assert tracker.type == "rasa_plugins.tracker_store.WindowedSQLTrackerStore"
     assert tracker.url == "postgresql+psycopg2://km:s3cret@db.internal:5433/keymedic_tracker"
     assert locks.type == "rasa_plugins.lock_store.RequeueingRedisLockStore" and locks.url == "cache"
-    assert locks.kwargs == {"port": "6380", "db": "5", "password": "pw", "key_prefix": "keymedic"}
+    assert locks.kwargs == {
+        "port": "6380",
+        "db": "5",
+        "password": "pw",
+        "key_prefix": "keymedic",
+        "socket_timeout": 2,  # a hung Redis fails a turn in seconds (docs/reliability.md)
+    }
     assert action.url == "http://127.0.0.1:7100/webhook"
 
 

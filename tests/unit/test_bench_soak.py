@@ -1,0 +1,29 @@
+"""The soak run's bookkeeping (`scripts.bench.soak`): what counts as a lost turn, and how long it runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.bench.soak import DEFAULT_MINUTES, lost_turns, minutes_from_environment
+
+
+def test_every_answered_message_stored_in_order_is_no_loss() -> None:
+    assert lost_turns(["hi", "kraken", "hi"], ["hi", "kraken", "hi"]) == 0
+
+
+def test_a_message_stored_although_the_user_saw_it_fail_is_no_loss() -> None:
+    # Rasa took it, then the client gave up waiting: stored, not answered, and sent again.
+    assert lost_turns(["hi", "kraken"], ["hi", "kraken", "kraken"]) == 0
+
+
+def test_an_answered_message_missing_from_the_history_is_lost() -> None:
+    assert lost_turns(["hi", "kraken", "hi"], ["hi", "hi"]) == 1
+    assert lost_turns(["hi", "hi"], ["hi"]) == 1
+
+
+def test_the_soak_runs_30_minutes_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KEYMEDIC_SOAK_MINUTES", raising=False)
+    assert minutes_from_environment(quick=False) == DEFAULT_MINUTES == 30
+    assert minutes_from_environment(quick=True) == 2
+    monkeypatch.setenv("KEYMEDIC_SOAK_MINUTES", "5")
+    assert minutes_from_environment(quick=False) == 5
