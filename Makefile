@@ -73,6 +73,7 @@ test-integration: $(STAMP) $(WIDGET_STAMP) ## real servers and databases on this
 	$(BIN)/pytest tests/integration -q
 
 test-e2e: train $(WIDGET_STAMP) ## the real Rasa and action servers over HTTP, with the held-out NLU set
+	scripts/ensure-services
 	scripts/ensure-chromium
 	$(BIN)/pytest tests/e2e -q
 
@@ -88,7 +89,8 @@ test: lint validate train $(WIDGET_STAMP) ## everything CI runs
 run: train $(WIDGET_STAMP) ## start the whole assistant on local defaults
 	$(BIN)/keymedic run
 
-run-cluster: train ## several Rasa replicas behind a balancer, on PostgreSQL and Redis (docs/deploy.md)
+run-cluster: train ## several Rasa replicas behind HAProxy, on PostgreSQL and Redis (docs/deploy.md)
+	scripts/ensure-services
 	$(BIN)/keymedic cluster
 
 chat: train ## talk to the assistant in this terminal

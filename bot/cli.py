@@ -28,8 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "web": ("bot.web.cli", "run the web app (secure credential intake)"),
     "sync": ("bot.sync.cli", "resync one wallet now, with progress"),
     "report": ("bot.report.cli", "write the support analytics report (HTML)"),
-    "cluster": ("bot.cluster.cli", "start several Rasa replicas behind a balancer (PostgreSQL, Redis)"),
-    "balancer": ("bot.cluster.balancer", "run the load balancer in front of Rasa replicas"),
+    "cluster": ("bot.cluster.cli", "start several Rasa replicas behind HAProxy (PostgreSQL, Redis)"),
 }
 
 

@@ -28,7 +28,7 @@ import redis
 from sqlalchemy import create_engine, pool, text
 
 from bot import launcher
-from bot.cluster.balancer import UPSTREAM_HEADER
+from bot.cluster.haproxy import UPSTREAM_HEADER
 from bot.cluster.stores import ensure_postgres_database, resolve_stores
 from bot.cluster.topology import ClusterOptions, cluster_environment, cluster_services
 from bot.demo import prepare_database
@@ -336,9 +336,12 @@ async def test_an_agent_message_sent_through_one_replica_reaches_a_widget_on_the
 
 async def test_the_widget_through_the_balancer_keeps_its_session_on_one_replica(cluster: Cluster) -> None:
     origin = f"http://127.0.0.1:{cluster.web_port}"
-    async with httpx.AsyncClient(timeout=60, trust_env=False) as http:
-        upstreams = set()
-        for n in range(4):
+    upstreams = set()
+    # HAProxy places a socket.io client by its address: users on different addresses (all of 127/8 is this
+    # machine) are spread over the replicas, and each keeps its session on one.
+    for n in range(1, 9):
+        transport = httpx.AsyncHTTPTransport(local_address=f"127.0.0.{n}")
+        async with httpx.AsyncClient(timeout=60, trust_env=False, transport=transport) as http:
             user = f"widget-balanced-{n}-{secrets.token_hex(3)}"
             widget = Widget(http, cluster.balancer_url, origin)
             await widget.connect(_widget_token(cluster, user))
