@@ -94,8 +94,8 @@ def intake(context: BenchContext) -> list[Figure]:
     from bot.store import services
     from bot.store.crypto import new_key_entry, parse_key_ring
     from bot.store.db import create_database
-    from bot.store.testing import migrated_sqlite
     from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+    from tests.support.store import migrated_sqlite
 
     deadline = time.monotonic() + context.budget_s
     count, warmup = (50, 5) if context.quick else (200, 10)
