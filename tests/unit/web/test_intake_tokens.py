@@ -96,9 +96,13 @@ def test_a_token_redeems_once(uow: FakeIntakeUnitOfWork) -> None:
 def test_inspecting_a_token_does_not_use_it(uow: FakeIntakeUnitOfWork) -> None:
     wallet_id = uow.add_user_wallet(user_id=USER, exchange="kraken")
     token = issue(uow, wallet_id)
-    intake.inspect_intake_token(uow, token, now=NOW)
-    intake.inspect_intake_token(uow, token, now=NOW)
-    intake.redeem_intake_token(uow, token, user_id=USER, wallet_id=wallet_id, now=NOW)
+    first = intake.inspect_intake_token(uow, token, now=NOW)
+    assert intake.inspect_intake_token(uow, token, now=NOW) == first
+    assert (first.user_id, first.wallet_id, first.exchange) == (USER, wallet_id, "kraken")
+    # Still usable after two looks: redeeming it works once, and then it is used.
+    assert intake.redeem_intake_token(uow, token, user_id=USER, wallet_id=wallet_id, now=NOW) == first
+    with pytest.raises(intake.TokenUsed):
+        intake.inspect_intake_token(uow, token, now=NOW)
 
 
 def test_a_token_expires_after_its_lifetime(uow: FakeIntakeUnitOfWork) -> None:
