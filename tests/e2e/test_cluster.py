@@ -226,15 +226,17 @@ async def wait_for_tickets(cluster: Cluster, users: list[str], more_than: int, t
     prefix = f"{cluster.env['KEYMEDIC_REDIS_NAMESPACE']}:lock:"
     deadline = time.monotonic() + timeout
     try:
+        most = 0
         while time.monotonic() < deadline:
             values = client.mget([prefix + u for u in users])
             held = sum(1 for v in values if v is not None and json.loads(v)["tickets"])
             if held > more_than:
                 return
+            most = max(most, held)
             await asyncio.sleep(0.005)
     finally:
         client.close()
-    raise AssertionError(f"never more than {more_than} conversations answered at once")
+    raise AssertionError(f"never more than {more_than} conversations answered at once (at most {most})")
 
 
 def _widget_token(cluster: Cluster, user: str) -> str:
