@@ -8,6 +8,18 @@ empty one, then starts the processes of `bot.cluster.topology`.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
+
+from sqlalchemy.engine import make_url
+
+from bot.cluster import haproxy
+from bot.cluster.stores import ensure_postgres_database, resolve_stores
+from bot.cluster.topology import ClusterOptions, cluster_environment, cluster_services, replica_ports
+from bot.config import load_settings
+from bot.demo import prepare_database
+from bot.launcher import supervise
+from bot.production import refuse_to_start
+from bot.training import ensure_model
 
 __all__ = ["add_arguments", "run"]
 
@@ -36,19 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the cluster until Ctrl-C."""
-    from dataclasses import replace
-
-    from sqlalchemy.engine import make_url
-
-    from bot.cluster import haproxy
-    from bot.cluster.stores import ensure_postgres_database, resolve_stores
-    from bot.cluster.topology import ClusterOptions, cluster_environment, cluster_services, replica_ports
-    from bot.config import load_settings
-    from bot.demo import prepare_database
-    from bot.launcher import supervise
-    from bot.production import refuse_to_start
-    from bot.training import ensure_model
-
     settings = load_settings()
     if haproxy.binary() is None:
         print("keymedic cluster: HAProxy is not installed; run scripts/ensure-services", flush=True)
