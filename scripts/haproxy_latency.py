@@ -3,8 +3,9 @@
     .venv/bin/python -m scripts.haproxy_latency [requests]
 
 An aiohttp server answering a small JSON body stands in for a replica, so the figure is HAProxy's own cost
-(one more hop on the loopback, its parsing and its logging), not Rasa's. Both paths keep connections alive
-(httpx's pool), as the web app and the channels do. Prints the median, p95 and p99 of each path in ms.
+(one more hop on the loopback, its parsing and its logging), not Rasa's. The client keeps connections alive
+(httpx's pool) where the server lets it; HAProxy closes each after its response (`option httpclose`).
+Prints the median, p95 and p99 of each path in ms.
 """
 
 from __future__ import annotations

@@ -144,6 +144,10 @@ def render(frontend: Frontend) -> str:
         "    retries 2",
         "    option redispatch 1",
         "    option forwardfor",
+        # One request per client connection. When a replica dies after a request arrived that was not the
+        # first on its client connection, HAProxy closes that connection without a word (so that a browser may
+        # send it again); a turn must get its 502 instead, and is never sent twice. A WebSocket: one request.
+        "    option httpclose",
         # The clients read JSON errors, as from the web app.
         '    http-error status 502 content-type application/json string \'{"error":"upstream_failed"}\'',
         '    http-error status 503 content-type application/json string \'{"error":"no_upstream"}\'',

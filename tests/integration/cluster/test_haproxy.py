@@ -209,6 +209,22 @@ async def test_a_request_the_replica_received_is_never_replayed_elsewhere(start_
     assert sorted(u.hits for u in proxy.upstreams) == [0, 1]
 
 
+async def test_a_kept_alive_client_whose_replica_dies_mid_request_gets_a_502_too(
+    start_proxy: StartProxy,
+) -> None:
+    """A client that keeps its connection (the web app, the tests) gets no bare hang-up when the replica dies
+    after its request arrived: HAProxy answers 502, as for a first request, and replays nothing."""
+    proxy = await start_proxy(["a"])
+    async with aiohttp.ClientSession() as http:
+        for _ in range(3):  # the client connection, and HAProxy's to the replica, are in use and kept
+            async with http.get(f"{proxy.url}/echo/x") as response:
+                assert response.status == 200
+        async with http.post(f"{proxy.url}/hang-up", data=b"turn") as response:
+            assert response.status == 502
+            assert await response.json() == {"error": "upstream_failed"}
+    assert proxy.upstreams[0].hits == 4
+
+
 async def test_no_replica_up_is_a_clear_503(start_proxy: StartProxy) -> None:
     proxy = await start_proxy([], dead=2)
     await proxy.wait_for("/health/ready", 503)

@@ -31,6 +31,8 @@ def test_http_is_round_robin_with_health_checks_and_names_the_server() -> None:
     assert backend[-2:] == ["server rasa-1 127.0.0.1:7001", "server rasa-2 127.0.0.1:7002"]
     # Only a connection that failed is tried again elsewhere (HAProxy's default `retry-on conn-failure`).
     assert "retry-on" not in config and "option redispatch 1" in config
+    # ... and a replica dying mid-request is a 502 even for a client that kept its connection.
+    assert "    option httpclose" in config
 
 
 def test_socketio_sticks_by_address_and_cookie_as_socketio_documents_for_haproxy() -> None:
