@@ -22,12 +22,14 @@ export KEYMEDIC_TRACKER_DB ?= $(CURDIR)/var/tracker.db
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml scripts/find-python
+# The development venv: the production lock plus the tools (requirements-dev.lock is compiled under the
+# production lock's pins, so both resolve every shared package to the same version).
+$(STAMP): requirements-dev.lock pyproject.toml scripts/find-python
 	@echo "setup: creating $(VENV) with $$(scripts/find-python)"
 	@rm -rf $(VENV)
 	@"$$(scripts/find-python)" -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24,<26"
-	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.lock
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@$(PY) -m pip check
 	@touch $(STAMP)
@@ -42,22 +44,28 @@ $(WIDGET_STAMP): widget/package.json widget/package-lock.json
 	@cd widget && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(WIDGET_STAMP)
 
-setup: $(STAMP) $(WIDGET_STAMP) ## create .venv from the lock file and widget/node_modules (only when missing or stale)
+setup: $(STAMP) $(WIDGET_STAMP) ## create .venv from requirements-dev.lock and widget/node_modules (only when missing or stale)
 
-lock: ## re-resolve every dependency into requirements.lock (needs PyPI)
+lock: ## re-resolve the production (requirements.lock) and development (requirements-dev.lock) locks (needs PyPI)
 	@test -x $(BIN)/uv || $(PY) -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.10 \
+	@# Production: what deploy/Dockerfile installs, without the dev extra (no pytest, playwright, ccxt, mypy).
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.10 \
 		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" -o requirements.lock
+	@# Development: the dev extra on top, constrained to the production pins.
+	$(BIN)/uv pip compile pyproject.toml --extra dev --constraint requirements.lock --generate-hashes \
+		--python-version 3.10 --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
+		-o requirements-dev.lock
 
 fmt: $(STAMP) ## format and auto-fix
 	$(BIN)/ruff format bot actions channels tests scripts
 	$(BIN)/ruff check --fix bot actions channels tests scripts
 
-lint: $(STAMP) ## ruff and mypy (strict on bot/)
+lint: $(STAMP) ## ruff, mypy (strict on bot/) and the import layers (import-linter, .importlinter)
 	$(BIN)/ruff format --check bot actions channels tests scripts rasa_plugins
 	$(BIN)/ruff check bot actions channels tests scripts rasa_plugins
 	$(BIN)/mypy --strict bot
 	$(BIN)/mypy actions channels scripts rasa_plugins
+	$(BIN)/lint-imports
 
 validate: $(STAMP) ## rasa data validate, warnings are failures
 	PYTHONWARNINGS=ignore::DeprecationWarning $(BIN)/rasa data validate --fail-on-warnings --quiet
@@ -73,6 +81,7 @@ test-integration: $(STAMP) $(WIDGET_STAMP) ## real servers and databases on this
 	$(BIN)/pytest tests/integration -q
 
 test-e2e: train $(WIDGET_STAMP) ## the real Rasa and action servers over HTTP, with the held-out NLU set
+	scripts/ensure-services
 	scripts/ensure-chromium
 	$(BIN)/pytest tests/e2e -q
 
@@ -91,7 +100,8 @@ test: lint validate train $(WIDGET_STAMP) ## everything CI runs
 run: train $(WIDGET_STAMP) ## start the whole assistant on local defaults
 	$(BIN)/keymedic run
 
-run-cluster: train ## several Rasa replicas behind a balancer, on PostgreSQL and Redis (docs/deploy.md)
+run-cluster: train ## several Rasa replicas behind HAProxy, on PostgreSQL and Redis (docs/deploy.md)
+	scripts/ensure-services
 	$(BIN)/keymedic cluster
 
 chat: train ## talk to the assistant in this terminal

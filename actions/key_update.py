@@ -24,10 +24,10 @@ from bot.assistant.replies import (
 from bot.diagnosis.errors import DiagnosisRateLimited, UnsupportedExchange
 from bot.exchange_ids import ExchangeId, display_name, normalize_exchange
 from bot.exchange_mentions import intended_exchange
+from bot.intake import CREDENTIAL_FORM_TYPE
 from bot.knowledge import answer, api_page_link, guide_for, new_key_steps, topic_for_intent
 from bot.side_questions import SideTopic, side_questions
 from bot.store.services import DiagnosisNotPassed, NotFound, PendingCredentialInvalid
-from bot.web.intake import CREDENTIAL_FORM_TYPE
 
 # How often, and for how long, the bot looks in on a resync it started to tell the user how it went.
 SYNC_CHECK_EVERY = timedelta(seconds=5)

@@ -1,7 +1,8 @@
 """`keymedic` command line. Each subcommand lives in the module that owns its job; this file only routes.
 
-Subcommand modules must be cheap to import (heavy imports go inside `run`), because building the parser
-imports all of them.
+Only the module of the subcommand being run is imported (`keymedic --help` imports none), so a subcommand
+module may import what it needs at its top. `_build_parser()` without a command imports them all (tests use
+it to check that importing a module connects nowhere).
 """
 
 from __future__ import annotations
@@ -28,26 +29,31 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "web": ("bot.web.cli", "run the web app (secure credential intake)"),
     "sync": ("bot.sync.cli", "resync one wallet now, with progress"),
     "report": ("bot.report.cli", "write the support analytics report (HTML)"),
-    "cluster": ("bot.cluster.cli", "start several Rasa replicas behind a balancer (PostgreSQL, Redis)"),
-    "balancer": ("bot.cluster.balancer", "run the load balancer in front of Rasa replicas"),
+    "cluster": ("bot.cluster.cli", "start several Rasa replicas behind HAProxy (PostgreSQL, Redis)"),
 }
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand's module is imported (the others are listed by name)."""
     parser = argparse.ArgumentParser(prog="keymedic", description="KeyMedic: fix a broken exchange API key.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
-        module = importlib.import_module(module_name)
-        module.add_arguments(command)
-        run: Callable[[argparse.Namespace], int] = module.run
-        command.set_defaults(handler=run)
+        if only is None or name == only:
+            module = importlib.import_module(module_name)
+            module.add_arguments(command)
+            run: Callable[[argparse.Namespace], int] = module.run
+            command.set_defaults(handler=run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand and return its exit code."""
-    args = _build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # The subcommand is the first word that is not an option (keymedic takes no options of its own but -h).
+    chosen = next((a for a in arguments if not a.startswith("-")), None)
+    # No known subcommand ("" imports none): argparse prints the help or the error from the names alone.
+    args = _build_parser(chosen if chosen in SUBCOMMANDS else "").parse_args(arguments)
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 

@@ -112,7 +112,7 @@ _ALNUM_64: Final = re.compile(r"[A-Za-z0-9]{64}")
 _GEMINI_KEY: Final = re.compile(r"account-[A-Za-z0-9]{12,}")
 # KeyMedic's own opaque reference (bot/store/services.py `pc_`): safe to show, it opens nothing by itself.
 _OWN_REFERENCE: Final = re.compile(r"pc_[A-Za-z0-9_-]{32}")
-# A credential form's one-time token (bot/web/intake.py `it_`): whoever holds it may post a key for its user.
+# A credential form's one-time token (bot/intake/tokens.py `it_`): whoever holds it may post a key for them.
 _FORM_TOKEN: Final = re.compile(r"it_[A-Za-z0-9_-]{43}")
 # A trained model's file (`bot.training`: `keymedic-<fingerprint>.tar.gz`), after an optional directory.
 _MODEL_FILE: Final = re.compile(r"(?P<directory>[A-Za-z0-9_/.\-]*/)?keymedic-[0-9a-f]{8,64}")

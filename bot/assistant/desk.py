@@ -17,14 +17,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.config import Settings, load_settings
+from bot.diagnosis import diagnose as live_diagnose
 from bot.diagnosis.model import Diagnosis
 from bot.exchange_ids import EXCHANGE_IDS, display_name
+from bot.handoff.services import ticket_opened
+from bot.intake import TokenError, credential_form_payload, inspect_intake_token, issue_intake_token
+from bot.jobs import enqueue_outbox_delivery, enqueue_resync
+from bot.store import services
+from bot.store.model import Ticket, utcnow
+from bot.store.services import NotFound
+from bot.store.unit_of_work import SqlAlchemyUnitOfWork, shared_uow_factory
 
 if TYPE_CHECKING:
     from bot.diagnosis.model import Credentials
     from bot.store.model import RemovalImpact
-    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 
 __all__ = ["SupportDesk", "WalletView", "KeyCheck", "KeyUpdated", "SyncReport", "DiagnoseFn"]
 
@@ -119,7 +128,6 @@ class SupportDesk:
     def _uow(self) -> SqlAlchemyUnitOfWork:
         # Built on first use, not in __init__: rasa_sdk instantiates every action at import time. One engine
         # and one cached key ring per process, shared with the hand-off desk (`shared_uow_factory`).
-        from bot.store.unit_of_work import shared_uow_factory
 
         return shared_uow_factory(self.settings)()
 
@@ -127,8 +135,6 @@ class SupportDesk:
         return await asyncio.to_thread(work)
 
     def _user_id(self, channel: str, sender_id: str, *, create: bool = False) -> int | None:
-        from bot.store import services
-
         uow = self._uow()
         with uow:
             user = services.user_for_channel(uow, channel, sender_id)
@@ -147,8 +153,6 @@ class SupportDesk:
     def _owned_wallet(self, uow: SqlAlchemyUnitOfWork, user_id: int | None, wallet_id: int) -> None:
         """Raises `NotFound` unless the wallet is this user's: one error for a missing wallet and another
         user's, so an id typed into the chat tells nothing about who else has one."""
-        from bot.store.services import NotFound
-
         if not self._owns(uow, user_id, wallet_id):
             raise NotFound(f"this user has no wallet {wallet_id}")
 
@@ -183,7 +187,6 @@ class SupportDesk:
     async def connect_wallet(self, channel: str, sender_id: str, exchange: str) -> WalletView:
         """The user's wallet on this exchange, created (without a key) when they have none there yet — the
         article's "if the exchange isn't connected yet, add it as a new wallet". Never a second one."""
-        from bot.store import services
 
         def work() -> WalletView:
             user_id = self._user_id(channel, sender_id, create=True)
@@ -204,9 +207,6 @@ class SupportDesk:
     def _form_token(self, user_id: int, conversation_id: str, wallet_id: int) -> str:
         """The form link's token: the one issued less than `FORM_LINK_REUSE` ago when it is still usable,
         else a new one. Runs in a worker thread."""
-        from bot.store.model import utcnow
-        from bot.web.intake import TokenError, inspect_intake_token, issue_intake_token
-
         key, now = (user_id, conversation_id, wallet_id), utcnow()
         with self._form_links_lock:
             recent = self._form_links.get(key)
@@ -229,7 +229,6 @@ class SupportDesk:
         self, channel: str, sender_id: str, conversation_id: str, wallet_id: int
     ) -> dict[str, Any]:
         """A one-time intake token for this wallet and conversation, as the payload the widget renders."""
-        from bot.web.intake import credential_form_payload
 
         def work() -> dict[str, Any]:
             user_id = self._user_id(channel, sender_id)
@@ -254,7 +253,6 @@ class SupportDesk:
         Raises `PendingCredentialInvalid` for a reference that is unknown, used, expired or another wallet's,
         `UnsupportedExchange` and `DiagnosisRateLimited` as `bot.diagnosis.diagnose` does.
         """
-        from bot.store import services
 
         def load() -> tuple[int, str, Credentials]:
             user_id = self._user_id(channel, sender_id)
@@ -270,8 +268,6 @@ class SupportDesk:
         user_id, exchange, credentials = await self._in_thread(load)
         diagnose = self._diagnose
         if diagnose is None:
-            from bot.diagnosis import diagnose as live_diagnose
-
             diagnose = live_diagnose
         # Limited per KeyMedic user, not per conversation: a new Slack thread or widget session does not
         # start the count afresh (bot/diagnosis/limits.py).
@@ -293,7 +289,6 @@ class SupportDesk:
     async def update_key(self, channel: str, sender_id: str, wallet_id: int, reference: str) -> KeyUpdated:
         """Swap the tested key into the existing wallet and queue its resync. Only a key whose recorded live
         test passed is accepted (`DiagnosisNotPassed` otherwise) — whatever the conversation's slots say."""
-        from bot.store import services
 
         def work() -> KeyUpdated:
             user_id = self._user_id(channel, sender_id)
@@ -307,8 +302,6 @@ class SupportDesk:
         updated = await self._in_thread(work)
         enqueue = self._enqueue
         if enqueue is None:
-            from bot.jobs import enqueue_resync
-
             enqueue = enqueue_resync
         await self._in_thread(lambda: enqueue(updated.sync_run_id))
         return updated
@@ -318,7 +311,6 @@ class SupportDesk:
     async def sync_report(self, channel: str, sender_id: str, sync_run_id: int) -> SyncReport:
         """How the resync of a key update is going. Raises `NotFound` for a run that does not exist or is not
         on one of this user's wallets — the same error, so a typed id tells nothing about other users."""
-        from bot.store.services import NotFound
 
         def work() -> SyncReport:
             user_id = self._user_id(channel, sender_id)
@@ -355,8 +347,6 @@ class SupportDesk:
         """The conversation's support ticket, opened with what KeyMedic learned, or the one already open
         (never two tickets for one conversation). Returns its id. Each opening queues one notification to
         support in the same transaction (`bot.handoff.services.ticket_opened`), then nudges its delivery."""
-        from bot.handoff.services import ticket_opened
-        from bot.store.model import Ticket
 
         def work() -> tuple[int, str | None]:
             user_id = self._user_id(channel, sender_id)
@@ -393,8 +383,6 @@ class SupportDesk:
                 uow.commit()
                 return ticket_id, delivery_id
 
-        from sqlalchemy.exc import IntegrityError
-
         try:
             ticket_id, delivery_id = await self._in_thread(work)
         except IntegrityError:
@@ -411,8 +399,6 @@ class SupportDesk:
         try:
             enqueue = self._enqueue_delivery
             if enqueue is None:
-                from bot.jobs import enqueue_outbox_delivery
-
                 enqueue = enqueue_outbox_delivery
             enqueue()
         except Exception as error:
@@ -422,7 +408,6 @@ class SupportDesk:
 
     async def removal_impact(self, channel: str, sender_id: str, wallet_id: int) -> RemovalImpact:
         """What removing this wallet would delete for good."""
-        from bot.store import services
 
         def work() -> RemovalImpact:
             user_id = self._user_id(channel, sender_id)

@@ -1,4 +1,4 @@
-"""`keymedic cluster` (`make run-cluster`): several Rasa replicas behind a balancer, on PostgreSQL and Redis.
+"""`keymedic cluster` (`make run-cluster`): several Rasa replicas behind HAProxy, on PostgreSQL and Redis.
 
 Like `keymedic run` (same logs under var/logs/, same Ctrl-C), with the shared stores of `bot.cluster.stores`:
 it creates the KeyMedic and tracker databases when missing, migrates KeyMedic's, loads the demo user into an
@@ -8,6 +8,18 @@ empty one, then starts the processes of `bot.cluster.topology`.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
+
+from sqlalchemy.engine import make_url
+
+from bot.cluster import haproxy
+from bot.cluster.stores import ensure_postgres_database, resolve_stores
+from bot.cluster.topology import ClusterOptions, cluster_environment, cluster_services, replica_ports
+from bot.config import load_settings
+from bot.demo import prepare_database
+from bot.launcher import supervise
+from bot.production import refuse_to_start
+from bot.training import ensure_model
 
 __all__ = ["add_arguments", "run"]
 
@@ -23,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--action-servers",
         type=int,
         default=2,
-        help="action server processes, behind their own balancer (default 2)",
+        help="action server processes, behind their own HAProxy (default 2)",
     )
     parser.add_argument("--job-workers", type=int, default=2, help="job worker processes (default 2)")
     parser.add_argument(
@@ -36,19 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the cluster until Ctrl-C."""
-    from dataclasses import replace
-
-    from sqlalchemy.engine import make_url
-
-    from bot.cluster.stores import ensure_postgres_database, resolve_stores
-    from bot.cluster.topology import ClusterOptions, cluster_environment, cluster_services, replica_ports
-    from bot.config import load_settings
-    from bot.demo import prepare_database
-    from bot.launcher import supervise
-    from bot.production import refuse_to_start
-    from bot.training import ensure_model
-
     settings = load_settings()
+    if haproxy.binary() is None:
+        print("keymedic cluster: HAProxy is not installed; run scripts/ensure-services", flush=True)
+        return 2
     # Like `keymedic run`, a cluster on one machine runs the exchange sandbox and the demo sign-in.
     if refuse_to_start(
         settings, "keymedic cluster", ["keymedic cluster starts a local run (sandbox, demo sign-in)"]

@@ -216,7 +216,7 @@ class OutboxMessage:
 @dataclass(eq=False)
 class IntakeToken:
     """A one-time permission to post one credential into one wallet, for one user and conversation
-    (DESIGN §5, `bot.web.intake`). Only the token's SHA-256 is kept; `used_at` is set when it is redeemed."""
+    (DESIGN §5, `bot.intake`). Only the token's SHA-256 is kept; `used_at` is set when it is redeemed."""
 
     token_hash: str
     user_id: int

@@ -315,7 +315,7 @@ outbox = Table(
     Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
-# One-time intake-form tokens (`bot.web.intake`): a token is good for one credential submission, by one user,
+# One-time intake-form tokens (`bot.intake`): a token is good for one credential submission, by one user,
 # into one wallet. Only its SHA-256 is stored, so reading the table does not let anyone post a credential.
 intake_tokens = Table(
     "intake_tokens",

@@ -1,3 +1,4 @@
 """Resync of a wallet's history from its exchange (DESIGN §5): `source` (the `HistorySource` protocol and the
-adapter seam), `runner` (stage, then merge in one transaction), `testing` (`FakeHistorySource`).
+adapter seam), `runner` (stage, then merge in one transaction). Tests fake a source with
+`tests.support.sync.FakeHistorySource`.
 """

@@ -5,7 +5,7 @@
     GET  /intake/form#token=…  a page whose script posts the fragment's token (never sent, never logged)
     POST /intake/form          token=… : the credential form for the wallet the token is bound to (HTML)
     POST /intake/credentials   JSON or form-encoded; 201 {"status": "received", "reference": "pc_…", …}
-                               or 4xx {"error": {"code", "message", "field"?}} (codes: `bot.web.intake`)
+                               or 4xx {"error": {"code", "message", "field"?}} (codes: `bot.intake.errors`)
     GET  /widget, /widget/…    the chat widget: demo page, script, stylesheet, demo sign-in
                                (`bot.web.widget.routes`, docs/widget.md)
 
@@ -14,7 +14,8 @@ carries the security headers (`SECURITY_HEADERS`, a strict CSP, no caching, no r
 never logged: the access log records method, path (without the query, which holds the token), status and
 time; the intake logs ids and error codes only.
 
-The handlers only translate HTTP to `bot.web.intake` calls; database work runs in a thread, off the loop.
+The handlers only translate HTTP to `bot.intake` calls (its refusals to statuses: `bot.web.intake`);
+database work runs in a thread, off the loop.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
+from bot import intake
 from bot.config import Settings
 from bot.observability import web as observability
 from bot.store.db import Database
 from bot.store.model import utcnow
 from bot.store.unit_of_work import AbstractUnitOfWork
-from bot.web import agent, form, intake, signin, slack_link
+from bot.web import agent, form, signin, slack_link
+from bot.web.intake import InternalError, status_of
 from bot.web.widget import routes as widget
 
 __all__ = [
@@ -53,7 +56,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Who the request is verified to come from (DESIGN §6): the KeyMedic user id, or None when no JWT was sent
-# (then only a token offered outside the widget, privately in Slack, vouches for its user: `bot.web.intake`).
+# (then only a token offered outside the widget, privately in Slack, vouches for its user: bot.intake.tokens).
 # Raises `intake.NotSignedIn` when a JWT was sent and does not verify. Tests may pass their own.
 Identify = Callable[[web.Request], Awaitable[int | None]]
 UowFactory = Callable[[], AbstractUnitOfWork]
@@ -114,10 +117,6 @@ _MAX_BODY: Final[web.AppKey[int]] = web.AppKey("max_body_bytes", int)
 _DATABASE: Final[web.AppKey[Database]] = web.AppKey("database")
 
 
-class _InternalError(intake.IntakeError):
-    code, status = "internal_error", 500
-
-
 class AccessLogger(AbstractAccessLogger):
     """One line per request without the query string (it carries the form's token) or anything posted."""
 
@@ -128,7 +127,7 @@ class AccessLogger(AbstractAccessLogger):
 
 
 def _json_error(error: intake.IntakeError) -> web.Response:
-    return web.json_response({"error": error.to_dict()}, status=error.status)
+    return web.json_response({"error": error.to_dict()}, status=status_of(error))
 
 
 _HTTP_CODES: Final = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
@@ -206,7 +205,7 @@ async def intake_form(request: web.Request) -> web.Response:
         )
     except intake.IntakeError as error:
         logger.info("intake form refused: %s", error.code)
-        return _html(form.render_refused(error), status=error.status)
+        return _html(form.render_refused(error), status=status_of(error))
     return _html(form.render_form(binding, token))
 
 
@@ -247,7 +246,7 @@ async def submit(request: web.Request) -> web.Response:
             type(error).__name__,
             "".join(traceback.format_tb(error.__traceback__)),
         )
-        internal = _InternalError("KeyMedic could not save the key just now; nothing was stored. Try again.")
+        internal = InternalError("KeyMedic could not save the key just now; nothing was stored. Try again.")
         return _html(form.render_refused(internal), 500) if html else _json_error(internal)
     if html:
         return _html(form.render_received(receipt), status=201)
@@ -269,8 +268,8 @@ async def _html_refusal(request: web.Request, error: intake.IntakeError, token: 
         except intake.IntakeError:
             pass
         else:
-            return _html(form.render_form(binding, token, error=error), status=error.status)
-    return _html(form.render_refused(error), status=error.status)
+            return _html(form.render_form(binding, token, error=error), status=status_of(error))
+    return _html(form.render_refused(error), status=status_of(error))
 
 
 def _default_uow_factory(app: web.Application, settings: Settings) -> UowFactory:

@@ -16,7 +16,7 @@ from html import escape
 from typing import Final
 
 from bot.exchange_ids import DISPLAY_NAMES
-from bot.web.intake import (
+from bot.intake import (
     UNKNOWN_TOKEN_MESSAGE,
     FieldSpec,
     IntakeBinding,

@@ -48,10 +48,10 @@ from bot.launcher import (
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
 from bot.sandbox.server import build_app
 from bot.store.crypto import new_key_entry
-from bot.store.testing import create_postgres_database, drop_postgres_database
 from bot.training import ensure_model
 from channels.identity import session_id_for
 from tests.integration.channels.test_socketio_channel import Widget, connected
+from tests.support.store import create_postgres_database, drop_postgres_database
 from tests.tls import tls_files
 
 pytestmark = [

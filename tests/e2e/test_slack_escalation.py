@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from channels.slack_output import conversation_id
-from channels.slack_testing import SlackCall, SlackStack, message_event, start_slack_stack
+from tests.support.slack import SlackCall, SlackStack, message_event, start_slack_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rasa_model]
 

@@ -16,8 +16,13 @@ import pytest
 
 from bot.store.crypto import KeyRing
 from bot.store.db import Database, create_database
-from bot.store.testing import create_postgres_database, drop_postgres_database, migrated_sqlite, truncate_all
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests.support.store import (
+    create_postgres_database,
+    drop_postgres_database,
+    migrated_sqlite,
+    truncate_all,
+)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.cluster.haproxy import compose_frontends, render
 from bot.config import PROJECT_ROOT
 
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -158,9 +159,23 @@ def test_compose_publishes_only_the_channel_webhooks_of_rasa() -> None:
     services = _compose()["services"]
     published = {name for name, s in services.items() if s.get("ports")}
     assert published == {"edge", "web"}
-    edge = shlex.split(services["edge"]["command"])
-    prefixes = {edge[i + 1] for i, arg in enumerate(edge) if arg == "--public-prefix"}
-    assert prefixes == {"/socket.io/", "/webhooks/slack/"}
+    [mount] = services["edge"]["volumes"]
+    config = (DEPLOY / mount.split(":")[0]).read_text()
+    # HAProxy answers every path outside these prefixes itself (tests/integration/cluster/test_haproxy.py).
+    [rule] = [line for line in config.splitlines() if "unless { path_beg" in line]
+    assert set(rule.split("path_beg ", 1)[1].rstrip(" }").split()) == {p + "/" for p in RASA_PUBLIC}
+    assert "not_public" in rule
+
+
+def test_composes_haproxy_configurations_are_the_generated_ones() -> None:
+    services = _compose()["services"]
+    for name, frontend in compose_frontends().items():
+        assert services[name]["image"].startswith("haproxy:")
+        [mount] = services[name]["volumes"]
+        assert mount == f"./haproxy/{name}.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro"
+        assert (DEPLOY / "haproxy" / f"{name}.cfg").read_text() == render(frontend), (
+            "run: python -m bot.cluster.haproxy deploy/haproxy"
+        )
 
 
 def test_the_image_defaults_to_production_and_starts_rasa_with_its_token_from_the_environment() -> None:

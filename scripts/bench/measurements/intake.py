@@ -89,13 +89,13 @@ def intake(context: BenchContext) -> list[Figure]:
     """Token issue and `POST /intake/credentials` latency against the real web app on SQLite."""
     import httpx
 
+    from bot.intake import SUBMIT_PATH, issue_intake_token
     from bot.sandbox.scenarios import credentials_for
     from bot.store import services
     from bot.store.crypto import new_key_entry, parse_key_ring
     from bot.store.db import create_database
-    from bot.store.testing import migrated_sqlite
     from bot.store.unit_of_work import SqlAlchemyUnitOfWork
-    from bot.web.intake import SUBMIT_PATH, issue_intake_token
+    from tests.support.store import migrated_sqlite
 
     deadline = time.monotonic() + context.budget_s
     count, warmup = (50, 5) if context.quick else (200, 10)

@@ -3,7 +3,7 @@
 For each backend (SQLite, PostgreSQL) and each of two sizes (default 10,000 and 100,000 transactions;
 `--quick` 1,000 and 10,000; `KEYMEDIC_BENCH_RESYNC_SIZES=SMALL,LARGE` overrides), one case:
 
-1. the parent makes a throw-away database migrated with `alembic upgrade head` (`bot.store.testing`: a SQLite
+1. the parent makes a throw-away database migrated with `alembic upgrade head` (tests.support.store: a SQLite
    file in a temporary directory, or a PostgreSQL database with a random name) and a throw-away encryption
    key, and drops the database afterwards, whatever happens;
 2. a first child process (`python -m scripts.bench.measurements.resync --setup N`; the URL and key in its
@@ -12,7 +12,7 @@ For each backend (SQLite, PostgreSQL) and each of two sizes (default 10,000 and 
 3. a second, fresh child (`--resync N …`, so its memory is the resync's alone and no heap is left over from
    the first sync) times one resync of the same history with every 10th transaction's amount changed at the
    exchange, through the real runner (`bot.sync.runner.sync_wallet`: claim, stage in batches of 2,000, merge
-   in one transaction). The history comes from `bot.sync.testing.FakeHistorySource` over
+   in one transaction). The history comes from `tests.support.sync.FakeHistorySource` over
    `generate_history`, lazily, 500 rows a page: no HTTP (the adapters against the sandbox are measured
    elsewhere), but generating the rows is inside the timed resync, as reading pages would be;
 4. that child checks the outcome (succeeded; 0 added, 10 % updated, the rest unchanged) and that the
@@ -139,7 +139,7 @@ def _setup(url: str, count: int) -> dict[str, Any]:
     from bot.store.db import create_database
     from bot.store.model import SyncStatus, utcnow
     from bot.sync.runner import sync_wallet
-    from bot.sync.testing import FakeHistorySource, fake_sources, generate_history
+    from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 
     database = create_database(url)
     try:
@@ -198,7 +198,7 @@ def _resync(url: str, count: int, wallet_id: int, edits: int, first_sync_s: floa
     from bot.store.model import SyncStatus
     from bot.sync.runner import sync_wallet
     from bot.sync.source import SourceTransaction
-    from bot.sync.testing import FakeHistorySource, fake_sources, generate_history
+    from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 
     def history() -> Iterator[SourceTransaction]:
         for n, tx in enumerate(generate_history(count)):
@@ -261,7 +261,7 @@ def _child(args: list[str], env: dict[str, str], deadline: float, what: str) -> 
 
 def _case(backend: str, count: int, deadline: float) -> CaseResult:
     from bot.store.crypto import new_key_entry
-    from bot.store.testing import create_postgres_database, drop_postgres_database, migrated_sqlite
+    from tests.support.store import create_postgres_database, drop_postgres_database, migrated_sqlite
 
     with tempfile.TemporaryDirectory(prefix="keymedic-bench-resync-") as tmp:
         url = migrated_sqlite(Path(tmp) / "resync.db") if backend == "sqlite" else create_postgres_database()

@@ -13,11 +13,11 @@ from bot.assistant import SupportDesk
 from bot.assistant import desk as desk_module
 from bot.config import load_settings
 from bot.demo import prepare_database
+from bot.intake import submit_credentials
 from bot.sandbox.scenarios import credentials_for
 from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
-from bot.web.intake import submit_credentials
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ from bot.config import load_settings
 from bot.demo import prepare_database
 from bot.diagnosis.service import reset_rate_limits
 from bot.exchanges._http import aclose_shared_client
+from bot.intake import submit_credentials
 from bot.jobs import run_resync
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
 from bot.sandbox.server import serve_in_thread
@@ -22,7 +23,6 @@ from bot.store import services
 from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
-from bot.web.intake import submit_credentials
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,7 @@ from bot.launcher import (
     stop_services,
 )
 from bot.training import ensure_model
-from channels.slack_testing import LoopbackServer
+from tests.support.slack import LoopbackServer
 
 WIDGET_ORIGIN = "http://widget.keymedic.test"
 AUDIENCE = "keymedic-widget"

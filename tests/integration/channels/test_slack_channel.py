@@ -24,7 +24,7 @@ from channels.slack import (
     NOT_YOUR_THREAD,
 )
 from channels.slack_output import conversation_id, escape
-from channels.slack_testing import BOT_USER, SlackStack, event_body, message_event, start_slack_stack
+from tests.support.slack import BOT_USER, SlackStack, event_body, message_event, start_slack_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.rasa_model]
 
@@ -80,7 +80,7 @@ def test_slacks_url_verification_is_answered_once_signed(stack: SlackStack) -> N
             "type": "url_verification",
         }
     ).encode()
-    from channels.slack_testing import signed_headers
+    from tests.support.slack import signed_headers
 
     answer = stack.post(body, signed_headers(stack.signing_secret, body, content_type="application/json"))
     assert answer.status_code == 200
@@ -94,7 +94,7 @@ def test_unsigned_wrongly_signed_and_replayed_requests_are_refused_and_never_rea
     ts = new_ts()
     event = message_event(user=DEMO_SLACK, text="hi", channel="D0REFUSED", ts=ts)
     body = event_body(stack.team, event, event_id="EvREFUSED1")
-    from channels.slack_testing import signed_headers
+    from tests.support.slack import signed_headers
 
     good = signed_headers(stack.signing_secret, body, content_type="application/json")
     answers = {

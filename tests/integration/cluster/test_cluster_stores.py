@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from bot.cli import main
 from bot.cluster.stores import ensure_postgres_database
-from bot.store.testing import drop_postgres_database, postgres_admin_url
+from tests.support.store import drop_postgres_database, postgres_admin_url
 
 pytestmark = pytest.mark.integration
 

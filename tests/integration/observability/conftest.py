@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from bot.store.db import Database
-from bot.store.testing import create_postgres_database, drop_postgres_database
 from tests.integration.observability.seed import seed_keymedic, seed_tracker
+from tests.support.store import create_postgres_database, drop_postgres_database
 
 
 @pytest.fixture(scope="session")

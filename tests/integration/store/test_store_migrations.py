@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Engine
 
 from bot.store.migrate import alembic_config as build_alembic_config
-from bot.store.testing import create_postgres_database, drop_postgres_database
+from tests.support.store import create_postgres_database, drop_postgres_database
 
 pytestmark = pytest.mark.integration
 

@@ -26,10 +26,10 @@ def one_case(backend: str, count: int) -> dict[str, object]:
     from bot.store import services
     from bot.store.crypto import new_key_entry, parse_key_ring
     from bot.store.db import create_database
-    from bot.store.testing import create_postgres_database, drop_postgres_database, migrated_sqlite
     from bot.store.unit_of_work import SqlAlchemyUnitOfWork
     from bot.sync.runner import sync_wallet
-    from bot.sync.testing import FakeHistorySource, fake_sources, generate_history
+    from tests.support.store import create_postgres_database, drop_postgres_database, migrated_sqlite
+    from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 
     tmp = tempfile.TemporaryDirectory()
     url = migrated_sqlite(Path(tmp.name) / "bench.db") if backend == "sqlite" else create_postgres_database()

@@ -18,7 +18,7 @@ from bot.store.db import Database
 from bot.store.model import SyncStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.sync import source as sync_source
-from bot.sync.testing import FakeHistorySource, generate_history
+from tests.support.sync import FakeHistorySource, generate_history
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.sync import source as sync_source
 from bot.sync.runner import sync_wallet
 from bot.sync.source import HistoryError, SourceTransaction
-from bot.sync.testing import FakeHistorySource, fake_sources, generate_history
+from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 
 pytestmark = pytest.mark.integration
 

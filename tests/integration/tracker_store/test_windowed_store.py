@@ -32,9 +32,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import make_url
 
 from bot.config import PROJECT_ROOT
-from bot.store.testing import create_postgres_database, drop_postgres_database
 from rasa_plugins import action_validation
 from rasa_plugins.tracker_store import WindowedSQLTrackerStore
+from tests.support.store import create_postgres_database, drop_postgres_database
 
 WINDOW = 5
 

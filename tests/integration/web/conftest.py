@@ -98,7 +98,7 @@ class World:
     okx_wallet: int
 
     def token(self, wallet_id: int | None = None, *, conversation_id: str = "conv-1") -> str:
-        from bot.web.intake import issue_intake_token
+        from bot.intake import issue_intake_token
 
         return issue_intake_token(
             self.uow,

@@ -122,7 +122,7 @@ def test_the_html_form_round_trip(world: World, client: httpx.Client, database: 
 
 
 def test_a_form_link_keeps_its_token_out_of_every_request_line(world: World, client: httpx.Client) -> None:
-    from bot.web.intake import intake_form_url
+    from bot.intake import intake_form_url
 
     token = world.token()
     link = intake_form_url(world.url, token)

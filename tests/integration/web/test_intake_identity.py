@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.config import load_settings
+from bot.intake import WIDGET_CHANNEL, issue_intake_token
 from bot.store import orm, services
 from bot.store.crypto import KeyRing
 from bot.store.db import Database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.web.app import build_app
-from bot.web.intake import WIDGET_CHANNEL, issue_intake_token
 from tests.integration.web.conftest import serve
 
 pytestmark = pytest.mark.integration

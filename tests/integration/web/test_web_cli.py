@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.store.testing import migrated_sqlite
+from tests.support.store import migrated_sqlite
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.cluster.balancer import Backend, Balancer, _Sticky, parse_backend
 from bot.cluster.stores import DEFAULT_DATABASE_URL, lock_store_environment, resolve_stores
 from bot.cluster.topology import ENDPOINTS_FILE, ClusterOptions, cluster_environment, cluster_services
 from bot.config import PROJECT_ROOT, Settings, load_settings
@@ -95,12 +94,13 @@ def test_the_processes_of_a_cluster(settings: Settings) -> None:
     for i, port in enumerate((7101, 7102), start=1):
         argv = by_name[f"actions-{i}"].argv
         assert argv[argv.index("--port") + 1] == str(port)
+    # The balancers are HAProxy, on configurations written next to the logs.
     actions_balancer = by_name["actions-balancer"].argv
-    assert actions_balancer[actions_balancer.index("--port") + 1] == "7100"
-    assert [a for a in actions_balancer if a.startswith("--backend=")] == [
-        "--backend=actions-1=http://127.0.0.1:7101",
-        "--backend=actions-2=http://127.0.0.1:7102",
-    ]
+    assert actions_balancer[-3:] == ["-f", str(settings.var_dir / "haproxy" / "actions.cfg"), "-db"]
+    actions_config = (settings.var_dir / "haproxy" / "actions.cfg").read_text()
+    assert "bind 127.0.0.1:7100\n" in actions_config
+    assert "option httpchk GET /health/live" in actions_config
+    assert servers_in(actions_config) == ["actions-1 127.0.0.1:7101", "actions-2 127.0.0.1:7102"]
     assert "--no-periodic" not in by_name["worker-1"].argv
     assert by_name["worker-2"].argv[-1] == "--no-periodic"
     for i, port in enumerate((7001, 7002, 7003), start=1):
@@ -110,12 +110,17 @@ def test_the_processes_of_a_cluster(settings: Settings) -> None:
     # The replicas load their models together; the balancer waits for all of them.
     assert [by_name[f"rasa-{i}"].wait for i in (1, 2, 3)] == [False, False, True]
     balancer = by_name["balancer"].argv
-    assert balancer[balancer.index("--port") + 1] == "7000"
-    assert [a for a in balancer if a.startswith("--backend=")] == [
-        "--backend=rasa-1=http://127.0.0.1:7001",
-        "--backend=rasa-2=http://127.0.0.1:7002",
-        "--backend=rasa-3=http://127.0.0.1:7003",
-    ]
+    assert balancer[-3:] == ["-f", str(settings.var_dir / "haproxy" / "rasa.cfg"), "-db"]
+    assert by_name["balancer"].url == "http://127.0.0.1:7000"
+    rasa_config = (settings.var_dir / "haproxy" / "rasa.cfg").read_text()
+    assert "bind 127.0.0.1:7000\n" in rasa_config
+    replicas = [f"rasa-{i} 127.0.0.1:700{i}" for i in (1, 2, 3)]
+    # Twice: round-robin for HTTP, sticky for socket.io.
+    assert servers_in(rasa_config) == replicas + [f"{r} cookie {r.split()[0]}" for r in replicas]
+
+
+def servers_in(config: str) -> list[str]:
+    return [line.split("server ", 1)[1] for line in config.splitlines() if line.startswith("    server ")]
 
 
 @pytest.mark.parametrize(
@@ -176,38 +181,3 @@ def test_rasa_reads_the_cluster_endpoints_from_the_environment(
         "socket_timeout": 2,  # a hung Redis fails a turn in seconds (docs/reliability.md)
     }
     assert action.url == "http://127.0.0.1:7100/webhook"
-
-
-def test_backend_specs() -> None:
-    assert parse_backend("rasa-1=http://127.0.0.1:5006", 1).name == "rasa-1"
-    unnamed = parse_backend("http://127.0.0.1:5006/", 3)
-    assert (unnamed.name, str(unnamed.url)) == ("backend-3", "http://127.0.0.1:5006")
-    for bad in ("127.0.0.1:5006", "ftp://x:1", "http://x:1/prefix"):
-        with pytest.raises(ValueError):
-            parse_backend(bad, 1)
-
-
-def test_round_robin_skips_a_replica_that_is_down_until_its_cooldown_ends() -> None:
-    now = [100.0]
-    a, b = Backend("a", parse_backend("http://a:1", 0).url), Backend("b", parse_backend("http://b:1", 0).url)
-    balancer = Balancer([a, b], cooldown_s=5.0, clock=lambda: now[0])
-    assert [balancer._rotation()[0].name for _ in range(4)] == ["a", "b", "a", "b"]
-    balancer.mark_down(b)
-    assert [balancer._rotation()[0].name for _ in range(4)] == ["a", "a", "a", "a"]
-    now[0] += 5.0
-    assert {balancer._rotation()[0].name for _ in range(4)} == {"a", "b"}
-
-
-def test_sticky_routes_expire_when_idle_and_die_with_their_replica() -> None:
-    a, b = Backend("a", parse_backend("http://a:1", 0).url), Backend("b", parse_backend("http://b:1", 0).url)
-    sticky = _Sticky(ttl_s=10.0, limit=2)
-    sticky.put("s1", a, 0.0)
-    assert sticky.get("s1", 9.0) is a
-    assert sticky.get("s1", 18.0) is a  # each use keeps it alive
-    assert sticky.get("s1", 29.0) is None
-    sticky.put("s2", a, 0.0)
-    sticky.put("s3", b, 0.0)
-    sticky.put("s4", b, 0.0)  # over the limit: the least recently used goes
-    assert len(sticky) == 2 and sticky.get("s2", 1.0) is None
-    sticky.forget_backend(b)
-    assert len(sticky) == 0

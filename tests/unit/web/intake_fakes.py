@@ -1,4 +1,4 @@
-"""The store's in-memory unit of work, with the intake-token table (`bot.web.intake` needs it)."""
+"""The store's in-memory unit of work, with the intake-token table (`bot.intake` needs it)."""
 
 from __future__ import annotations
 

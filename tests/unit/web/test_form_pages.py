@@ -7,7 +7,8 @@ import hashlib
 import re
 from datetime import datetime, timezone
 
-from bot.web import form, intake
+from bot import intake
+from bot.web import form
 
 BINDING = intake.IntakeBinding(
     token_id=1,

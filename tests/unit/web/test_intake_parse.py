@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from bot import intake
 from bot.exchanges import LIVE_CLIENTS, client_class
-from bot.web import intake
+from bot.web.intake import status_of
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -58,7 +59,7 @@ def test_an_empty_form_has_no_fields() -> None:
 def test_malformed_bodies_are_refused(content_type: str, body: bytes) -> None:
     with pytest.raises(intake.MalformedBody) as refused:
         intake.parse_body(content_type, body)
-    assert refused.value.status == 400 and refused.value.code == "malformed_body"
+    assert status_of(refused.value) == 400 and refused.value.code == "malformed_body"
 
 
 @pytest.mark.parametrize(
@@ -67,13 +68,13 @@ def test_malformed_bodies_are_refused(content_type: str, body: bytes) -> None:
 def test_other_media_types_are_refused(content_type: str) -> None:
     with pytest.raises(intake.UnsupportedMediaType) as refused:
         intake.parse_body(content_type, b"{}")
-    assert refused.value.status == 415
+    assert status_of(refused.value) == 415
 
 
 def test_a_body_over_the_limit_is_refused_before_parsing() -> None:
     with pytest.raises(intake.PayloadTooLarge) as refused:
         intake.parse_body(JSON, b" " * (intake.MAX_BODY_BYTES + 1))
-    assert refused.value.status == 413
+    assert status_of(refused.value) == 413
     assert intake.parse_body(JSON, b"{}".ljust(intake.MAX_BODY_BYTES)) == {}
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from bot import intake
 from bot.store import services
 from bot.store.model import CredentialStatus
-from bot.web import intake
+from bot.web.intake import status_of
 from tests.unit.web.intake_fakes import FakeIntakeUnitOfWork
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
@@ -116,7 +117,7 @@ def test_invalid_fields_are_refused_by_name_and_nothing_is_stored(
         submit(uow, token, {"wallet_id": wallet_id, **fields})
 
     assert refused.value.field == field
-    assert refused.value.status in (400, 422)
+    assert status_of(refused.value) in (400, 422)
     assert SECRET not in str(refused.value) and PASSPHRASE not in str(refused.value)
     assert pending(uow, wallet_id) == []
     # The token was not used up: the corrected form goes through.

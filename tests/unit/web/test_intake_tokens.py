@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot import intake
 from bot.store import services
-from bot.web import intake
+from bot.web.intake import status_of
 from tests.unit.web.intake_fakes import FakeIntakeUnitOfWork
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
@@ -87,7 +88,7 @@ def test_a_token_redeems_once(uow: FakeIntakeUnitOfWork) -> None:
     assert binding.wallet_id == wallet_id
     with pytest.raises(intake.TokenUsed) as used:
         intake.redeem_intake_token(uow, token, user_id=USER, wallet_id=wallet_id, now=NOW)
-    assert used.value.status == 409 and used.value.code == "token_used"
+    assert status_of(used.value) == 409 and used.value.code == "token_used"
     with pytest.raises(intake.TokenUsed):
         intake.inspect_intake_token(uow, token, now=NOW)
 
@@ -95,9 +96,13 @@ def test_a_token_redeems_once(uow: FakeIntakeUnitOfWork) -> None:
 def test_inspecting_a_token_does_not_use_it(uow: FakeIntakeUnitOfWork) -> None:
     wallet_id = uow.add_user_wallet(user_id=USER, exchange="kraken")
     token = issue(uow, wallet_id)
-    intake.inspect_intake_token(uow, token, now=NOW)
-    intake.inspect_intake_token(uow, token, now=NOW)
-    intake.redeem_intake_token(uow, token, user_id=USER, wallet_id=wallet_id, now=NOW)
+    first = intake.inspect_intake_token(uow, token, now=NOW)
+    assert intake.inspect_intake_token(uow, token, now=NOW) == first
+    assert (first.user_id, first.wallet_id, first.exchange) == (USER, wallet_id, "kraken")
+    # Still usable after two looks: redeeming it works once, and then it is used.
+    assert intake.redeem_intake_token(uow, token, user_id=USER, wallet_id=wallet_id, now=NOW) == first
+    with pytest.raises(intake.TokenUsed):
+        intake.inspect_intake_token(uow, token, now=NOW)
 
 
 def test_a_token_expires_after_its_lifetime(uow: FakeIntakeUnitOfWork) -> None:
@@ -108,7 +113,7 @@ def test_a_token_expires_after_its_lifetime(uow: FakeIntakeUnitOfWork) -> None:
     for late in (NOW + timedelta(minutes=10), NOW + timedelta(hours=3)):
         with pytest.raises(intake.TokenExpired) as expired:
             intake.redeem_intake_token(uow, token, user_id=USER, wallet_id=wallet_id, now=late)
-        assert expired.value.status == 410
+        assert status_of(expired.value) == 410
     assert uow.intake_tokens.rows[0].used_at is None  # type: ignore[attr-defined]
 
 
@@ -125,7 +130,7 @@ def test_another_users_token_is_refused_and_stays_usable(uow: FakeIntakeUnitOfWo
 
     with pytest.raises(intake.WrongUser) as wrong:
         intake.redeem_intake_token(uow, token, user_id=OTHER_USER, wallet_id=wallet_id, now=NOW)
-    assert wrong.value.status == 403 and wrong.value.code == "wrong_user"
+    assert status_of(wrong.value) == 403 and wrong.value.code == "wrong_user"
     intake.redeem_intake_token(uow, token, user_id=USER, wallet_id=wallet_id, now=NOW)
 
 
@@ -153,7 +158,7 @@ def test_unknown_or_malformed_tokens_are_unknown(uow: FakeIntakeUnitOfWork, toke
     uow.add_user_wallet(user_id=USER, exchange="kraken")
     with pytest.raises(intake.TokenUnknown) as unknown:
         intake.inspect_intake_token(uow, token, now=NOW)
-    assert unknown.value.status == 404
+    assert status_of(unknown.value) == 404
 
 
 @pytest.mark.parametrize("token", [None, ""])
