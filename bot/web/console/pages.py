@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 CSP: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
@@ -69,6 +69,7 @@ def _page(title: str, body: str, *, agent: str | None = None, csrf: str = "", pa
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'  # no favicon request (it would only 404)
         f"<title>{_e(title)} · KeyMedic support</title>"
         '<link rel="stylesheet" href="/agent/static/console.css">'
         f'<script src="/agent/static/console.js" defer></script></head><body data-page="{_e(page)}">'
