@@ -211,13 +211,23 @@ def sign_in(
         if row.locked_until is not None and row.locked_until > now:
             raise refused  # the lock holds even for the right password
         if not matches:
-            failures = row.failed_signins + 1
-            locked = now + LOCKOUT if failures >= MAX_FAILED_SIGNINS else None
+            # Counted in the database (`failed_signins + 1`), not from the value read above: guesses sent in
+            # parallel each count, so they cannot share one failure between them.
+            agent_row = orm.agents.c
             uow.session.execute(
                 update(orm.agents)
-                .where(orm.agents.c.id == row.id)
-                .values(failed_signins=0 if locked else failures, locked_until=locked)
+                .where(agent_row.id == row.id)
+                .values(failed_signins=agent_row.failed_signins + 1)
             )
+            failures = uow.session.execute(
+                select(agent_row.failed_signins).where(agent_row.id == row.id)
+            ).scalar_one()
+            if failures >= MAX_FAILED_SIGNINS:
+                uow.session.execute(
+                    update(orm.agents)
+                    .where(agent_row.id == row.id)
+                    .values(failed_signins=0, locked_until=now + LOCKOUT)
+                )
             uow.commit()
             raise refused
         token = secrets.token_urlsafe(32)

@@ -240,6 +240,25 @@ async def test_the_lockout_holds_even_for_the_right_password_until_it_ends(conso
         assert guesser.sign_in(SAM).status_code == 303
 
 
+async def test_guesses_sent_in_parallel_all_count_towards_the_lockout(console: Console) -> None:
+    with console.client() as client:
+        signed_in(console, client, SAM)
+    barrier = threading.Barrier(agent_signin.MAX_FAILED_SIGNINS)
+
+    def guess(number: int) -> None:
+        barrier.wait()
+        with pytest.raises(agent_signin.SignInRefused):
+            agent_signin.sign_in(console.uow_factory(), SAM, f"parallel guess {number}", now=console.clock())
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(agent_signin.MAX_FAILED_SIGNINS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    with pytest.raises(agent_signin.SignInRefused):
+        agent_signin.sign_in(console.uow_factory(), SAM, PASSWORD, now=console.clock())  # locked
+
+
 async def test_signing_out_ends_the_session(console: Console) -> None:
     with console.client() as client:
         sam = signed_in(console, client, SAM)
