@@ -196,6 +196,12 @@ def disable_agent(uow: SqlAlchemyUnitOfWork, email: str, *, now: datetime | None
         if row is None:
             raise AgentNotFound(f"no agent {email}")
         _revoke(uow, row.id, now)
+        # Console sessions end too (issue 16): a disabled agent is signed out everywhere at once.
+        uow.session.execute(
+            update(orm.agent_sessions)
+            .where(orm.agent_sessions.c.agent_id == row.id, orm.agent_sessions.c.ended_at.is_(None))
+            .values(ended_at=now)
+        )
         if row.disabled_at is not None:
             uow.commit()
             return False

@@ -58,6 +58,8 @@ __all__ = [
     "outreach",
     "agents",
     "agent_credentials",
+    "agent_password_links",
+    "agent_sessions",
     "start_mappers",
     "canonical_decimal",
     "canonical_json",
@@ -423,6 +425,10 @@ agents = Table(
     Column("kind", String(16), nullable=False),
     Column("disabled_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # Console sign-in (issue 16, `bot.store.agent_signin`): a scrypt hash, and a lockout after failures.
+    Column("password_hash", String(255), nullable=True),
+    Column("failed_signins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UtcDateTime, nullable=True),
     CheckConstraint("kind IN ('human', 'automation')", name="kind_known"),
 )
 
@@ -439,6 +445,25 @@ agent_credentials = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
 )
+
+
+def _agent_tokens(name: str) -> Table:
+    """A table of an agent's single-purpose random tokens, kept as SHA-256 only; `ended_at` marks a used
+    set-password link or an ended console session."""
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("agent_id", Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True),
+        Column("token_hash", String(64), nullable=False, unique=True),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("expires_at", UtcDateTime, nullable=False),
+        Column("ended_at", UtcDateTime, nullable=True),
+    )
+
+
+agent_password_links = _agent_tokens("agent_password_links")
+agent_sessions = _agent_tokens("agent_sessions")
 
 _mapper_registry = registry(metadata=metadata)
 _mapped = False

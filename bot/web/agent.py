@@ -41,7 +41,7 @@ from bot.store import agents
 from bot.store.agents import Agent
 from bot.store.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 
-__all__ = ["register", "AGENT_PREFIX", "MAX_REPLY_CHARS"]
+__all__ = ["register", "shared", "resume_and_record", "AGENT_PREFIX", "MAX_REPLY_CHARS"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,12 @@ class _Agent:
 
 _CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="keymedic-agent"'}
 _STATE: Final[web.AppKey[_Agent]] = web.AppKey("agent_api", _Agent)
+
+
+def shared(app: web.Application) -> _Agent:
+    """The agent API's database, Rasa client, redactor and clock, for the console (`bot.web.console`),
+    which acts through the same services and the same relay."""
+    return app[_STATE]
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
@@ -146,7 +152,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-async def _resume_and_record(state: _Agent, ticket_id: int, conversation_id: str, agent: Agent) -> None:
+async def resume_and_record(state: _Agent, ticket_id: int, conversation_id: str, agent: Agent) -> None:
     """Resume the conversation in Rasa, then record that `agent` did (even on a ticket closed meanwhile:
     Rasa has resumed it all the same)."""
     await state.rasa.resume(conversation_id)
@@ -208,7 +214,7 @@ async def reply(request: web.Request, state: _Agent, agent: Agent, ticket_id: in
 async def resume(request: web.Request, state: _Agent, agent: Agent, ticket_id: int) -> web.Response:
     await _body(request)
     conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
-    await _resume_and_record(state, ticket_id, conversation_id, agent)
+    await resume_and_record(state, ticket_id, conversation_id, agent)
     return web.json_response({"status": "resumed", "ticket_id": ticket_id})
 
 
@@ -232,7 +238,7 @@ async def close(request: web.Request, state: _Agent, agent: Agent, ticket_id: in
     conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
     if also_resume:
         # First: a ticket is never closed on a conversation that stays paused for lack of Rasa.
-        await _resume_and_record(state, ticket_id, conversation_id, agent)
+        await resume_and_record(state, ticket_id, conversation_id, agent)
     closed = await _in_thread(
         services.close_ticket, state.uow_factory(), ticket_id, agent=agent.identity, now=state.clock()
     )

@@ -39,6 +39,7 @@ from bot.store.db import Database
 from bot.store.model import utcnow
 from bot.store.unit_of_work import AbstractUnitOfWork
 from bot.web import agent, form, signin, slack_link
+from bot.web.console import routes as console
 from bot.web.intake import InternalError, status_of
 from bot.web.widget import routes as widget
 
@@ -314,6 +315,7 @@ def build_app(
     app.router.add_post(intake.FORM_PATH, intake_form)
     app.router.add_post(intake.SUBMIT_PATH, submit)
     agent.register(app, settings, uow_factory=app[_UOW], clock=clock)
+    console.register(app, settings)  # the agent console at /agent (issue 16), on the agent API's state
     slack_link.register(app, settings, uow_factory=app[_UOW], clock=clock)  # docs/slack.md
     widget.register(app, settings)
     return app

@@ -13,7 +13,7 @@ from bot.cli import main
 from bot.config import load_settings
 from bot.demo import prepare_database
 from bot.launcher import local_agent_token
-from bot.store import agents, orm
+from bot.store import agent_signin, agents, orm
 from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWorkFactory
 
@@ -90,7 +90,10 @@ def test_the_cli_prints_the_credential_once_and_lists_and_disables_agents(
     monkeypatch.setenv("KEYMEDIC_DATABASE_URL", database_url)
     monkeypatch.setenv("KEYMEDIC_VAR_DIR", str(tmp_path))
     assert main(["agent", "add", "kim@support.example", "--name", "Kim"]) == 0
-    token = capsys.readouterr().out.strip().splitlines()[-1]
+    printed = capsys.readouterr().out
+    token = printed.strip().splitlines()[-1]
+    # A person also gets a one-time link to set a console password; its token rides in the fragment.
+    link = next(line for line in printed.splitlines() if "/agent/set-password#token=" in line)
     assert main(["agent", "add", "ci@support.example", "--name", "CI", "--automation"]) == 0
     assert main(["agent", "add", "kim@support.example", "--name", "Kim"]) == 2  # exists already
     capsys.readouterr()
@@ -102,6 +105,9 @@ def test_the_cli_prints_the_credential_once_and_lists_and_disables_agents(
     factory = UnitOfWorkFactory(load_settings())
     try:
         assert agents.authenticate(factory(), token) is not None
+        link_token = link.rsplit("=", 1)[1]
+        kim = agent_signin.set_password(factory(), link_token, "a long enough password")
+        assert kim.email == "kim@support.example"
         assert main(["agent", "disable", "kim@support.example"]) == 0
         assert agents.authenticate(factory(), token) is None
     finally:
