@@ -1,6 +1,6 @@
 """A key the exchange accepted but can't fully describe (Crypto.com, Bitfinex) is saved once the user confirms
 each item the live test could not see — and only then, only for its owner, only for an accepted key. Real
-desk, real intake, live diagnosis against the sandbox over HTTP, the store on SQLite."""
+desk, real intake, live diagnosis against the sandbox over HTTP, the store on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -39,10 +39,11 @@ def sandbox_url() -> Iterator[str]:
 
 @pytest.fixture
 async def desk(
-    tmp_path: Path, sandbox_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, database_url: str, sandbox_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[SupportDesk]:
+    # On SQLite and PostgreSQL (`database_url`): the confirmations are a JSON change on the test's record.
     monkeypatch.setenv("KEYMEDIC_VAR_DIR", str(tmp_path))
-    monkeypatch.setenv("KEYMEDIC_DATABASE_URL", f"sqlite:///{tmp_path / 'keymedic.db'}")
+    monkeypatch.setenv("KEYMEDIC_DATABASE_URL", database_url)
     for exchange in SANDBOX_EXCHANGES:
         monkeypatch.setenv(f"KEYMEDIC_{exchange.upper()}_URL", f"{sandbox_url}/{exchange}")
     settings = load_settings()
