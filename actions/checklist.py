@@ -11,10 +11,13 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.assistant.replies import checklist_fix
+from actions.common import DeskAction, channel_of, wallet_id_of
+from actions.key_update import sync_check_reminder
+from bot.assistant.replies import checklist_fix, sync_started_reply
 from bot.diagnosis.model import Item
 from bot.exchange_ids import normalize_exchange
 from bot.knowledge import CHECKLIST_ORDER, checklist_questions, guide_for
+from bot.store.services import DiagnosisNotPassed, NotFound, PendingCredentialInvalid
 
 # One yes/no slot per checklist question, named after the first item the question settles.
 CHECKLIST_SLOTS: dict[Item, str] = {group[0]: f"checklist_{group[0].value}" for group in CHECKLIST_ORDER}
@@ -105,8 +108,10 @@ def _ask_action(head: Item) -> type[_AskChecklistQuestion]:
 ASK_ACTIONS = {head: _ask_action(head) for head in CHECKLIST_SLOTS}
 
 
-class ActionChecklistResult(Action):
-    """Each "no" gets its fix; when everything checks out, support takes over (the article's last step)."""
+class ActionChecklistResult(DeskAction):
+    """Each "no" gets its fix. When everything checks out after a live test that left only items the user may
+    vouch for, the tested key is saved and resynced (`SupportDesk.update_confirmed_key`; the recorded test
+    decides, not these slots); otherwise support takes over (the article's last step)."""
 
     def name(self) -> str:
         return "action_checklist_result"
@@ -130,6 +135,9 @@ class ActionChecklistResult(Action):
                 text="That's likely it. Here's what to do:\n" + "\n".join(f"• {f}" for f in fixes)
             )
             return [SlotSet("checklist_outcome", "fix_found")]
+        saved = await self._save_confirmed_key(dispatcher, tracker, answered)
+        if saved is not None:
+            return saved
         dispatcher.utter_message(
             text=(
                 "Everything on the checklist checks out, so this needs a closer look from our support team "
@@ -137,3 +145,43 @@ class ActionChecklistResult(Action):
             )
         )
         return [SlotSet("checklist_outcome", "all_clear")]
+
+    async def _save_confirmed_key(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, answered: dict[str, Any]
+    ) -> list[EventType] | None:
+        """Save the key the live test left open, now that the user confirmed every open item; None when
+        there is no such key (no live test, nothing pending) or the desk refuses it — then support takes
+        over as before."""
+        unknown = tracker.get_slot("unknown_items") or []
+        reference = tracker.get_slot("credential_ref")
+        wallet_id = wallet_id_of(tracker)
+        if (
+            tracker.get_slot("key_status") != "unknown_items"
+            or not unknown
+            or not reference
+            or wallet_id is None
+        ):
+            return None
+        confirmed = [
+            item for item in _open_items(tracker) if answered.get(CHECKLIST_SLOTS[_GROUP_OF[item]]) is True
+        ]
+        try:
+            updated = await self.desk.update_confirmed_key(
+                channel_of(tracker),
+                tracker.sender_id,
+                tracker.sender_id,
+                wallet_id,
+                str(reference),
+                confirmed,
+            )
+        except (DiagnosisNotPassed, PendingCredentialInvalid, NotFound):
+            return None
+        dispatcher.utter_message(
+            text=sync_started_reply(str(tracker.get_slot("exchange")), updated.masked_key)
+        )
+        return [
+            SlotSet("checklist_outcome", "key_saved"),
+            SlotSet("sync_run_id", str(updated.sync_run_id)),
+            SlotSet("credential_ref", None),
+            sync_check_reminder(updated.sync_run_id, attempt=1),
+        ]

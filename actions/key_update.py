@@ -508,7 +508,7 @@ class ActionUpdateCredentials(DeskAction):
         return [
             SlotSet("sync_run_id", str(updated.sync_run_id)),
             SlotSet("credential_ref", None),
-            _sync_check_reminder(updated.sync_run_id, attempt=1),
+            sync_check_reminder(updated.sync_run_id, attempt=1),
         ]
 
 
@@ -525,7 +525,7 @@ def _minutes(seconds: float) -> int:
     return max(1, round(seconds / 60))
 
 
-def _sync_check_reminder(sync_run_id: int, *, attempt: int) -> EventType:
+def sync_check_reminder(sync_run_id: int, *, attempt: int) -> EventType:
     when = datetime.now(timezone.utc) + SYNC_CHECK_EVERY
     return ReminderScheduled(
         "ask_sync_status",
@@ -561,7 +561,7 @@ class ActionReportSync(DeskAction):
         exchange = report.exchange or str(tracker.get_slot("exchange"))
         if not report.finished:
             if attempt < SYNC_CHECK_MAX:
-                return [_sync_check_reminder(report.sync_run_id, attempt=attempt + 1)]
+                return [sync_check_reminder(report.sync_run_id, attempt=attempt + 1)]
             dispatcher.utter_message(text=sync_report_reply(exchange, report))
             return []
         dispatcher.utter_message(text=sync_report_reply(exchange, report))

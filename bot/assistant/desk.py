@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings, load_settings
 from bot.diagnosis import diagnose as live_diagnose
-from bot.diagnosis.model import Diagnosis
+from bot.diagnosis.model import Diagnosis, Item
 from bot.exchange_ids import EXCHANGE_IDS, display_name
 from bot.handoff.services import ticket_opened
 from bot.intake import TokenError, credential_form_payload, inspect_intake_token, issue_intake_token
@@ -299,7 +299,35 @@ class SupportDesk:
             update = services.replace_credential(self._uow(), wallet_id, reference, passed)
             return KeyUpdated(wallet_id, update.api_key_masked, update.sync_run_id)
 
-        updated = await self._in_thread(work)
+        return await self._resync_after(await self._in_thread(work))
+
+    async def update_confirmed_key(
+        self,
+        channel: str,
+        sender_id: str,
+        conversation_id: str,
+        wallet_id: int,
+        reference: str,
+        confirmed: Iterable[Item],
+    ) -> KeyUpdated:
+        """Swap in a key whose recorded live test left only items the user may vouch for, once the user has
+        confirmed each in the checklist (`bot.diagnosis.confirmation`), and queue its resync. The record, not
+        the conversation, decides: a refused key or an unconfirmed item raises `DiagnosisNotPassed`."""
+        given = frozenset(confirmed)
+
+        def work() -> KeyUpdated:
+            user_id = self._user_id(channel, sender_id)
+            uow = self._uow()
+            with uow:
+                self._owned_wallet(uow, user_id, wallet_id)
+            update = services.replace_confirmed_credential(
+                self._uow(), wallet_id, reference, confirmed=given, conversation_id=conversation_id
+            )
+            return KeyUpdated(wallet_id, update.api_key_masked, update.sync_run_id)
+
+        return await self._resync_after(await self._in_thread(work))
+
+    async def _resync_after(self, updated: KeyUpdated) -> KeyUpdated:
         enqueue = self._enqueue
         if enqueue is None:
             enqueue = enqueue_resync

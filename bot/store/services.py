@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final, Protocol
 
-from bot.diagnosis.model import Credentials
+from bot.diagnosis.confirmation import open_items_to_confirm
+from bot.diagnosis.model import Credentials, Item
 from bot.secret import Secret, mask
 from bot.store.crypto import Sealed, credential_aad
 from bot.store.model import (
@@ -65,6 +67,7 @@ __all__ = [
     "edit_transaction",
     "record_diagnosis",
     "reference_passed_test",
+    "replace_confirmed_credential",
 ]
 
 # How long a credential entered in the intake form waits for its live test and swap.
@@ -478,6 +481,50 @@ def reference_passed_test(
         assert credential.id is not None
         record = uow.diagnoses.latest_for_credential(credential.id)
         return record is not None and record.all_passed
+
+
+def replace_confirmed_credential(
+    uow: AbstractUnitOfWork,
+    wallet_id: int,
+    reference: str,
+    *,
+    confirmed: Iterable[Item],
+    conversation_id: str,
+    now: datetime | None = None,
+) -> CredentialUpdate:
+    """Swap in a pending credential whose latest live test left only items the user may confirm, and which
+    the user confirmed in the checklist (`bot.diagnosis.confirmation` says which items and why). The
+    confirmations are written onto that test's record (`outcome["user_confirmed"]`: items, when, which
+    conversation), so the hand-off ticket and support see what was taken on the user's word.
+
+    One transaction with the wallet locked: the record, the swap and the resync all happen, or none. Raises
+    `DiagnosisNotPassed` when the test failed, was refused, is from another conversation, or an open item is
+    not confirmed; `PendingCredentialInvalid` as `replace_credential` does. Commits.
+    """
+    now = now or utcnow()
+    given = frozenset(confirmed)
+    with uow:
+        wallet = _lock_wallet(uow, wallet_id)
+        new = _pending(uow, reference, wallet_id, now)
+        assert new.id is not None
+        record = uow.diagnoses.latest_for_credential(new.id)
+        # The answers must be to the questions this test raised, in the conversation that ran it.
+        if record is None or record.conversation_id not in (None, conversation_id):
+            raise DiagnosisNotPassed("the new key has not passed its live test; it was not saved")
+        open_items = open_items_to_confirm(record.outcome)
+        if open_items is None or not open_items <= given:
+            raise DiagnosisNotPassed("the new key has not passed its live test; it was not saved")
+        # A new dict: SQLAlchemy notices a JSON column change only by comparing values.
+        outcome = json.loads(json.dumps(record.outcome))
+        outcome["user_confirmed"] = {
+            "items": [item.value for item in Item if item in open_items],
+            "at": now.isoformat(),
+            "conversation_id": conversation_id,
+        }
+        record.outcome = outcome
+        update = _swap_in(uow, wallet, new, now)
+        uow.commit()
+    return update
 
 
 # -- transactions and removal impact -------------------------------------------------------------------------

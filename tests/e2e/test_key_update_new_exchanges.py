@@ -1,7 +1,8 @@
 """The key update over the real servers for the four exchanges that got a live check in issue 17: a user
 with a broken Bybit, Gate.io, Crypto.com or Bitfinex connection reports it in chat, enters the new key in the
-secure form, it is tested live on the sandbox, swapped into the existing wallet and resynced; a refused key
-is explained item by item and nothing is saved."""
+secure form, it is tested live on the sandbox, swapped into the existing wallet and resynced; what the
+exchange can't report is confirmed by the user first; a refused key is explained item by item and nothing is
+saved."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bot.assistant import SupportDesk
 from bot.diagnosis.model import Credentials
 from bot.exchange_ids import DISPLAY_NAMES
 from bot.sandbox.scenarios import credentials_for
+from bot.secret import mask
 from tests.e2e.conftest import RasaStack
 
 pytestmark = pytest.mark.e2e
@@ -98,24 +100,80 @@ async def test_a_new_key_is_tested_live_and_replaces_the_broken_one_in_place(
     assert [w.wallet_id for w in wallets if w.exchange == exchange] == [wallet_id]
 
 
+def _answer_yes_until_done(stack: RasaStack, sender: str, text: str, most: int) -> tuple[list[str], str]:
+    """Say yes to each checklist question until the checklist ends: (the questions asked, the last reply)."""
+    asked = []
+    while "now uses the new key" not in text and "checks out" not in text and len(asked) <= most:
+        asked.append(text)
+        text = _texts(stack.say(sender, "yes"))
+    return asked, text
+
+
+def _active_key(stack: RasaStack, wallet_id: int) -> tuple[int, str]:
+    """(version, masked key) of the wallet's active credential, read from the store."""
+    from bot.store.crypto import load_key_ring
+    from bot.store.db import create_database
+    from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    database = create_database(stack.settings.database_url)
+    try:
+        uow = SqlAlchemyUnitOfWork(database, load_key_ring(stack.settings))
+        with uow:
+            active = uow.credentials.active(wallet_id)
+            assert active is not None
+            return active.version, active.api_key_masked
+    finally:
+        database.dispose()
+
+
 @pytest.mark.parametrize("exchange", sorted(ASKS))
-def test_what_the_exchange_cannot_report_is_asked_and_only_that(rasa_stack: RasaStack, exchange: str) -> None:
+async def test_what_the_exchange_cannot_report_is_asked_and_the_confirmed_key_is_saved(
+    rasa_stack: RasaStack, exchange: str
+) -> None:
     """Crypto.com reports neither permissions nor IP allowlist and Bitfinex no IP allowlist (reference §0.5):
-    the live test passes everything it can see and the checklist asks exactly the rest. The conversation then
-    goes on as for any key with unsettled items (today: to support, nothing saved; see the issue note)."""
-    sender, _ = _user_with_a_broken_wallet(rasa_stack, exchange)
+    the live test passes everything it can see and the checklist asks exactly the rest. The user confirms
+    each, so the key is swapped into the existing wallet and resynced, with no hand-off to support."""
+    sender, wallet_id = _user_with_a_broken_wallet(rasa_stack, exchange)
+    version_before, _ = _active_key(rasa_stack, wallet_id)
     form = _form(rasa_stack.say(sender, f"my {SAID[exchange]} wallet says the api key is invalid"))
     text = _submit(rasa_stack, sender, form, exchange, "valid")
     assert "doesn't tell me everything" in text, text
-    asked = []
-    while "Everything on the checklist checks out" not in text and len(asked) <= len(ASKS[exchange]):
-        asked.append(text)
-        text = _texts(rasa_stack.say(sender, "yes"))
+
+    asked, text = _answer_yes_until_done(rasa_stack, sender, text, len(ASKS[exchange]))
+
     questions = "\n".join(asked)
     assert len(asked) == len(ASKS[exchange]), questions
     for topic in ASKS[exchange]:
         assert topic in questions, questions
+    assert f"existing {DISPLAY_NAMES[exchange]} connection now uses the new key" in text, text  # type: ignore[index]
+    assert "support" not in text
+    version_after, masked = _active_key(rasa_stack, wallet_id)
+    assert version_after > version_before
+    assert masked == mask(credentials_for(exchange, "valid")["api_key"])
+    deadline = time.monotonic() + 90
+    while "syncing again" not in text:
+        assert time.monotonic() < deadline, f"the resync never finished: {text}"
+        time.sleep(1)
+        text = _texts(rasa_stack.say(sender, "is the sync done yet?"))
+    wallets = await SupportDesk(rasa_stack.settings).wallets("rest", sender)
+    assert [w.wallet_id for w in wallets if w.exchange == exchange] == [wallet_id]
+
+
+def test_a_refused_crypto_com_key_is_not_saved_however_the_checklist_is_answered(
+    rasa_stack: RasaStack,
+) -> None:
+    """Crypto.com's 40101 can't say whether the key or the secret is wrong, so those stay unknown and the
+    checklist asks; every "yes" still saves nothing: a refused key is never taken on the user's word."""
+    sender, wallet_id = _user_with_a_broken_wallet(rasa_stack, "crypto_com")
+    before = _active_key(rasa_stack, wallet_id)
+    form = _form(rasa_stack.say(sender, "my crypto.com wallet says the api key is invalid"))
+    text = _submit(rasa_stack, sender, form, "crypto_com", "wrong_secret")
+
+    asked, text = _answer_yes_until_done(rasa_stack, sender, text, 8)
+
+    assert asked and "checks out" in text, text
     assert "now uses the new key" not in text
+    assert _active_key(rasa_stack, wallet_id) == before
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from bot.assistant import SupportDesk
 from bot.config import load_settings
 from bot.demo import prepare_database
-from bot.diagnosis.model import Credentials
+from bot.diagnosis.model import Credentials, Item
 from bot.secret import Secret
 from bot.store import orm, services
 from bot.store.crypto import load_key_ring
@@ -84,6 +84,7 @@ async def test_another_users_wallet_is_refused_in_every_use_case(desk: SupportDe
         desk.credential_form(CHANNEL, MALLORY, MALLORY, victim),
         desk.check_key(CHANNEL, MALLORY, MALLORY, victim, reference),
         desk.update_key(CHANNEL, MALLORY, victim, reference),
+        desk.update_confirmed_key(CHANNEL, MALLORY, MALLORY, victim, reference, list(Item)),
         desk.removal_impact(CHANNEL, MALLORY, victim),
     ):
         with pytest.raises(services.NotFound):
@@ -97,6 +98,10 @@ async def test_another_users_reference_does_not_work_on_ones_own_wallet(desk: Su
         await desk.check_key(CHANNEL, MALLORY, MALLORY, own.wallet_id, victims_reference)
     with pytest.raises(services.PendingCredentialInvalid):
         await desk.update_key(CHANNEL, MALLORY, own.wallet_id, victims_reference)
+    with pytest.raises(services.PendingCredentialInvalid):
+        await desk.update_confirmed_key(
+            CHANNEL, MALLORY, MALLORY, own.wallet_id, victims_reference, list(Item)
+        )
 
 
 async def test_a_hand_off_naming_another_users_wallet_carries_nothing_of_it(desk: SupportDesk) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,22 @@ class FakeDesk:
 
     async def update_key(self, channel: str, sender_id: str, wallet_id: int, reference: str) -> KeyUpdated:
         self.calls.append(("update_key", (wallet_id, reference)))
+        if isinstance(self.update, Exception):
+            raise self.update
+        return self.update
+
+    async def update_confirmed_key(
+        self,
+        channel: str,
+        sender_id: str,
+        conversation_id: str,
+        wallet_id: int,
+        reference: str,
+        confirmed: Iterable[Item],
+    ) -> KeyUpdated:
+        self.calls.append(
+            ("update_confirmed_key", (wallet_id, reference, sorted(i.value for i in confirmed)))
+        )
         if isinstance(self.update, Exception):
             raise self.update
         return self.update

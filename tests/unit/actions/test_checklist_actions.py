@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.checklist import ASK_ACTIONS, ActionChecklistResult, ValidateChecklistForm
 from bot.diagnosis.model import Item
-from tests.unit.actions.fakes import tracker
+from bot.store.services import DiagnosisNotPassed
+from tests.unit.actions.fakes import FakeDesk, tracker
 
 
 async def required(slots: dict[str, object]) -> list[str]:
@@ -56,3 +58,51 @@ async def test_all_clear_hands_over_to_support_before_any_removal() -> None:
     events = await ActionChecklistResult().run(dispatcher, tracker(slots), {})
     assert "support team" in dispatcher.messages[0]["text"]
     assert events[-1]["value"] == "all_clear"
+
+
+# A Crypto.com key the live test accepted, with permissions and the IP allow-list left for the user.
+CONFIRMED = {
+    "exchange": "crypto_com",
+    "wallet_id": "22",
+    "credential_ref": "pc_cdc",
+    "key_status": "unknown_items",
+    "unknown_items": ["no_trade_or_withdraw", "no_ip_restriction"],
+    "checklist_no_trade_or_withdraw": True,
+    "checklist_no_ip_restriction": True,
+}
+
+
+async def test_every_open_item_confirmed_saves_the_tested_key_and_starts_its_resync() -> None:
+    desk, dispatcher = FakeDesk(), CollectingDispatcher()
+    events = await ActionChecklistResult(desk).run(dispatcher, tracker(CONFIRMED), {})
+    assert desk.calls == [
+        ("update_confirmed_key", (22, "pc_cdc", ["no_ip_restriction", "no_trade_or_withdraw"]))
+    ]
+    assert "now uses the new key (****abcd)" in dispatcher.messages[0]["text"]
+    assert "support" not in dispatcher.messages[0]["text"]
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots == {"checklist_outcome": "key_saved", "sync_run_id": "77", "credential_ref": None}
+    assert [e["event"] for e in events if e["event"] != "slot"] == ["reminder"]
+
+
+async def test_a_key_the_desk_refuses_goes_to_support_as_before() -> None:
+    desk, dispatcher = FakeDesk(update=DiagnosisNotPassed("not passed")), CollectingDispatcher()
+    events = await ActionChecklistResult(desk).run(dispatcher, tracker(CONFIRMED), {})
+    assert "support team" in dispatcher.messages[0]["text"]
+    assert events == [SlotSet("checklist_outcome", "all_clear")]
+
+
+async def test_a_no_keeps_the_key_pending_and_asks_nothing_of_the_desk() -> None:
+    desk, dispatcher = FakeDesk(), CollectingDispatcher()
+    slots = {**CONFIRMED, "checklist_no_ip_restriction": False}
+    events = await ActionChecklistResult(desk).run(dispatcher, tracker(slots), {})
+    assert desk.calls == []
+    assert events == [SlotSet("checklist_outcome", "fix_found")]
+
+
+async def test_without_a_live_test_or_a_pending_key_support_takes_over() -> None:
+    for missing in ({"unknown_items": []}, {"credential_ref": None}, {"key_status": "failed"}):
+        desk, dispatcher = FakeDesk(), CollectingDispatcher()
+        events = await ActionChecklistResult(desk).run(dispatcher, tracker({**CONFIRMED, **missing}), {})
+        assert desk.calls == [], missing
+        assert events == [SlotSet("checklist_outcome", "all_clear")], missing
