@@ -41,7 +41,7 @@ from bot.store import agents
 from bot.store.agents import Agent
 from bot.store.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 
-__all__ = ["register", "shared", "resume_and_record", "AGENT_PREFIX", "MAX_REPLY_CHARS"]
+__all__ = ["register", "shared", "reply_and_record", "resume_and_record", "AGENT_PREFIX", "MAX_REPLY_CHARS"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +194,13 @@ async def reply(request: web.Request, state: _Agent, agent: Agent, ticket_id: in
     text = data.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_REPLY_CHARS:
         raise _BadRequest(f"`text` must be the reply (1 to {MAX_REPLY_CHARS} characters).")
+    await reply_and_record(state, ticket_id, text, agent)
+    return web.json_response({"status": "sent", "ticket_id": ticket_id})
+
+
+async def reply_and_record(state: _Agent, ticket_id: int, text: str, agent: Agent) -> None:
+    """Relay an agent's reply into the ticket's conversation and record it under the agent (the agent API's
+    and the console's reply alike)."""
     conversation_id = await _in_thread(services.ensure_open, state.uow_factory(), ticket_id)
     # The user sees the agent's name; the ticket records who it is.
     await state.rasa.send_agent_message(conversation_id, text, agent=agent.name)
@@ -207,7 +214,6 @@ async def reply(request: web.Request, state: _Agent, agent: Agent, ticket_id: in
         require_open=False,  # it was sent: record it even if the ticket closed meanwhile
         chars=len(text),
     )
-    return web.json_response({"status": "sent", "ticket_id": ticket_id})
 
 
 @_authorized

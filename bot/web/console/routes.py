@@ -348,18 +348,7 @@ async def _act(request: web.Request, agent: Agent, ticket_id: int, action: str) 
         text = form.get("text", "")
         if not text.strip() or len(text) > agent_api.MAX_REPLY_CHARS:
             raise ValueError(f"A reply is 1 to {agent_api.MAX_REPLY_CHARS} characters.")
-        conversation_id = await _run(services.ensure_open, state.uow_factory(), ticket_id)
-        await state.rasa.send_agent_message(conversation_id, text, agent=agent.name)
-        await _run(
-            services.record_agent_action,
-            state.uow_factory(),
-            ticket_id,
-            agent=agent.identity,
-            action="reply",
-            now=state.clock(),
-            require_open=False,  # it was sent: record it even if the ticket closed meanwhile
-            chars=len(text),
-        )
+        await agent_api.reply_and_record(state, ticket_id, text, agent)
         return "replied"
     if action == "resume":
         conversation_id = await _run(services.ensure_open, state.uow_factory(), ticket_id)
