@@ -25,9 +25,9 @@ from sqlalchemy.engine import make_url
 
 from bot.config import PROJECT_ROOT
 from bot.observability.metrics import TURNS_NOT_SAVED
-from tests.support.store import create_postgres_database, drop_postgres_database
 from rasa_plugins import tracker_store
 from rasa_plugins.tracker_store import TrackerStoreUnavailable, WindowedSQLTrackerStore
+from tests.support.store import create_postgres_database, drop_postgres_database
 
 pytestmark = pytest.mark.integration
 
