@@ -184,6 +184,10 @@ class Settings:
     # `KEYMEDIC_SLACK_LINK_URL`: the host app's page where a signed-in user confirms linking their Slack
     # account, with `{token}` where the one-time token goes. Empty: KeyMedic's own page, /slack/link.
     slack_link_url: str = ""
+    # `KEYMEDIC_SLACK_SUPPORT_CHANNEL`: the Slack channel id (C…) of the support team. When set (with the bot
+    # token and the signing secret), ticket notifications are posted there with the bot token, and agents
+    # reply in each notification's thread and use its buttons (docs/slack.md "The support channel").
+    slack_support_channel: str = ""
     # -- several replicas (`keymedic cluster`, docs/deploy.md) --
     # `KEYMEDIC_REDIS_URL`: the Redis a cluster shares (Rasa's lock store, and the default of the two below).
     # Empty: `keymedic cluster` uses redis://127.0.0.1:6379/0. URLs may carry a password: out of repr.
@@ -299,6 +303,7 @@ def load_settings() -> Settings:
         slack_bot_token=os.environ.get("KEYMEDIC_SLACK_BOT_TOKEN", "").strip(),
         slack_api_url=os.environ.get("KEYMEDIC_SLACK_API_URL", "").strip(),
         slack_link_url=os.environ.get("KEYMEDIC_SLACK_LINK_URL", "").strip(),
+        slack_support_channel=os.environ.get("KEYMEDIC_SLACK_SUPPORT_CHANNEL", "").strip(),
         redis_url=os.environ.get("KEYMEDIC_REDIS_URL", "").strip(),
         redis_namespace=_namespace("KEYMEDIC_REDIS_NAMESPACE", "keymedic"),
         socketio_redis_url=os.environ.get("KEYMEDIC_SOCKETIO_REDIS_URL", "").strip(),
