@@ -152,7 +152,7 @@ def run_outbox_delivery() -> dict[str, Any]:
         raise ValueError("KEYMEDIC_OUTBOX_LEASE must be longer than KEYMEDIC_SUPPORT_WEBHOOK_TIMEOUT")
     database = create_database(settings.database_url)
     keys = load_key_ring(settings)
-    to_channel = bool(settings.slack_support_channel and settings.slack_bot_token)
+    to_channel = settings.slack_support_enabled
     if not settings.support_webhook_url and not to_channel:
         # Nothing is claimed: the notifications wait in the outbox until a webhook is configured.
         try:
@@ -169,7 +169,7 @@ def run_outbox_delivery() -> dict[str, Any]:
         # The support channel (issue 16): posted with the bot token, so each notification starts a thread
         # the agents answer in; the webhook, if also set, is not used.
         sender = SlackSupportPoster(
-            token=settings.slack_bot_token,
+            token=settings.slack_support_bot_token,
             channel=settings.slack_support_channel,
             uow_factory=lambda: SqlAlchemyUnitOfWork(database, keys),
             web_base_url=settings.web_base_url,

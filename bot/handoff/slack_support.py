@@ -118,6 +118,12 @@ class SlackSupportPoster:
     def close(self) -> None:
         self._client.close()
 
+    def __enter__(self) -> SlackSupportPoster:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __call__(self, message: OutboxMessage) -> None:
         ticket_id = message.payload.get("ticket_id", message.ticket_id)
         link = ticket_url(self._web_base_url, ticket_id)

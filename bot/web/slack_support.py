@@ -62,7 +62,7 @@ _T = TypeVar("_T")
 class _Support:
     def __init__(self, settings: Settings, verifier: SlackSignatureVerifier) -> None:
         self.channel = settings.slack_support_channel
-        self.token = settings.slack_bot_token
+        self.token = settings.slack_support_bot_token
         self.api = api_url(settings.slack_api_url)
         self.verifier = verifier
         self.client: httpx.AsyncClient | None = None
@@ -410,12 +410,22 @@ def _confirmation(view: Mapping[str, Any], agent: Agent, edits: str) -> tuple[st
 
 
 def register(app: web.Application, settings: Settings) -> None:
-    """Add the support channel's routes when it is configured (`KEYMEDIC_SLACK_SUPPORT_CHANNEL`, the bot token
-    and the signing secret); without them the paths are 404s. Needs the agent API's state
-    (`bot.web.agent.register` first)."""
-    if not (settings.slack_support_channel and settings.slack_bot_token and settings.slack_signing_secret):
+    """Add the support channel's routes when it is configured (`KEYMEDIC_SLACK_SUPPORT_CHANNEL`, and the
+    support app's bot token and signing secret); without them the paths are 404s. Needs the agent API's state
+    (`bot.web.agent.register` first). Raises ValueError for a partial configuration: the web app does not
+    start with one."""
+    parts = {
+        "KEYMEDIC_SLACK_SUPPORT_CHANNEL": settings.slack_support_channel,
+        "KEYMEDIC_SLACK_SUPPORT_BOT_TOKEN": settings.slack_support_bot_token,
+        "KEYMEDIC_SLACK_SUPPORT_SIGNING_SECRET": settings.slack_support_signing_secret,
+    }
+    missing = [name for name, value in parts.items() if not value]
+    if missing and len(missing) < len(parts):
+        # Half a configuration would quietly send notifications to the webhook (or nowhere) instead.
+        raise ValueError(f"the Slack support channel also needs {', '.join(missing)}")
+    if not settings.slack_support_enabled:
         return
-    support = _Support(settings, SlackSignatureVerifier(settings.slack_signing_secret))
+    support = _Support(settings, SlackSignatureVerifier(settings.slack_support_signing_secret))
     app[_STATE] = support
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -118,8 +118,8 @@ def support(
             settings,
             rasa_url=fake_rasa.url,
             rasa_token="rasa-secret",
-            slack_signing_secret=SECRET,
-            slack_bot_token=BOT_TOKEN,
+            slack_support_signing_secret=SECRET,
+            slack_support_bot_token=BOT_TOKEN,
             slack_api_url=slack.api_url,
             slack_support_channel=CHANNEL,
         )
@@ -329,3 +329,64 @@ def test_the_slack_user_must_be_team_and_user_ids() -> None:
     for wrong in ("U0SAM", "T0SUPPORT:", "t0support:u0sam", "T0SUPPORT:U0SAM:X", "T0:U0 SAM"):
         with pytest.raises(agents.InvalidAgent):
             agent_slack.parse_slack_user(wrong)
+
+
+async def test_the_outbox_worker_posts_to_the_support_channel_once_it_is_configured(
+    settings: Settings, tickets: Tickets, uow_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from bot.jobs import run_outbox_delivery
+
+    ticket_id = await tickets.open("conv-1")
+    with FakeSlackApi() as slack:
+        for name, value in {
+            "KEYMEDIC_DATABASE_URL": settings.database_url,
+            "KEYMEDIC_ENCRYPTION_KEYS": settings.encryption_keys,
+            "KEYMEDIC_VAR_DIR": str(tmp_path / "var"),
+            "KEYMEDIC_SUPPORT_WEBHOOK_URL": "",
+            "KEYMEDIC_SLACK_API_URL": slack.api_url,
+            "KEYMEDIC_SLACK_SUPPORT_CHANNEL": CHANNEL,
+            "KEYMEDIC_SLACK_SUPPORT_BOT_TOKEN": BOT_TOKEN,
+            "KEYMEDIC_SLACK_SUPPORT_SIGNING_SECRET": SECRET,
+        }.items():
+            monkeypatch.setenv(name, value)
+        result = run_outbox_delivery()
+        (posted,) = slack.calls_to("chat.postMessage")
+    assert result["configured"] is True and len(result["delivered"]) == 1
+    assert posted.token == BOT_TOKEN and posted.arguments["channel"] == CHANNEL
+    assert agent_slack.thread_of_ticket(uow_factory(), ticket_id, CHANNEL) is not None
+
+
+async def test_a_refused_post_is_a_failed_delivery_and_records_no_thread(
+    settings: Settings, tickets: Tickets, uow_factory: Any
+) -> None:
+    ticket_id = await tickets.open("conv-1")
+
+    def not_in_channel(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"ok": False, "error": "not_in_channel"})
+
+    poster = SlackSupportPoster(
+        token=BOT_TOKEN,
+        channel=CHANNEL,
+        uow_factory=uow_factory,
+        web_base_url=settings.web_base_url,
+        transport=httpx.MockTransport(not_in_channel),
+    )
+    with poster:
+        report = deliver_due(uow_factory, poster, reasons=SUPPORT_REASONS, policy=RetryPolicy())
+    assert len(report.failed) == 1 and report.delivered == []
+    (notification,) = ticket_view(uow_factory(), ticket_id)["notifications"]
+    assert (
+        notification["status"] == "pending" and notification["last_error"] == "Slack refused: not_in_channel"
+    )
+    assert BOT_TOKEN not in repr(poster)
+    assert agent_slack.thread_of_ticket(uow_factory(), ticket_id, CHANNEL) is None
+
+
+def test_the_web_app_refuses_half_a_support_channel_configuration(
+    settings: Settings, uow_factory: Any
+) -> None:
+    with pytest.raises(ValueError, match="KEYMEDIC_SLACK_SUPPORT_SIGNING_SECRET"):
+        build_app(
+            replace(settings, slack_support_channel=CHANNEL, slack_support_bot_token=BOT_TOKEN),
+            uow_factory=uow_factory,
+        )
