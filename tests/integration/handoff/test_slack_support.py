@@ -390,3 +390,27 @@ def test_the_web_app_refuses_half_a_support_channel_configuration(
             replace(settings, slack_support_channel=CHANNEL, slack_support_bot_token=BOT_TOKEN),
             uow_factory=uow_factory,
         )
+
+
+def test_keymedic_agent_link_slack_maps_one_slack_user_to_one_agent(
+    database_url: str,
+    uow_factory: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("KEYMEDIC_DATABASE_URL", database_url)
+    monkeypatch.setenv("KEYMEDIC_VAR_DIR", str(tmp_path))
+    for email, name in ((SAM, "Sam"), (KIM, "Kim")):
+        agents.add_agent(uow_factory(), email=email, name=name)
+    assert main(["agent", "link-slack", SAM, "--slack-user", f"{TEAM}:{SAM_SLACK}"]) == 0
+    assert f"{TEAM}:{SAM_SLACK} acts as {SAM}" in capsys.readouterr().out
+    assert agent_slack.agent_for_slack_user(uow_factory(), TEAM, SAM_SLACK).email == SAM  # type: ignore[union-attr]
+    assert agent_slack.agent_for_slack_user(uow_factory(), "T0OTHER", SAM_SLACK) is None  # ids are per team
+    # Mapped again, the Slack user acts as the new agent only.
+    assert main(["agent", "link-slack", KIM, "--slack-user", f"{TEAM}:{SAM_SLACK}"]) == 0
+    assert agent_slack.agent_for_slack_user(uow_factory(), TEAM, SAM_SLACK).email == KIM  # type: ignore[union-attr]
+    assert main(["agent", "link-slack", "nobody@support.example", "--slack-user", f"{TEAM}:U0X"]) == 2
+    assert main(["agent", "link-slack", SAM, "--slack-user", "not-an-id"]) == 2
