@@ -7,7 +7,7 @@ Ticket notifications are posted to the support channel with the bot token (`bot.
 each is the root of a thread. Here, in the web app next to the agent API whose services it uses:
 
 - every request must carry Slack's v0 signature of its exact body with the signing secret, with a timestamp
-  within five minutes (`channels.slack_signature`, framework-free); anything else is a 401;
+  within five minutes (`bot.slack_signature`, framework-free); anything else is a 401;
 - each event (`event_id`) and each click (its trigger id and action timestamp) is acted on once, on every
   replica (`bot.store.slack.first_delivery`): a replayed request within the window is answered and ignored;
 - the Slack user must be mapped to an enabled agent (`keymedic agent link-slack`); what it does is recorded
@@ -37,13 +37,13 @@ from bot.config import Settings
 from bot.handoff import services
 from bot.handoff.rasa import RasaUnavailable, UnaddressableConversation
 from bot.handoff.slack_support import APPROVE, CLOSE, CONFIRM_APPROVE, RESUME, api_url
+from bot.slack_signature import SignatureRefused, SlackSignatureVerifier
 from bot.store import agent_slack
 from bot.store.agents import Agent
 from bot.store.slack import first_delivery
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.web import agent as agent_api
 from bot.web.console.pages import edits_phrase
-from channels.slack_signature import SignatureRefused, SlackSignatureVerifier
 
 __all__ = ["register", "EVENTS_PATH", "ACTIONS_PATH", "NOT_AN_AGENT"]
 
