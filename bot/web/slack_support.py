@@ -26,7 +26,9 @@ import asyncio
 import functools
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
 
@@ -40,7 +42,7 @@ from bot.handoff.slack_support import APPROVE, CLOSE, CONFIRM_APPROVE, RESUME, a
 from bot.slack_signature import SignatureRefused, SlackSignatureVerifier
 from bot.store import agent_slack
 from bot.store.agents import Agent
-from bot.store.slack import first_delivery
+from bot.store.slack import DELIVERY_MEMORY, first_delivery, forget_deliveries
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.web import agent as agent_api
 from bot.web.console.pages import edits_phrase
@@ -57,6 +59,8 @@ NOT_AN_AGENT: Final = (
 )
 
 _T = TypeVar("_T")
+# How often one process prunes delivery keys older than `DELIVERY_MEMORY`.
+_PRUNE_EVERY_S: Final = 3600.0
 
 
 class _Support:
@@ -66,6 +70,7 @@ class _Support:
         self.api = api_url(settings.slack_api_url)
         self.verifier = verifier
         self.client: httpx.AsyncClient | None = None
+        self.pruned_at = 0.0
 
 
 _STATE: Final[web.AppKey[_Support]] = web.AppKey("slack_support", _Support)
@@ -99,16 +104,22 @@ async def _verified_body(request: web.Request) -> bytes:
     return body
 
 
-def _first_time(uow: SqlAlchemyUnitOfWork, key: str, now: Any) -> bool:
+def _first_time(support: _Support, uow: SqlAlchemyUnitOfWork, key: str, now: datetime) -> bool:
     with uow:
         fresh = first_delivery(uow, key, now=now)
+        # The keys outlive the five-minute replay window many times over; older ones go, as the Rasa
+        # channel's do (it may be off where only the support channel is on).
+        if time.monotonic() - support.pruned_at > _PRUNE_EVERY_S:
+            forget_deliveries(uow, before=now - DELIVERY_MEMORY)
+            support.pruned_at = time.monotonic()
         uow.commit()
         return fresh
 
 
 async def _once(request: web.Request, key: str) -> bool:
     """True the first time `key` is seen by any replica; a replay (or Slack's retry) gets False."""
-    return await _in_thread(_first_time, _uow(request), key, agent_api.shared(request.app).clock())
+    support = request.app[_STATE]
+    return await _in_thread(_first_time, support, _uow(request), key, agent_api.shared(request.app).clock())
 
 
 async def _slack(request: web.Request, method: str, **arguments: Any) -> None:
@@ -167,7 +178,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     event = data.get("event")
     if data.get("type") != "event_callback" or not isinstance(event, dict):
         return web.json_response({"status": "ignored"})
-    if not await _once(request, f"support-event:{data.get('event_id')}"):
+    event_id = data.get("event_id")
+    if not isinstance(event_id, str) or not event_id:
+        return web.json_response({"status": "ignored"})
+    if not await _once(request, f"support-event:{event_id}"):
         return web.json_response({"status": "duplicate"})
     await _thread_reply(request, str(data.get("team_id") or ""), event)
     return web.json_response({"status": "ok"})
@@ -257,6 +271,7 @@ async def actions(request: web.Request) -> web.StreamResponse:
         or not isinstance(clicked[0], dict)
         or not isinstance(user.get("id"), str)
         or not isinstance(team, str)
+        or not isinstance(clicked[0].get("action_ts"), str)
     ):
         return web.Response(status=200)
     action = clicked[0]

@@ -5,6 +5,7 @@ signed Slack requests, and a stand-in for Rasa's HTTP API (the relay the console
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -414,3 +415,13 @@ def test_keymedic_agent_link_slack_maps_one_slack_user_to_one_agent(
     assert agent_slack.agent_for_slack_user(uow_factory(), TEAM, SAM_SLACK).email == KIM  # type: ignore[union-attr]
     assert main(["agent", "link-slack", "nobody@support.example", "--slack-user", f"{TEAM}:U0X"]) == 2
     assert main(["agent", "link-slack", SAM, "--slack-user", "not-an-id"]) == 2
+
+
+async def test_slacks_url_verification_is_answered_only_when_signed(support: SupportChannel) -> None:
+    body = json.dumps({"type": "url_verification", "challenge": "c-123", "token": "unused"}).encode()
+    signed = support.post(EVENTS_PATH, body, "application/json")
+    unsigned = httpx.post(
+        support.url + EVENTS_PATH, content=body, headers={"Content-Type": "application/json"}, trust_env=False
+    )
+    assert signed.status_code == 200 and signed.json() == {"challenge": "c-123"}
+    assert unsigned.status_code == 401 and "c-123" not in unsigned.text
