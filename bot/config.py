@@ -184,6 +184,22 @@ class Settings:
     # `KEYMEDIC_SLACK_LINK_URL`: the host app's page where a signed-in user confirms linking their Slack
     # account, with `{token}` where the one-time token goes. Empty: KeyMedic's own page, /slack/link.
     slack_link_url: str = ""
+    # The support channel (issue 16; docs/slack.md "The support channel"): a second Slack app, the support
+    # team's, whose Request URLs are the web app's /slack/support/events and /slack/support/actions (a Slack
+    # app has one events URL, and the user-facing app's is Rasa's). `KEYMEDIC_SLACK_SUPPORT_CHANNEL`: the
+    # channel id (C…); `KEYMEDIC_SLACK_SUPPORT_BOT_TOKEN` (xoxb-…) and
+    # `KEYMEDIC_SLACK_SUPPORT_SIGNING_SECRET`: that app's. All three set: notifications are posted there (not
+    # to the webhook) and agents reply in each notification's thread and use its buttons.
+    slack_support_channel: str = ""
+    slack_support_bot_token: str = field(default="", repr=False)
+    slack_support_signing_secret: str = field(default="", repr=False)
+
+    @property
+    def slack_support_enabled(self) -> bool:
+        return bool(
+            self.slack_support_channel and self.slack_support_bot_token and self.slack_support_signing_secret
+        )
+
     # -- several replicas (`keymedic cluster`, docs/deploy.md) --
     # `KEYMEDIC_REDIS_URL`: the Redis a cluster shares (Rasa's lock store, and the default of the two below).
     # Empty: `keymedic cluster` uses redis://127.0.0.1:6379/0. URLs may carry a password: out of repr.
@@ -299,6 +315,9 @@ def load_settings() -> Settings:
         slack_bot_token=os.environ.get("KEYMEDIC_SLACK_BOT_TOKEN", "").strip(),
         slack_api_url=os.environ.get("KEYMEDIC_SLACK_API_URL", "").strip(),
         slack_link_url=os.environ.get("KEYMEDIC_SLACK_LINK_URL", "").strip(),
+        slack_support_channel=os.environ.get("KEYMEDIC_SLACK_SUPPORT_CHANNEL", "").strip(),
+        slack_support_bot_token=os.environ.get("KEYMEDIC_SLACK_SUPPORT_BOT_TOKEN", "").strip(),
+        slack_support_signing_secret=os.environ.get("KEYMEDIC_SLACK_SUPPORT_SIGNING_SECRET", "").strip(),
         redis_url=os.environ.get("KEYMEDIC_REDIS_URL", "").strip(),
         redis_namespace=_namespace("KEYMEDIC_REDIS_NAMESPACE", "keymedic"),
         socketio_redis_url=os.environ.get("KEYMEDIC_SOCKETIO_REDIS_URL", "").strip(),

@@ -136,6 +136,7 @@ def run_outbox_delivery() -> dict[str, Any]:
     from bot.config import load_settings
     from bot.handoff.outbox import RetryPolicy, deliver_due
     from bot.handoff.services import SUPPORT_REASONS
+    from bot.handoff.slack_support import SlackSupportPoster
     from bot.handoff.webhook import WebhookSender
     from bot.store.crypto import load_key_ring
     from bot.store.db import create_database
@@ -151,7 +152,8 @@ def run_outbox_delivery() -> dict[str, Any]:
         raise ValueError("KEYMEDIC_OUTBOX_LEASE must be longer than KEYMEDIC_SUPPORT_WEBHOOK_TIMEOUT")
     database = create_database(settings.database_url)
     keys = load_key_ring(settings)
-    if not settings.support_webhook_url:
+    to_channel = settings.slack_support_enabled
+    if not settings.support_webhook_url and not to_channel:
         # Nothing is claimed: the notifications wait in the outbox until a webhook is configured.
         try:
             uow = SqlAlchemyUnitOfWork(database, keys, write=False)
@@ -162,13 +164,26 @@ def run_outbox_delivery() -> dict[str, Any]:
         if waiting:
             log.warning("KEYMEDIC_SUPPORT_WEBHOOK_URL is not set; %d support notification(s) wait", waiting)
         return {"delivered": [], "failed": [], "configured": False}
-    sender = WebhookSender(
-        settings.support_webhook_url,
-        "slack" if settings.support_webhook_kind == "slack" else "json",
-        web_base_url=settings.web_base_url,
-        secret=settings.support_webhook_secret,
-        timeout_s=settings.support_webhook_timeout_s,
-    )
+    sender: WebhookSender | SlackSupportPoster
+    if to_channel:
+        # The support channel (issue 16): posted with the bot token, so each notification starts a thread
+        # the agents answer in; the webhook, if also set, is not used.
+        sender = SlackSupportPoster(
+            token=settings.slack_support_bot_token,
+            channel=settings.slack_support_channel,
+            uow_factory=lambda: SqlAlchemyUnitOfWork(database, keys),
+            web_base_url=settings.web_base_url,
+            slack_api_url=settings.slack_api_url,
+            timeout_s=settings.support_webhook_timeout_s,
+        )
+    else:
+        sender = WebhookSender(
+            settings.support_webhook_url,
+            "slack" if settings.support_webhook_kind == "slack" else "json",
+            web_base_url=settings.web_base_url,
+            secret=settings.support_webhook_secret,
+            timeout_s=settings.support_webhook_timeout_s,
+        )
     try:
         report = deliver_due(
             lambda: SqlAlchemyUnitOfWork(database, keys), sender, reasons=SUPPORT_REASONS, policy=policy

@@ -5,6 +5,8 @@ keymedic agent add EMAIL --name NAME [--automation]   prints the new credential,
 keymedic agent password-link EMAIL                    a new one-time set-password link (earlier ones end)
 keymedic agent rotate EMAIL                           a new credential; the old ones stop working
 keymedic agent disable EMAIL                          the agent's credentials stop working at once
+keymedic agent link-slack EMAIL --slack-user TEAM:USER  that Slack user acts as the agent in the support
+                                                      channel (docs/slack.md "The support channel")
 keymedic agent list
 """
 
@@ -27,12 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     link.add_argument("email")
     disable = sub.add_parser("disable", help="disable an agent; its credentials stop working")
     disable.add_argument("email")
+    slack = sub.add_parser("link-slack", help="let a Slack user act as this agent in the support channel")
+    slack.add_argument("email")
+    slack.add_argument("--slack-user", required=True, metavar="TEAM:USER", help="Slack team and user ids")
     sub.add_parser("list", help="list the agents")
 
 
 def run(args: argparse.Namespace) -> int:
     from bot.config import load_settings
-    from bot.store import agent_signin, agents
+    from bot.store import agent_signin, agent_slack, agents
     from bot.store.unit_of_work import UnitOfWorkFactory
 
     settings = load_settings()
@@ -60,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
             token = agents.issue_credential(factory(), args.email)
             print(f"agent: new credential for {args.email.strip().lower()}; the old ones no longer work:")
             print(token)
+        elif args.agent_command == "link-slack":
+            team, user = agent_slack.parse_slack_user(args.slack_user)
+            agent = agent_slack.link_slack_user(factory(), args.email, team, user)
+            print(f"agent: Slack user {team}:{user} acts as {agent.email} in the support channel")
         elif args.agent_command == "disable":
             changed = agents.disable_agent(factory(), args.email)
             state = "disabled, console sessions ended" if changed else "was disabled already"

@@ -60,6 +60,8 @@ __all__ = [
     "agent_credentials",
     "agent_password_links",
     "agent_sessions",
+    "agent_slack_users",
+    "support_threads",
     "start_mappers",
     "canonical_decimal",
     "canonical_json",
@@ -464,6 +466,29 @@ def _agent_tokens(name: str) -> Table:
 
 agent_password_links = _agent_tokens("agent_password_links")
 agent_sessions = _agent_tokens("agent_sessions")
+
+# The Slack users who act as an agent in the support channel (`bot.store.agent_slack`; docs/slack.md
+# "The support channel"): `TEAM:USER`, since Slack user ids are unique only within a workspace.
+agent_slack_users = Table(
+    "agent_slack_users",
+    metadata,
+    Column("slack_identity", String(255), primary_key=True),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Each ticket notification posted to the support channel: its channel and `ts`, the root of the thread in
+# which agents reply to the user (`bot.store.agent_slack`). A ticket reopened later gets a thread per opening.
+support_threads = Table(
+    "support_threads",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("channel", String(64), nullable=False),
+    Column("thread_ts", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("channel", "thread_ts"),
+)
 
 _mapper_registry = registry(metadata=metadata)
 _mapped = False

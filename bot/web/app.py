@@ -38,7 +38,7 @@ from bot.observability import web as observability
 from bot.store.db import Database
 from bot.store.model import utcnow
 from bot.store.unit_of_work import AbstractUnitOfWork
-from bot.web import agent, form, signin, slack_link
+from bot.web import agent, form, signin, slack_link, slack_support
 from bot.web.console import routes as console
 from bot.web.intake import InternalError, status_of
 from bot.web.widget import routes as widget
@@ -317,6 +317,7 @@ def build_app(
     agent.register(app, settings, uow_factory=app[_UOW], clock=clock)
     console.register(app, settings)  # the agent console at /agent (issue 16), on the agent API's state
     slack_link.register(app, settings, uow_factory=app[_UOW], clock=clock)  # docs/slack.md
+    slack_support.register(app, settings)  # the support channel (issue 16), on the agent API's state
     widget.register(app, settings)
     return app
 
