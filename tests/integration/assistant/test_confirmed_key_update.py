@@ -16,6 +16,7 @@ from bot.demo import prepare_database
 from bot.diagnosis.model import Item
 from bot.diagnosis.service import reset_rate_limits
 from bot.exchanges._http import aclose_shared_client
+from bot.intake import submit_credentials
 from bot.jobs import run_resync
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
 from bot.sandbox.server import serve_in_thread
@@ -24,7 +25,6 @@ from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.model import CredentialStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
-from bot.web.intake import submit_credentials
 
 pytestmark = pytest.mark.integration
 
