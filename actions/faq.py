@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import DeskAction, channel_of, exchange_of
 from bot.knowledge import answer, depends_on_exchange, is_retrieval_intent, topic_for_intent
-from bot.knowledge.fallback import faq_key, suggestions
+from bot.knowledge.fallback import question_for, suggestions
 from bot.knowledge.search import confident, search
 
 _PERSON = {"title": "Talk to a person", "payload": "/request_human"}
@@ -31,7 +31,7 @@ class ActionAnswerFaq(DeskAction):
     ) -> list[EventType]:
         message: dict[str, Any] = tracker.latest_message or {}
         intent = str((message.get("intent") or {}).get("name") or "")
-        key = faq_key(message)[0] if is_retrieval_intent(intent) else intent
+        key = question_for(message) if is_retrieval_intent(intent) else intent
         topic = topic_for_intent(key) if key else None
         if topic is None:
             # A retrieval key the knowledge base doesn't know (a model older than faq.yml): search instead.

@@ -21,6 +21,8 @@ from bot.knowledge._faq import (
     faq_topics,
     is_retrieval_intent,
     load_faq,
+    one_faq_reading,
+    removal_wins_a_close_call,
     topic_for_intent,
 )
 from bot.knowledge._guides import (
@@ -45,6 +47,8 @@ from bot.knowledge._render import (
 )
 
 __all__ = [
+    "one_faq_reading",
+    "removal_wins_a_close_call",
     "DEFAULT_PATH",
     "KnowledgeError",
     "ApiPage",

@@ -267,3 +267,44 @@ def _text(value: object, where: str, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise KnowledgeError(f"{where}: {field} must be non-empty text")
     return " ".join(value.split())
+
+
+def one_faq_reading(ranking: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """NLU's intent ranking (name, confidence; best first) with the FAQ's retrieval intents read as one.
+
+    The FAQ is split into four retrieval intents (`faq`, `faq_sync`, ...) only so that DIET keeps them apart
+    from the flow intents; the same action answers the ResponseSelector's pick under any of them. Left split,
+    a question DIET spreads over two of them ("is my old key removed as soon as I update": faq 0.51, faq_sync
+    0.12) falls under the fallback threshold, or the two siblings look ambiguous to each other. When the best
+    intent is an FAQ one, it carries the FAQ's whole confidence and its siblings leave the ranking.
+    """
+    if not ranking or not is_retrieval_intent(ranking[0][0]):
+        return ranking
+    total = min(1.0, sum(confidence for name, confidence in ranking if is_retrieval_intent(name)))
+    return [(ranking[0][0], total), *((n, c) for n, c in ranking[1:] if not is_retrieval_intent(n))]
+
+
+REMOVAL_INTENT = "remove_exchange"
+# FallbackClassifier's ambiguity_threshold (config.yml): closer than this, two intents are a close call.
+_CLOSE_CALL = 0.1
+
+
+def removal_wins_a_close_call(ranking: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """`ranking` with removal first when it and an FAQ intent are a close call for the lead.
+
+    "Wouldn't it be easier to remove kraken and add it again?" reads about as much as the FAQ's "why support
+    before removal" as a removal request; left as it is, the fallback takes it and, inside the key form, the
+    form simply asks again. The removal answer (the edits at stake, support first) is the safe one for any
+    message that may be asking to remove an exchange, so it takes the lead, and the FAQ reading leaves the
+    ranking rather than making the two look ambiguous.
+    """
+    if len(ranking) < 2:
+        return ranking
+    (first, c1), (second, c2) = ranking[0], ranking[1]
+    pair = {first, second}
+    if REMOVAL_INTENT not in pair or abs(c1 - c2) >= _CLOSE_CALL:
+        return ranking
+    other = second if first == REMOVAL_INTENT else first
+    if not is_retrieval_intent(other):
+        return ranking
+    return [(REMOVAL_INTENT, max(c1, c2)), *ranking[2:]]

@@ -102,3 +102,26 @@ def _interleave(*sources: Iterable[Suggestion]) -> Iterable[Suggestion]:
         for items in lists:
             if index < len(items):
                 yield items[index]
+
+
+# Below this the ResponseSelector's pick is a guess (its held-out misses had 0.15-0.49, its hits mostly more).
+UNSURE_PICK = 0.3
+# The contract's key-setting questions: specific, well-trained intents, each an FAQ topic of its own.
+_CONTRACT_QUESTIONS = frozenset(
+    {"ask_passphrase", "ask_permissions", "ask_ip_whitelist", "ask_key_activation", "no_transactions"}
+)
+
+
+def question_for(parse: Mapping[str, Any]) -> str | None:
+    """What an FAQ-intent message asks: the selector's pick (`faq_exchange/<topic>`), unless that pick is
+    unsure and NLU's runner-up is one of the contract's key-setting questions, which then answers instead.
+
+    "which scope should my coinbase key have" is `faq_exchange` at 0.64 with the selector unsure (0.23,
+    Coinbase's old keys) and `ask_permissions` at 0.30 behind it: the permissions answer is the one asked for.
+    """
+    key, confidence = faq_key(parse)
+    if key is not None and confidence >= UNSURE_PICK:
+        return key
+    ranking = [str(r.get("name")) for r in parse.get("intent_ranking") or []]
+    runner_up = next((name for name in ranking[1:3] if name in _CONTRACT_QUESTIONS), None)
+    return runner_up or key

@@ -240,3 +240,65 @@ def test_a_malformed_faq_file_names_the_topic_and_field(tmp_path: Path) -> None:
     bad.write_text("- topic: x\n  title: X?\n  answer: Y.\n  exchanges: {mtgox: Z.}\n", encoding="utf-8")
     with pytest.raises(KnowledgeError, match=r"exchanges.mtgox is not an exchange id"):
         load_faq(bad)
+
+
+def test_the_faq_intents_are_read_as_one_when_one_of_them_leads() -> None:
+    from bot.knowledge import one_faq_reading
+
+    ranking = [("faq", 0.51), ("faq_sync", 0.12), ("update_key", 0.2), ("faq_exchange", 0.05)]
+    assert one_faq_reading(ranking) == [("faq", 0.68), ("update_key", 0.2)]
+
+
+def test_a_flow_intent_in_the_lead_keeps_the_ranking_as_it_is() -> None:
+    from bot.knowledge import one_faq_reading
+
+    ranking = [("update_key", 0.4), ("faq", 0.3), ("faq_sync", 0.2)]
+    assert one_faq_reading(ranking) == ranking
+
+
+def test_a_close_call_between_removal_and_an_faq_goes_to_removal() -> None:
+    from bot.knowledge import removal_wins_a_close_call
+
+    assert removal_wins_a_close_call([("faq", 0.47), ("remove_exchange", 0.44), ("greet", 0.02)]) == [
+        ("remove_exchange", 0.47),
+        ("greet", 0.02),
+    ]
+    assert removal_wins_a_close_call([("remove_exchange", 0.48), ("faq", 0.44)]) == [
+        ("remove_exchange", 0.48)
+    ]
+
+
+def test_a_clear_faq_lead_or_a_close_call_without_removal_is_left_alone() -> None:
+    from bot.knowledge import removal_wins_a_close_call
+
+    clear = [("faq", 0.7), ("remove_exchange", 0.2)]
+    other = [("faq", 0.45), ("update_key", 0.44)]
+    flows = [("remove_exchange", 0.45), ("upload_csv", 0.44)]
+    assert [removal_wins_a_close_call(r) for r in (clear, other, flows)] == [clear, other, flows]
+
+
+def _parse(pick: str, confidence: float, ranking: list[str]) -> dict[str, object]:
+    return {
+        "intent_ranking": [{"name": name} for name in ranking],
+        "response_selector": {
+            "default": {"response": {"intent_response_key": pick, "confidence": confidence}}
+        },
+    }
+
+
+def test_an_unsure_faq_pick_gives_way_to_a_key_setting_question_close_behind() -> None:
+    from bot.knowledge.fallback import question_for
+
+    asked = _parse("faq_exchange/coinbase_legacy_key", 0.23, ["faq_exchange", "ask_permissions", "greet"])
+    assert question_for(asked) == "ask_permissions"
+
+
+def test_a_sure_faq_pick_or_no_key_setting_runner_up_keeps_the_pick() -> None:
+    from bot.knowledge.fallback import question_for
+
+    sure = _parse("faq_exchange/coinbase_legacy_key", 0.8, ["faq_exchange", "ask_permissions"])
+    unsure_alone = _parse("faq_sync/tab_open", 0.2, ["faq_sync", "greet", "thank"])
+    assert [question_for(sure), question_for(unsure_alone)] == [
+        "faq_exchange/coinbase_legacy_key",
+        "faq_sync/tab_open",
+    ]

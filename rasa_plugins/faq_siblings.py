@@ -1,0 +1,54 @@
+"""An NLU step after DIET: the FAQ's retrieval intents are read as one intent (bot.knowledge.one_faq_reading),
+so a question DIET spreads over two of them is neither under the fallback threshold nor "ambiguous" between
+two intents that give the same answer; and a close call between removal and an FAQ intent goes to removal, the
+safe answer (bot.knowledge.removal_wins_a_close_call). Measured in docs/knowledge.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.knowledge import one_faq_reading, removal_wins_a_close_call
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class FaqSiblings(GraphComponent, IntentClassifier):
+    """Gives the best FAQ intent the confidence of all FAQ intents (before the FallbackClassifier)."""
+
+    @classmethod
+    def required_components(cls) -> list[type]:
+        return [IntentClassifier]
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> FaqSiblings:
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            ranking = message.get(INTENT_RANKING_KEY) or []
+            pairs = [
+                (str(r.get(INTENT_NAME_KEY)), float(r.get(PREDICTED_CONFIDENCE_KEY, 0.0))) for r in ranking
+            ]
+            merged = removal_wins_a_close_call(one_faq_reading(pairs))
+            if merged == pairs:
+                continue
+            ranked = [
+                {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence} for name, confidence in merged
+            ]
+            message.set(INTENT, ranked[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranked, add_to_output=True)
+        return messages
