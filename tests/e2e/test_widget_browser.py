@@ -213,8 +213,8 @@ def test_a_hand_off_shows_that_a_person_will_reply_and_their_replies(
     expect(log.locator(".km-msg--user").last).to_have_text(re.compile(re.escape(f"secret {REDACTED}")))
     assert pasted not in page.content()
 
-    # The agent replies through the agent API; the widget shows it as theirs, live, under the name of the agent
-    # whose credential sent it (the local run's operator), not a name the request gives.
+    # The agent replies through the agent API; the widget shows it as theirs, live, under the name of the
+    # agent whose credential sent it (the local run's operator), not a name the request gives.
     with httpx.Client(
         base_url=f"{rasa_stack.web_url}/agent/tickets",
         headers={"Authorization": f"Bearer {rasa_stack.agent_token}"},
