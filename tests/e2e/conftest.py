@@ -116,6 +116,14 @@ def start_rasa_stack(settings: Settings, extra_env: Mapping[str, str]) -> Iterat
 
 @pytest.fixture(scope="session")
 def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
+    with own_rasa_stack(tmp_path_factory) as stack:
+        yield stack
+
+
+@contextlib.contextmanager
+def own_rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
+    """A whole local run of its own: the session's shared stack, or a module's that must not share the demo
+    user's one widget conversation with other tests (tests/e2e/test_agent_console_browser.py)."""
     # Everything this stack touches is its own: free ports, and state (database, keys, jobs) in a temp folder.
     settings = isolated_settings(tmp_path_factory.mktemp("var"))
     webhook_port = free_port()

@@ -26,7 +26,7 @@ from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.web.console.pages import edits_phrase
-from tests.e2e.conftest import RasaStack
+from tests.e2e.conftest import RasaStack, own_rasa_stack
 from tests.e2e.test_widget_browser import CHROMIUM, REPLY_TIMEOUT_MS, _open_widget, _tab_to
 from tests.unit.test_no_removal_steps import removal_steps
 
@@ -38,6 +38,14 @@ EMAIL, NAME, PASSWORD = "riley@support.example", "Riley", "a console password fo
 def _uow(stack: RasaStack) -> tuple[SqlAlchemyUnitOfWork, object]:
     database = create_database(stack.settings.database_url)
     return SqlAlchemyUnitOfWork(database, load_key_ring(stack.settings)), database
+
+
+@pytest.fixture(scope="module")
+def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
+    """A stack of this module's own: these tests hand the demo user's one widget conversation to support and
+    walk it through a removal, which the widget's browser tests on the shared stack must not inherit."""
+    with own_rasa_stack(tmp_path_factory) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
