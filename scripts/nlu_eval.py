@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from bot.knowledge import is_retrieval_intent
+from bot.knowledge.fallback import faq_key
 
 __all__ = [
     "EXCHANGE_ENTITY",
@@ -231,7 +232,8 @@ def score(examples: Iterable[Example], parse: Parse, latencies_ms: Sequence[floa
             )
         if gold_intent != example.intent:
             faq_total += 1
-            key, confidence = _selected_response(result)
+            picked, confidence = faq_key(result)
+            key = picked or ""
             if is_retrieval_intent(predicted) and key == example.intent:
                 faq_correct += 1
             else:
@@ -282,13 +284,6 @@ def score(examples: Iterable[Example], parse: Parse, latencies_ms: Sequence[floa
         faq_correct=faq_correct,
         faq_confusions=faq_confusions,
     )
-
-
-def _selected_response(result: Mapping[str, Any]) -> tuple[str, float]:
-    """The ResponseSelector's pick (`faq/<topic>`) and its confidence; ("", 0) when there is none."""
-    selectors = result.get("response_selector") or {}
-    response = (selectors.get("default") or {}).get("response") or {}
-    return str(response.get("intent_response_key") or ""), float(response.get("confidence") or 0.0)
 
 
 def _nlu_items(path: Path) -> list[dict[str, Any]]:
