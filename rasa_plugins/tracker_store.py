@@ -74,7 +74,15 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.observability.metrics import TURNS_NOT_SAVED
-from rasa_plugins import action_guard, action_session, action_validation, event_types, fast_json, patching
+from rasa_plugins import (
+    action_guard,
+    action_session,
+    action_validation,
+    event_types,
+    fast_json,
+    graph_runner,
+    patching,
+)
 
 __all__ = [
     "WindowedSQLTrackerStore",
@@ -250,8 +258,9 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             logger.warning("could not create the tracker snapshot table or its index: %s", error)
         # Rasa loads this class in the Rasa server's process; the speed fixes that need that process are
         # installed with it (rasa_plugins/action_validation.py, action_session.py, action_guard.py,
-        # event_types.py).
+        # event_types.py, graph_runner.py).
         action_validation.install()
+        graph_runner.install()
         action_session.install()
         action_guard.install()
         event_types.install()

@@ -38,6 +38,7 @@ import yaml
 
 from bot.knowledge import is_retrieval_intent
 from bot.knowledge.fallback import faq_key
+from bot.training import TRAINING_OPTIONS
 
 __all__ = [
     "EXCHANGE_ENTITY",
@@ -389,6 +390,7 @@ def _train(config: Path, out_dir: Path, full: bool) -> tuple[Path, float]:
         command = [
             str(rasa), "train", "--config", str(config), "--domain", str(PROJECT_ROOT / "domain.yml"),
             "--data", str(PROJECT_ROOT / "data"), "--out", str(out_dir), "--fixed-model-name", name,
+            *TRAINING_OPTIONS,
         ]  # fmt: skip
     else:
         command = [

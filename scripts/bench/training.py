@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.config import PROJECT_ROOT
-from bot.training import fingerprint
+from bot.training import TRAINING_OPTIONS, fingerprint
 
 __all__ = ["Training", "StarterProject", "ensure_starter", "keymedic_training", "rasa_version"]
 
@@ -170,12 +170,13 @@ def keymedic_training(
     with tempfile.TemporaryDirectory(prefix="keymedic-bench-train-") as out:
         command = [
             _rasa(), "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
-            "--out", out,
+            "--out", out, *TRAINING_OPTIONS,
         ]  # fmt: skip
         seconds = _timed_training(command, PROJECT_ROOT, env, log_dir / "keymedic-train.log")
     training = Training(
         seconds=seconds, source="measured", key=key, measured_at=_now(),
-        command="rasa train --config config.yml --domain domain.yml --data data --out TMP",
+        command="rasa train --config config.yml --domain domain.yml --data data --out TMP "
+        + " ".join(TRAINING_OPTIONS),
     )  # fmt: skip
     cache_root.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(training.as_json(), indent=2))
