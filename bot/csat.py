@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["MIN_RATING", "MAX_RATING", "SLOT", "parse_rating"]
+__all__ = ["MIN_RATING", "MAX_RATING", "SLOT", "parse_rating", "typed_rating", "offers_rating"]
 
 MIN_RATING: Final = 1
 MAX_RATING: Final = 5
@@ -19,6 +19,43 @@ SLOT: Final = "csat_rating"
 # A whole number standing on its own, not a piece of "2FA" or "v3"; "out of 5" and "/5" name the scale.
 _NUMBER: Final = re.compile(r"(?<![\w.\-])(\d+)(?![\w.])")
 _SCALE: Final = re.compile(r"(?:/|\bout of\s+|\bof\s+)5\b", re.IGNORECASE)
+
+
+# A message that is nothing but a rating: an optional lead-in ("a", "I'd give it a", "my rating is"), the
+# number (a digit or its word), an optional scale ("/5", "out of 5") and "stars", and end punctuation. The
+# NLU step (rasa_plugins/typed_ratings.py) reads only these, so "3 or 4", "kraken 2" or "error 5" stay
+# DIET's to classify; the words stand for the digits the buttons send.
+_WORDS: Final = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_ONLY_A_RATING: Final = re.compile(
+    r"""^\s*
+    (?:(?:i'?d|i\s+would|i)\s+(?:give|rate)\s+(?:it|you|you\s+guys|that|this)\s+(?:an?\s+)?
+      |(?:my\s+)?(?:rating|score)(?:\s+is|\s*:)?\s+
+      |an?\s+)?
+    (?P<n>\d+|one|two|three|four|five)
+    (?:\s*/\s*5|\s+out\s+of\s+(?:5|five))?
+    (?:\s+stars?)?
+    \s*[.!]*\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def typed_rating(text: str) -> int | None:
+    """The rating a message consists of ("4", "4/5", "five", "4 stars", "a 3"); None when the message is
+    anything more or the number is outside 1-5."""
+    match = _ONLY_A_RATING.match(text)
+    if match is None:
+        return None
+    word = match.group("n").lower()
+    number = _WORDS[word] if word in _WORDS else int(word)
+    return number if MIN_RATING <= number <= MAX_RATING else None
+
+
+def offers_rating(buttons: object) -> bool:
+    """Whether a bot message's buttons are the rating question's (`/rate_help{...}` payloads): a typed number
+    is a rating only in answer to them (a bare "2" may answer another question)."""
+    return isinstance(buttons, list) and any(
+        isinstance(b, dict) and str(b.get("payload", "")).startswith("/rate_help") for b in buttons
+    )
 
 
 def parse_rating(entity: object, text: str | None) -> int | None:

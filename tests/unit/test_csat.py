@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.csat import parse_rating
+from bot.csat import offers_rating, parse_rating, typed_rating
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,36 @@ def test_a_rating_from_a_button_or_typed(entity: object, text: str, rating: int)
 )
 def test_no_rating_is_guessed(text: str) -> None:
     assert parse_rating(None, text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "rating"),
+    [
+        ("4", 4),
+        ("4/5", 4),
+        ("five", 5),
+        ("Four stars", 4),
+        ("4 stars!", 4),
+        ("a 3", 3),
+        ("3 out of 5", 3),
+        ("I'd give you a 2", 2),
+        ("my rating is 1", 1),
+        ("rating: 5", 5),
+    ],
+)
+def test_a_message_that_is_only_a_rating_is_read(text: str, rating: int) -> None:
+    assert typed_rating(text) == rating
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0", "6", "12", "4.5", "3 or 4", "kraken 2", "2FA", "error 5", "5 connections", "I have 3 wallets", ""],
+)
+def test_a_message_with_more_than_a_rating_is_left_to_the_classifier(text: str) -> None:
+    assert typed_rating(text) is None
+
+
+def test_only_the_rating_buttons_offer_a_rating() -> None:
+    assert offers_rating([{"title": "4", "payload": '/rate_help{"csat_rating": "4"}'}])
+    assert not offers_rating([{"title": "Main", "payload": '/inform{"wallet_id": "2"}'}])
+    assert not offers_rating(None)

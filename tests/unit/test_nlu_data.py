@@ -22,6 +22,10 @@ HELDOUT_FILE = ROOT / "tests" / "nlu" / "heldout.yml"
 SYNONYMS_FILE = ROOT / "data" / "nlu" / "exchanges.yml"
 
 MIN_TRAINING_EXAMPLES = 20
+# Intents a fixed NLU step reads instead of DIET (config.yml): `rate_help`, a typed CSAT answer
+# (rasa_plugins/typed_ratings.py). Their training examples are only their names; the held-out set measures
+# them through the trained pipeline.
+READ_BY_A_FIXED_STEP = frozenset({"rate_help"})
 MIN_HELDOUT_EXAMPLES = 6
 
 
@@ -77,7 +81,8 @@ def _base(intent: str) -> str:
 
 def test_every_domain_intent_has_enough_training_examples(training: list[Example]) -> None:
     counts = Counter(_base(example.intent) for example in training)
-    too_few = {i: counts[i] for i in _domain_intents() if counts[i] < MIN_TRAINING_EXAMPLES}
+    learned = [i for i in _domain_intents() if i not in READ_BY_A_FIXED_STEP]
+    too_few = {i: counts[i] for i in learned if counts[i] < MIN_TRAINING_EXAMPLES}
     assert too_few == {}
 
 
