@@ -9,9 +9,9 @@ rating: the bot asks again rather than guess. The rating is kept in the conversa
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, NamedTuple
 
-__all__ = ["MIN_RATING", "MAX_RATING", "SLOT", "parse_rating", "typed_rating", "offers_rating"]
+__all__ = ["MIN_RATING", "MAX_RATING", "SLOT", "parse_rating", "typed_rating", "offers_rating", "TypedRating"]
 
 MIN_RATING: Final = 1
 MAX_RATING: Final = 5
@@ -39,7 +39,13 @@ _ONLY_A_RATING: Final = re.compile(
 )
 
 
-def typed_rating(text: str) -> int | None:
+class TypedRating(NamedTuple):
+    rating: int
+    start: int  # where the number stands in the message (the entity's span)
+    end: int
+
+
+def typed_rating(text: str) -> TypedRating | None:
     """The rating a message consists of ("4", "4/5", "five", "4 stars", "a 3"); None when the message is
     anything more or the number is outside 1-5."""
     match = _ONLY_A_RATING.match(text)
@@ -47,7 +53,9 @@ def typed_rating(text: str) -> int | None:
         return None
     word = match.group("n").lower()
     number = _WORDS[word] if word in _WORDS else int(word)
-    return number if MIN_RATING <= number <= MAX_RATING else None
+    if not MIN_RATING <= number <= MAX_RATING:
+        return None
+    return TypedRating(number, *match.span("n"))
 
 
 def offers_rating(buttons: object) -> bool:

@@ -60,8 +60,8 @@ class TypedRatings(GraphComponent, IntentClassifier):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = str(message.get(TEXT) or "")
-            rating = typed_rating(text)
-            if rating is None:
+            reading = typed_rating(text)
+            if reading is None:
                 continue
             top = {INTENT_NAME_KEY: RATE_HELP, PREDICTED_CONFIDENCE_KEY: 1.0}
             message.set(INTENT, top, add_to_output=True)
@@ -74,9 +74,9 @@ class TypedRatings(GraphComponent, IntentClassifier):
             message.set(INTENT_RANKING_KEY, [top, *rest], add_to_output=True)
             entity = {
                 ENTITY_ATTRIBUTE_TYPE: SLOT,
-                ENTITY_ATTRIBUTE_VALUE: str(rating),
-                ENTITY_ATTRIBUTE_START: 0,
-                ENTITY_ATTRIBUTE_END: len(text),
+                ENTITY_ATTRIBUTE_VALUE: str(reading.rating),
+                ENTITY_ATTRIBUTE_START: reading.start,
+                ENTITY_ATTRIBUTE_END: reading.end,
                 EXTRACTOR: self.__class__.__name__,
             }
             others = [e for e in message.get(ENTITIES) or [] if e.get(ENTITY_ATTRIBUTE_TYPE) != SLOT]

@@ -209,13 +209,17 @@ def test_an_agent_works_a_hand_off_from_the_console_while_the_user_waits_in_the_
         ("reply", EMAIL) in history and ("approve_removal", EMAIL) in history and ("resume", EMAIL) in history
     )
 
-    # Closing the ticket asks the user to rate the help (CSAT); a button answers, and the report counts it.
+    # Closing the ticket asks the user to rate the help (CSAT), with buttons; a typed rating answers as a
+    # button does (the running model's NLU step, rasa_plugins/typed_ratings.py), and the report counts it.
     agent_page.get_by_role("button", name="Close the ticket").press("Enter")
     expect(agent_page.get_by_text("The ticket is closed.")).to_be_visible()
     question = user_log.locator(".km-msg--bot").filter(has_text="how well did we help you today")
     expect(question).to_be_visible(timeout=REPLY_TIMEOUT_MS)
     choices = user_log.get_by_role("group", name="Suggested replies").last
-    choices.get_by_role("button", name="4", exact=True).press("Enter")
+    expect(choices.get_by_role("button", name="4", exact=True)).to_be_visible()
+    user_page.get_by_label(re.compile("Message to")).focus()
+    user_page.keyboard.type("4 stars")
+    user_page.keyboard.press("Enter")
     thanks = user_log.locator(".km-msg--bot").last
     expect(thanks).to_contain_text("rating us 4 out of 5", timeout=REPLY_TIMEOUT_MS)
     tracker = sqlalchemy.create_engine(f"sqlite:///{rasa_stack.tracker_db}")

@@ -48,7 +48,8 @@ def test_no_rating_is_guessed(text: str) -> None:
     ],
 )
 def test_a_message_that_is_only_a_rating_is_read(text: str, rating: int) -> None:
-    assert typed_rating(text) == rating
+    reading = typed_rating(text)
+    assert reading is not None and reading.rating == rating
 
 
 @pytest.mark.parametrize(
@@ -57,6 +58,11 @@ def test_a_message_that_is_only_a_rating_is_read(text: str, rating: int) -> None
 )
 def test_a_message_with_more_than_a_rating_is_left_to_the_classifier(text: str) -> None:
     assert typed_rating(text) is None
+
+
+def test_the_reading_spans_the_number_as_the_buttons_entity_would() -> None:
+    assert typed_rating("I'd give it a 4 out of 5") == (4, 14, 15)
+    assert typed_rating("five stars") == (5, 0, 4)
 
 
 def test_only_the_rating_buttons_offer_a_rating() -> None:

@@ -22,7 +22,8 @@ def _parsed(text: str) -> Message:
 def test_a_typed_rating_is_rate_help_with_its_number() -> None:
     message = _parsed("4/5")
     assert message.get("intent") == {"name": "rate_help", "confidence": 1.0}
-    assert [(e["entity"], e["value"]) for e in message.get("entities")] == [("csat_rating", "4")]
+    entities = [(e["entity"], e["value"], e["start"], e["end"]) for e in message.get("entities")]
+    assert entities == [("csat_rating", "4", 0, 1)]
     ranking = message.get("intent_ranking")
     assert ranking[0]["name"] == "rate_help" and all(r["confidence"] == 0.0 for r in ranking[1:])
 
