@@ -99,10 +99,10 @@ async def test_a_finished_key_update_asks_for_one_rating_typed_or_tapped(rasa_st
     # A user who answers with something else is not held: the bot does what they asked, and the last
     # rating given stands.
     _ask_again(rasa_stack)
-    replies = rasa_stack.say(DEMO, "my coinbase key stopped working too")
+    replies = rasa_stack.say(DEMO, "binance revoked my api key")
     text = _texts(replies)
     assert "Thank you" not in text and "pick a number" not in text, text
-    assert any(isinstance(r.get("custom"), dict) for r in replies), replies  # the key form, for Coinbase
+    assert any(isinstance(r.get("custom"), dict) for r in replies), replies  # the key form, for Binance
     assert not _asks_for_a_rating(replies)
     assert _rating(rasa_stack) == "2"
     rasa_stack.say(DEMO, "/restart")
