@@ -99,6 +99,11 @@ async def test_a_finished_key_update_asks_for_one_rating_typed_or_tapped(rasa_st
     # A user who answers with something else is not held: the bot does what they asked, and the last
     # rating given stands.
     _ask_again(rasa_stack)
+    replies = rasa_stack.say(DEMO, "ok thanks, bye")
+    text = _texts(replies)
+    assert text and "Thank you for rating" not in text and "pick a number" not in text, text
+    assert not _asks_for_a_rating(replies)
+    _ask_again(rasa_stack)
     replies = rasa_stack.say(DEMO, "binance revoked my api key")
     text = _texts(replies)
     assert "Thank you" not in text and "pick a number" not in text, text
