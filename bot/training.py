@@ -29,7 +29,7 @@ MODEL_PREFIX = "keymedic-"
 # (`make train`, the bench's training time) passes these. `--augmentation 0`: Rasa's default glues 50 random
 # story pairs together for TEDPolicy, 526 trackers instead of 110, and TED's training took ~100 of the 302 s;
 # with max_history 5 the glued stories teach nothing a story does not, and every conversation test and
-# held-out story holds without them (docs/conversation.md, "Augmentation").
+# held-out story holds without them (docs/conversation.md, "Augmentation and the cached TED").
 TRAINING_OPTIONS = ("--augmentation", "0")
 # How many older models to keep beside the current one (switching branches back and forth stays cheap).
 KEEP_OLD_MODELS = 2
