@@ -70,6 +70,9 @@ class Limiter:
     # Refused keys and bans (`bot.diagnosis.refusals`), in the same place as the windows, under the same key.
     refusals: Refusals | None = None
     refusals_fallback: Refusals | None = None
+    # Whether its calls wait on the network (Redis): then callers on an event loop run them in a worker
+    # thread; in-memory calls take microseconds and run in place.
+    blocking: bool = False
 
     def remembered(self, exchange: str, credentials: Credentials) -> Diagnosis | None:
         """The answer to give without asking the exchange again (a refusal or a ban), or None."""
@@ -152,6 +155,7 @@ def limiter_for(settings: Settings) -> Limiter:
                 fallback=MemoryStore(),
                 refusals=Refusals(signals, server_key),
                 refusals_fallback=Refusals(MemorySignals(), server_key),
+                blocking=True,
             )
         else:
             server_key = os.urandom(32)

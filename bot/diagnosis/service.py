@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 import httpx
 
@@ -29,6 +30,8 @@ from bot.observability import metrics
 __all__ = ["diagnose", "LIVE_EXCHANGES", "reset_rate_limits"]
 
 logger = logging.getLogger("bot.diagnosis")
+
+T = TypeVar("T")
 
 LIVE_EXCHANGES: Final[tuple[str, ...]] = tuple(LIVE_CLIENTS)
 
@@ -77,13 +80,13 @@ async def diagnose(
     settings = load_settings()
     limiter = limits.limiter_for(settings)
     # Refused lately, or the exchange asked KeyMedic to back off: answer from memory, send nothing
-    # (bot/diagnosis/refusals.py). In worker threads: with Redis configured these are network round trips.
-    remembered = await asyncio.to_thread(limiter.remembered, exchange, checked.credentials)
+    # (bot/diagnosis/refusals.py).
+    remembered = await _run(limiter, limiter.remembered, exchange, checked.credentials)
     if remembered is not None:
         logger.info("diagnosis answered from memory exchange=%s (no request)", exchange)
         _log(remembered, requests=0)
         return remembered
-    wait = await asyncio.to_thread(limiter.acquire, settings, exchange, checked.credentials.api_key, user_id)
+    wait = await _run(limiter, limiter.acquire, settings, exchange, checked.credentials.api_key, user_id)
     if wait > 0:
         logger.warning("diagnosis refused: rate limit exchange=%s wait_s=%.0f", exchange, wait)
         raise DiagnosisRateLimited(name, wait)
@@ -118,10 +121,20 @@ async def diagnose(
         default = "Not checked: the exchange stopped at an earlier problem."
     diagnosis = Diagnosis(exchange, findings.complete(default), unavailable, time.monotonic() - started)
     if refused or unavailable is not None:
-        await asyncio.to_thread(limiter.remember, exchange, checked.credentials, diagnosis, refused)
+        await _run(limiter, limiter.remember, exchange, checked.credentials, diagnosis, refused)
     _log(diagnosis, requests=session.requests_sent)
     metrics.record_diagnosis(diagnosis)
     return diagnosis
+
+
+async def _run(limiter: limits.Limiter, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` in a worker thread when the limiter waits on Redis; in place when it is in memory.
+
+    Why: a hop to the default thread pool (a handful of workers) costs more than the in-memory call
+    itself, and 20 diagnoses at once queue their hops behind each other (issue 17, docs/bench.md)."""
+    if limiter.blocking:
+        return await asyncio.to_thread(call, *args)
+    return call(*args)
 
 
 def _log(diagnosis: Diagnosis, *, requests: int) -> None:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib.util
 import json
 import logging
 import random
 import ssl
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +55,25 @@ __all__ = [
 logger = logging.getLogger("bot.exchanges")
 
 T = TypeVar("T")
+
+
+def remember_missing_sniffio() -> bool:
+    """Record once that `sniffio` is not installed, so that failing to import it costs nothing.
+
+    Why: httpcore 1.0 runs `import sniffio` each time it sets up a lock (`current_async_library`), several
+    times per request. anyio 4 no longer installs sniffio, and Python does not cache a failed import, so each
+    attempt searched every `sys.path` entry (issue 17, docs/bench.md). `sys.modules[name] = None` is Python's
+    documented way to say "not importable": the import then raises `ModuleNotFoundError` at once, exactly as
+    before, only without the search. Returns whether it recorded the absence (False when sniffio is
+    installed or already imported).
+    """
+    if "sniffio" in sys.modules or importlib.util.find_spec("sniffio") is not None:
+        return False
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
+    return True
+
+
+remember_missing_sniffio()
 
 # Kraken requires a User-Agent on every request (reference/exchanges.md §3); the others accept one.
 USER_AGENT: Final = "KeyMedic/0.1 (+key diagnosis)"

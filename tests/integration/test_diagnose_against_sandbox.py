@@ -202,6 +202,22 @@ async def test_repeated_checks_never_trigger_the_exchanges_lockout(exchange: str
     assert all(d.failing() == () or d.outcome(Item.KEY_KNOWN).status is Status.FAIL for d in results)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 17 audit): diagnoses of one key that start together each pass the key budget "
+    "before the first refusal is remembered, so up to the budget's number reach Kraken and all but the first "
+    "are locked out. A per-key single flight would close it, but would also serialise the diagnosis bench, "
+    "whose 20 users share one sandbox key: a decision for the lead (issue 17).",
+)
+async def test_a_burst_of_first_checks_of_a_refused_key_never_meets_the_lockout(fresh_sandbox: str) -> None:
+    results = await asyncio.gather(
+        *(diagnose("kraken", creds("kraken", "lockout"), user_id=f"user:{i}") for i in range(5)),
+        return_exceptions=True,
+    )
+    codes = {r.unavailable.raw_code for r in results if not isinstance(r, BaseException) and r.unavailable}
+    assert not any(str(code).startswith(LOCKOUT_SIGNS) for code in codes), codes
+
+
 async def test_without_keymedics_memory_the_second_attempt_is_locked_out(fresh_sandbox: str) -> None:
     """The control: the emulation is real, so the test above could fail."""
     await diagnose("kraken", creds("kraken", "lockout"))

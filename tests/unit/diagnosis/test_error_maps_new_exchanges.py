@@ -127,6 +127,7 @@ CASES: list[tuple[str, str, Handler, dict[Item, Status], bool]] = [
     ("gate_io", GATE_GATE, gate_error("IP_FORBIDDEN", 403), {Item.NO_IP_RESTRICTION: FAIL}, True),
     ("gate_io", GATE_GATE, gate_error("FORBIDDEN", 403), {Item.READ_PERMISSION: FAIL}, True),
     ("gate_io", GATE_GATE, gate_error("ACCOUNT_LOCKED", 403), {Item.ACTIVATED: FAIL}, True),
+    ("gate_io", GATE_GATE, gate_error("READ_ONLY", 403), {Item.READ_PERMISSION: FAIL}, True),
     ("gate_io", GATE_GATE, gate_ip_whitelist, {Item.NO_IP_RESTRICTION: FAIL}, False),
     (
         "gate_io",
@@ -164,6 +165,13 @@ CASES: list[tuple[str, str, Handler, dict[Item, Status], bool]] = [
         BITFINEX_GATE,
         bitfinex_error("apikey: digest invalid"),
         {Item.KEY_KNOWN: PASS, Item.SECRET_OK: FAIL},
+        True,
+    ),
+    (
+        "bitfinex",
+        BITFINEX_GATE,
+        bitfinex_error("ERR_AUTH_UNAUTHORIZED"),
+        {Item.KEY_KNOWN: UNKNOWN},
         True,
     ),
     (
@@ -239,30 +247,89 @@ async def test_crypto_com_never_claims_permissions_it_cannot_see() -> None:
     assert outcome.status is UNKNOWN and "Can Read" in (outcome.detail or "")
 
 
-@pytest.mark.parametrize(
-    ("exchange", "path", "answer", "kind"),
-    [
-        (
-            "bybit",
-            BYBIT_GATE,
-            ok({"retCode": 10006, "retMsg": "Too many visits!", "result": {}}),
-            "rate_limited",
-        ),
-        ("bybit", BYBIT_GATE, httpx.Response(403, text="access too frequent"), "rate_limited"),
-        ("bybit", BYBIT_GATE, ok({"retCode": 10002, "retMsg": "...", "result": {}}), "clock_skew"),
-        ("gate_io", GATE_GATE, ok({"label": "TOO_MANY_REQUESTS", "message": "..."}, 429), "rate_limited"),
-        ("gate_io", GATE_GATE, ok({"label": "REQUEST_EXPIRED", "message": "..."}, 401), "clock_skew"),
-        ("crypto_com", CRYPTO_GATE, ok({"code": 42901, "message": "..."}, 429), "rate_limited"),
-        ("crypto_com", CRYPTO_GATE, ok({"code": 40102, "message": "..."}, 401), "clock_skew"),
-        ("bitfinex", BITFINEX_GATE, ok({"error": "ERR_RATE_LIMIT"}, 429), "rate_limited"),
-        ("bitfinex", BITFINEX_GATE, ok(["error", 10114, "nonce: small"], 500), "clock_skew"),
-    ],
-)
+UNAVAILABLE: list[tuple[str, str, httpx.Response, str]] = [
+    (
+        "bybit",
+        BYBIT_GATE,
+        ok({"retCode": 10006, "retMsg": "Too many visits!", "result": {}}),
+        "rate_limited",
+    ),
+    ("bybit", BYBIT_GATE, httpx.Response(403, text="access too frequent"), "rate_limited"),
+    ("bybit", BYBIT_GATE, ok({"retCode": 10002, "retMsg": "...", "result": {}}), "clock_skew"),
+    ("gate_io", GATE_GATE, ok({"label": "TOO_MANY_REQUESTS", "message": "..."}, 429), "rate_limited"),
+    ("gate_io", GATE_GATE, ok({"label": "REQUEST_EXPIRED", "message": "..."}, 401), "clock_skew"),
+    ("crypto_com", CRYPTO_GATE, ok({"code": 42901, "message": "..."}, 429), "rate_limited"),
+    ("crypto_com", CRYPTO_GATE, ok({"code": 40102, "message": "..."}, 401), "clock_skew"),
+    ("bitfinex", BITFINEX_GATE, ok({"error": "ERR_RATE_LIMIT"}, 429), "rate_limited"),
+    ("bitfinex", BITFINEX_GATE, ok(["error", 10114, "nonce: small"], 500), "clock_skew"),
+    # The rest of each exchange's "no answer" codes (reference §9-§11, docs/exchanges/bybit.md).
+    ("bybit", BYBIT_GATE, ok({"retCode": 10018, "retMsg": "...", "result": {}}), "rate_limited"),
+    ("bybit", BYBIT_GATE, ok({"retCode": 10021, "retMsg": "...", "result": {}}), "clock_skew"),
+    ("bybit", BYBIT_GATE, ok({"retCode": 10000, "retMsg": "...", "result": {}}), "server_error"),
+    ("bybit", BYBIT_GATE, ok({"retCode": 10016, "retMsg": "...", "result": {}}), "server_error"),
+    ("gate_io", GATE_GATE, ok({"label": "TOO_FAST", "message": "..."}, 429), "rate_limited"),
+    ("gate_io", GATE_GATE, ok({"label": "TOO_MANY_REQUESTS", "message": "..."}, 400), "rate_limited"),
+    ("gate_io", GATE_GATE, ok({"label": "SERVER_ERROR", "message": "..."}, 400), "server_error"),
+    ("gate_io", GATE_GATE, ok({"label": "INTERNAL", "message": "..."}, 500), "server_error"),
+    ("crypto_com", CRYPTO_GATE, ok({"code": 42901, "message": "..."}, 200), "rate_limited"),
+    ("crypto_com", CRYPTO_GATE, ok({"code": 50001, "message": "..."}, 200), "server_error"),
+    ("bitfinex", BITFINEX_GATE, ok(["error", 11010, "ratelimit: error"], 500), "rate_limited"),
+    ("bitfinex", BITFINEX_GATE, ok(["error", 20060, "maintenance"], 503), "server_error"),
+]
+
+
+@pytest.mark.parametrize(("exchange", "path", "answer", "kind"), UNAVAILABLE)
 async def test_rate_limits_and_clock_problems_are_never_a_bad_key(
     exchange: str, path: str, answer: httpx.Response, kind: str
 ) -> None:
+    # A short deadline: server errors are retried with back-off until it runs out.
     diagnosis = await diagnose(
-        exchange, credentials(exchange), client=fake(exchange, {path: answer}).client()
+        exchange, credentials(exchange), client=fake(exchange, {path: answer}).client(), deadline_s=1.0
     )
     assert diagnosis.unavailable is not None and diagnosis.unavailable.kind == kind
     assert diagnosis.failing() == ()
+
+
+def _tested_codes() -> dict[str, set[str]]:
+    """Every code or label the tests above send, per exchange."""
+    tested: dict[str, set[str]] = {name: set() for name in ("bybit", "gate_io", "crypto_com", "bitfinex")}
+    for exchange, _, handler, _, _ in CASES:
+        response = handler(httpx.Request("GET", "https://example.invalid/"))
+        tested[exchange].add(_code_of(response))
+    for param in UNAVAILABLE:
+        exchange, _, response, _ = param
+        tested[exchange].add(_code_of(response))
+    return tested
+
+
+def _code_of(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, list) and body[:1] == ["error"]:
+        return str(body[2])
+    if isinstance(body, dict):
+        for field in ("retCode", "label", "code", "error"):
+            if field in body:
+                return str(body[field])
+    return ""
+
+
+@pytest.mark.parametrize(
+    ("module", "tables"),
+    [
+        ("bybit", ("ERRORS", "_CLOCK_CODES", "_RATE_LIMIT_CODES", "_SERVER_CODES")),
+        ("gate_io", ("ERRORS", "_CLOCK_LABELS", "_RATE_LIMIT_LABELS", "_SERVER_LABELS")),
+        ("crypto_com", ("ERRORS", "_CLOCK_CODES", "_RATE_LIMIT_CODES")),
+        ("bitfinex", ("ERRORS",)),
+    ],
+)
+def test_every_code_the_client_knows_has_a_test_of_its_verdict(module: str, tables: tuple[str, ...]) -> None:
+    """A code added to a map without a test of what it means fails here."""
+    import importlib
+
+    client = importlib.import_module(f"bot.exchanges.{module}")
+    known = {str(code) for table in tables for code in getattr(client, table)}
+    missing = known - _tested_codes()[module]
+    assert not missing, f"{module}: no verdict test for {sorted(missing)}"

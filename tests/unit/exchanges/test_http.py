@@ -146,3 +146,28 @@ def test_418_ban_is_never_retried() -> None:
     with pytest.raises(RateLimited) as caught:
         check_status(httpx.Response(418), "Binance")
     assert caught.value.retryable is False
+
+
+def test_httpcore_lock_setup_searches_no_path_for_a_missing_sniffio(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpcore tries `import sniffio` at every lock it sets up; with sniffio not installed each try used to
+    search all of sys.path (issue 17's diagnosis bench). Once `bot.exchanges._http` is imported, none does."""
+    import importlib.machinery
+
+    from httpcore._synchronization import current_async_library
+
+    if importlib.machinery.PathFinder.find_spec("sniffio") is not None:
+        pytest.skip("sniffio is installed: its import is cached like any other")
+    searched: list[str] = []
+    original = importlib.machinery.PathFinder.find_spec
+
+    def counting(name: str, *args: object, **kwargs: object) -> object:
+        searched.append(name)
+        return original(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec", counting)
+
+    async def in_a_loop() -> str:
+        return current_async_library()
+
+    assert asyncio.run(in_a_loop()) == "asyncio"
+    assert "sniffio" not in searched

@@ -310,3 +310,37 @@ def test_an_unknown_exchange_id_is_refused(tmp_path: Path) -> None:
     entry(entries, "bybit")["id"] = "mexc"
     with pytest.raises(KnowledgeError, match="'mexc' is not an exchange id"):
         load_guides(write(tmp_path, entries))
+
+
+# Issue 17's four exchanges: each fact pinned to its source (reference/exchanges.md §9-§11,
+# docs/exchanges/bybit.md), so a wrong edit of exchanges.yml fails here.
+NEW_EXCHANGE_FACTS = {
+    # exchange: (what to turn on, a fact of its permission model, where the allowlist is called)
+    "bybit": ("Read-Only", "system-generated", "IP restriction settings"),  # bybit.md: readOnly, RSA keys
+    "gate_io": ("read-only access to your account", "futures", "IP whitelist"),  # §11: futures-only 403
+    "crypto_com": ("Can Read", "starts with Can Read", "IP whitelist"),  # §10: keys default to Can Read
+    "bitfinex": ("read access for account, history", "read or write for each part", "IP restriction"),  # §9
+}
+
+
+@pytest.mark.parametrize("exchange", sorted(NEW_EXCHANGE_FACTS))
+def test_the_four_new_exchanges_are_covered_like_the_others(exchange: str) -> None:
+    from bot.knowledge import answer
+
+    guide = guide_for(exchange)
+    turn_on, permission_fact, allowlist = NEW_EXCHANGE_FACTS[exchange]
+    steps = new_key_steps(guide)
+    assert guide.live_check
+    assert turn_on in steps[1] and permission_fact in steps[1]
+    assert allowlist in steps[3]
+    # None of the four makes a passphrase (§9-§11 sign with key and secret only; Bybit: bybit.md).
+    assert not guide.passphrase.created
+    assert "don't come with a passphrase" in answer("passphrase", exchange)
+    assert not any("passphrase" in step.lower() for step in steps)
+    assert f"test {guide.name} keys live" in answer("live_test_exchanges", exchange)
+    assert csv_backup_steps(guide)[0].startswith(f"Export your transaction history from {guide.name}")
+
+
+def test_bybit_warns_that_keys_without_an_ip_expire() -> None:
+    # docs/exchanges/bybit.md: keys with no IP bound expire (33004 "API key expired").
+    assert "expires keys that aren't bound to an IP" in new_key_steps(guide_for("bybit"))[3]
