@@ -19,10 +19,13 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 __all__ = ["Database", "create_database", "sqlite_file_of"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Connections kept open per process (and as many again under a burst); SQLite has one writer at a time anyway.
+SQLITE_POOL_SIZE = 5
 
 
 def sqlite_file_of(url: str | URL) -> Path | None:
@@ -75,9 +78,24 @@ def create_database(url: str | URL, *, echo: bool = False) -> Database:
         path = sqlite_file_of(parsed)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            parsed, future=True, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-        )
+        timeout = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        if path is None:  # in memory: every connection would be another database, so no pool of them
+            engine = create_engine(parsed, future=True, echo=echo, connect_args=timeout)
+        else:
+            # SQLAlchemy 1.4 gives a SQLite file `NullPool`: every session opened the file, ran the PRAGMAs
+            # and closed it, and closing the last connection to a WAL database checkpoints the WAL into the
+            # file and deletes it. Profiled under `make bench`, that close was about a fifth of the action
+            # server's busy time on a key form's first turn (docs/bench.md, "Session 5"). A pool keeps a few
+            # connections open; each is used by one thread at a time, so sqlite3's same-thread check is off.
+            engine = create_engine(
+                parsed,
+                future=True,
+                echo=echo,
+                poolclass=QueuePool,
+                pool_size=SQLITE_POOL_SIZE,
+                max_overflow=SQLITE_POOL_SIZE,
+                connect_args={**timeout, "check_same_thread": False},
+            )
         _configure_sqlite(engine)
         write_engine: Engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     else:
