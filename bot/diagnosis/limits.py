@@ -24,19 +24,31 @@ import hmac
 import logging
 import os
 import threading
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
 
 from bot.config import Settings
+from bot.diagnosis.flight import (
+    OUTCOME_TTL_S,
+    FlightStore,
+    MemoryFlights,
+    RedisFlights,
+    Ticket,
+    outcome_value,
+    published_outcome,
+)
 from bot.diagnosis.model import Credentials, Diagnosis
 from bot.diagnosis.ratelimit import LimitStore, MemoryStore, RedisStore, Window, key_fingerprint
-from bot.diagnosis.refusals import MemorySignals, RedisSignals, Refusals
+from bot.diagnosis.refusals import MemorySignals, RedisSignals, Refusals, credential_fingerprint
 
 __all__ = ["Limiter", "limiter_for", "windows_for", "reset"]
 
 logger = logging.getLogger("bot.diagnosis")
 
 _SERVER_KEY_LABEL: Final = b"keymedic/diagnosis-limit/v1"
+
+T = TypeVar("T")
 
 
 def windows_for(
@@ -73,6 +85,43 @@ class Limiter:
     # Whether its calls wait on the network (Redis): then callers on an event loop run them in a worker
     # thread; in-memory calls take microseconds and run in place.
     blocking: bool = False
+    # The per-key single flight (`bot.diagnosis.flight`), in the same place as the windows.
+    flights: FlightStore = field(default_factory=MemoryFlights)
+    flights_fallback: FlightStore | None = None
+
+    def ticket(self, exchange: str, credentials: Credentials) -> Ticket:
+        """A diagnosis's place in the flight of its key (named by fingerprints, never by the key)."""
+        return Ticket(
+            lock_name=f"lock:{key_fingerprint(self.server_key, exchange, credentials.api_key)}",
+            outcome_name=f"outcome:{credential_fingerprint(self.server_key, exchange, credentials)}",
+        )
+
+    def try_lock(self, ticket: Ticket, ttl_s: float) -> str | None:
+        """Take the key's flight lock (None), or say whose flight holds it."""
+        return self._flight(lambda store: store.try_lock(ticket.lock_name, ticket.token, ttl_s))
+
+    def unlock(self, ticket: Ticket) -> None:
+        self._flight(lambda store: store.unlock(ticket.lock_name, ticket.token))
+
+    def publish(self, ticket: Ticket, diagnosis: Diagnosis) -> None:
+        """Leave this flight's outcome for the diagnoses of the same credential that wait for it."""
+        value = outcome_value(ticket.token, diagnosis)
+        self._flight(lambda store: store.put(ticket.outcome_name, value, OUTCOME_TTL_S))
+
+    def shared_outcome(self, ticket: Ticket) -> Diagnosis | None:
+        """The outcome of a flight this diagnosis waited for, on the same credential, or None."""
+        if not ticket.waited_for:
+            return None
+        return published_outcome(ticket, self._flight(lambda store: store.get(ticket.outcome_name)))
+
+    def _flight(self, call: Callable[[FlightStore], T]) -> T:
+        try:
+            return call(self.flights)
+        except Exception as error:  # redis-py's errors, as in `acquire`
+            if self.flights_fallback is None:
+                raise
+            logger.warning("diagnosis single flight: shared store failed (%s)", type(error).__name__)
+            return call(self.flights_fallback)
 
     def remembered(self, exchange: str, credentials: Credentials) -> Diagnosis | None:
         """The answer to give without asking the exchange again (a refusal or a ban), or None."""
@@ -117,6 +166,9 @@ class Limiter:
         for refusals in (self.refusals, self.refusals_fallback):
             if refusals is not None:
                 refusals.store.reset()
+        for flights in (self.flights, self.flights_fallback):
+            if flights is not None:
+                flights.reset()
 
 
 _limiters: dict[tuple[str, str], Limiter] = {}
@@ -156,6 +208,8 @@ def limiter_for(settings: Settings) -> Limiter:
                 refusals=Refusals(signals, server_key),
                 refusals_fallback=Refusals(MemorySignals(), server_key),
                 blocking=True,
+                flights=RedisFlights(client, prefix=f"{settings.redis_namespace}:diagnosis-flight"),
+                flights_fallback=MemoryFlights(),
             )
         else:
             server_key = os.urandom(32)

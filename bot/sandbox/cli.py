@@ -48,12 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _print_table() -> None:
-    from bot.sandbox.scenarios import scenario_table
+    from bot.sandbox.scenarios import VALID_FAMILY_SIZE, scenario_table
 
     rows = scenario_table()
     width = max(len(row.api_key) for row in rows)
     for row in rows:
         print(f"{row.exchange:<11} {row.scenario:<20} {row.api_key:<{width}}  {row.answer}")
+    print(
+        f"\nEvery exchange also knows valid-1 … valid-{VALID_FAMILY_SIZE}: keys of their own (own secret) "
+        "that answer like valid, for many users at once (keymedic sandbox --show kraken valid-7)."
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,11 @@ the README can list them. None of them can be a real key, because each carries a
 (KuCoin ids are Mongo ObjectIds whose first 8 hex digits are a creation time: 0 is 1970. The Coinbase
 organisation is `00000000-0000-4000-8000-6b65796d6564`, "keymed" in hex.)
 
+Beside `valid`, every exchange knows a family of further read-only keys with history, `valid-1` …
+`valid-100` (`VALID_FAMILY_SIZE`): each answers exactly like `valid` but is a key of its own, with its own
+secret (and passphrase) derived from the seed like the others, so many users at once can each have a key, as
+on a real exchange (`keymedic sandbox --show kraken valid-7`). They are not in `scenarios_for` or the table.
+
 `wrong_secret` and `wrong_passphrase` are the `valid` key with a different, well-formed secret or passphrase,
 so the sandbox sees a known key and a signature (or passphrase) that does not match. `unknown_key` is
 well-formed but registered nowhere. Scenarios an exchange cannot express are left out of `scenarios_for`
@@ -43,6 +48,8 @@ __all__ = [
     "registered_key",
     "unsupported_reason",
     "BLOCKED_IP",
+    "VALID_FAMILY_SIZE",
+    "valid_family_member",
 ]
 
 SCENARIOS: Final[tuple[str, ...]] = (
@@ -78,6 +85,9 @@ SANDBOX_EXCHANGES: Final[tuple[str, ...]] = (
     "crypto_com",
     "bitfinex",
 )
+
+# How many further `valid` keys each exchange knows: `valid-1` … `valid-<this>`.
+VALID_FAMILY_SIZE: Final = 100
 
 # The allowlist of every `ip_whitelist` key: a documentation address (RFC 5737), so no caller is ever on it.
 BLOCKED_IP: Final = "203.0.113.7"
@@ -398,9 +408,19 @@ def _passphrase(exchange: str, scenario: str) -> str | None:
     return "Sandbox-" + _alnum(_derive(exchange, scenario, "passphrase", 16), 8) + "1"
 
 
+def valid_family_member(scenario: str) -> int | None:
+    """N for `valid-N` (1 ≤ N ≤ `VALID_FAMILY_SIZE`), else None."""
+    prefix, _, number = scenario.partition("-")
+    if prefix != "valid" or not number.isdigit() or number != str(int(number)):
+        return None
+    return int(number) if 1 <= int(number) <= VALID_FAMILY_SIZE else None
+
+
 def _check(exchange: str, scenario: str | None = None) -> None:
     if exchange not in SANDBOX_EXCHANGES:
         raise KeyError(f"the sandbox does not play {exchange!r}; it plays {', '.join(SANDBOX_EXCHANGES)}")
+    if scenario is not None and valid_family_member(scenario) is not None:
+        return
     if scenario is not None and scenario not in _ANSWERS[exchange]:
         reason = unsupported_reason(exchange, scenario) or "no such scenario"
         raise KeyError(f"{exchange} has no {scenario!r} scenario: {reason}")
@@ -449,6 +469,10 @@ def _registry(exchange: str) -> dict[str, SandboxKey]:
             continue
         key, secret, passphrase = _credentials(exchange, scenario)
         known[key] = SandboxKey(exchange, scenario, key, secret, passphrase)
+    # The `valid` family: each its own key and secret, each playing `valid`.
+    for number in range(1, VALID_FAMILY_SIZE + 1):
+        key, secret, passphrase = _credentials(exchange, f"valid-{number}")
+        known[key] = SandboxKey(exchange, "valid", key, secret, passphrase)
     return known
 
 

@@ -202,20 +202,31 @@ async def test_repeated_checks_never_trigger_the_exchanges_lockout(exchange: str
     assert all(d.failing() == () or d.outcome(Item.KEY_KNOWN).status is Status.FAIL for d in results)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 17 audit): diagnoses of one key that start together each pass the key budget "
-    "before the first refusal is remembered, so up to the budget's number reach Kraken and all but the first "
-    "are locked out. A per-key single flight would close it, but would also serialise the diagnosis bench, "
-    "whose 20 users share one sandbox key: a decision for the lead (issue 17).",
-)
 async def test_a_burst_of_first_checks_of_a_refused_key_never_meets_the_lockout(fresh_sandbox: str) -> None:
+    """Diagnoses of one key that start together (a double-submitted form, two tabs) wait for the first
+    (bot/diagnosis/flight.py): one reaches Kraken, the others hear it was already refused."""
     results = await asyncio.gather(
         *(diagnose("kraken", creds("kraken", "lockout"), user_id=f"user:{i}") for i in range(5)),
         return_exceptions=True,
     )
     codes = {r.unavailable.raw_code for r in results if not isinstance(r, BaseException) and r.unavailable}
     assert not any(str(code).startswith(LOCKOUT_SIGNS) for code in codes), codes
+    diagnoses = [r for r in results if not isinstance(r, BaseException)]
+    assert len(diagnoses) == 5, results
+    assert all(d.outcome(Item.KEY_KNOWN).status is Status.FAIL for d in diagnoses)
+    assert sum(d.refused_before_s is None for d in diagnoses) == 1  # only the first asked Kraken
+
+
+async def test_the_valid_family_keys_are_keys_of_their_own_that_pass(fresh_sandbox: str) -> None:
+    """`valid-N` (the bench's 20 users): each passes like `valid`, and a wrong secret for it is refused, so
+    the sandbox verifies its own signature."""
+    diagnoses = await asyncio.gather(*(diagnose("kraken", creds("kraken", f"valid-{n}")) for n in (1, 2, 20)))
+    assert all(d.all_passed for d in diagnoses), [d.to_dict() for d in diagnoses]
+    keys = {creds("kraken", f"valid-{n}").api_key for n in (1, 2, 20)} | {creds("kraken", "valid").api_key}
+    assert len(keys) == 4
+    wrong = Credentials(creds("kraken", "valid-1").api_key, creds("kraken", "valid-2").api_secret)
+    refused = await diagnose("kraken", wrong)
+    assert refused.outcome(Item.SECRET_OK).status is Status.FAIL
 
 
 async def test_without_keymedics_memory_the_second_attempt_is_locked_out(fresh_sandbox: str) -> None:

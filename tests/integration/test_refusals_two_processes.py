@@ -1,5 +1,7 @@
-"""Two processes sharing Redis: a burst of checks with a key the exchange refuses reaches the exchange at most
-the key's budget of times in all, and, once refused, not at all. First two plain processes calling
+"""Two processes sharing Redis: a burst of checks with a key the exchange refuses, started together, reaches
+the exchange exactly once in all (the key's single flight, bot/diagnosis/flight.py: the others wait for that
+check and hear the key was already refused), and, once refused, not at all; the key budget is the second
+line of defence. First two plain processes calling
 `diagnose()`, then two real action servers (`python -m actions.server`) answering `action_check_api_key` calls
 as Rasa makes them, with the submitted keys in one PostgreSQL database. The exchange is a counting HTTP server
 that answers like Kraken for an unknown key."""
@@ -32,22 +34,27 @@ pytestmark = pytest.mark.integration
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 BUDGET = 3
+# How long the counting exchange takes to answer.
+ANSWER_DELAY_S = 0.3
 
-# One process: a burst of 10 concurrent diagnoses of the same key, each as another user.
+# One process: a burst of 10 concurrent diagnoses of the same key, each as another user, started when the
+# parent says "go" (stdin: the credentials on one line, then "go"), so two processes' bursts overlap.
 _WORKER = """
 import asyncio, json, sys
 from bot.diagnosis import diagnose
 from bot.diagnosis.model import Credentials
 
 async def main():
-    creds = Credentials.from_mapping(json.loads(sys.stdin.read()))
+    creds = Credentials.from_mapping(json.loads(sys.stdin.readline()))
+    print("ready", flush=True)
+    sys.stdin.readline()
     async def one(i):
         try:
             await diagnose("kraken", creds, user_id=f"user:{sys.argv[1]}:{i}")
         except Exception as error:
             return type(error).__name__
         return "diagnosed"
-    print(json.dumps(await asyncio.gather(*(one(i) for i in range(10)))))
+    print(json.dumps(await asyncio.gather(*(one(i) for i in range(10)))), flush=True)
 
 asyncio.run(main())
 """
@@ -61,6 +68,7 @@ def kraken_refusing() -> Iterator[tuple[str, list[str]]]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's name)
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             seen.append(self.path)
+            time.sleep(ANSWER_DELAY_S)  # the first check is still in flight when the others start
             body = json.dumps({"error": ["EAPI:Invalid key"], "result": {}}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -116,17 +124,31 @@ def test_two_processes_never_exceed_the_key_budget_and_stop_after_the_refusal(
             text=True,
         )
 
+    def start(*processes: subprocess.Popen[str]) -> list[tuple[str, str]]:
+        for process in processes:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(creds + "\n")
+            process.stdin.flush()
+        for process in processes:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "ready", process.stderr
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        return [process.communicate(timeout=60) for process in processes]
+
     first, second = burst("a"), burst("b")
-    outputs = [p.communicate(creds, timeout=60) for p in (first, second)]
+    outputs = start(first, second)
     for process, (out, err) in zip((first, second), outputs, strict=True):
         assert process.returncode == 0, err
         assert len(json.loads(out)) == 10
-    assert 1 <= len(seen) <= BUDGET
+    assert len(seen) == 1, seen
 
     again = burst("c")
-    out, err = again.communicate(creds, timeout=60)
+    [(out, err)] = start(again)
     assert again.returncode == 0, err
-    assert len(seen) <= BUDGET
+    assert len(seen) == 1, seen
     assert "diagnosed" in json.loads(out)  # answered from the remembered refusal, not refused outright
 
 
@@ -259,10 +281,11 @@ async def test_two_action_servers_keep_a_burst_within_the_key_budget(
         wallet_id, reference = await submitted(sender)
         calls.append((action_servers[i % 2], sender, wallet_id, reference))
 
+    # All at once, half on each server: one check reaches the exchange; the others wait for it.
     with ThreadPoolExecutor(BURST) as pool:
         results = list(pool.map(lambda call: check_api_key(*call), calls))
 
-    assert 1 <= len(seen) <= BUDGET, seen
+    assert len(seen) == 1, seen
     # Every user hears the key is wrong (from the exchange or from the remembered refusal), or is asked to
     # wait: never that the key works, never that the exchange could not be asked.
     assert {r["key_status"] for r in results} <= {"failed", "rate_limited"}, results
@@ -275,4 +298,4 @@ async def test_two_action_servers_keep_a_burst_within_the_key_budget(
         result = check_api_key(url, sender, wallet_id, reference)
         assert result["key_status"] == "failed", result
         assert "already" in result["text"].lower(), result["text"]
-    assert len(seen) <= BUDGET, seen
+    assert len(seen) == 1, seen

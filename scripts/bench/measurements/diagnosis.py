@@ -11,16 +11,20 @@ For each exchange with a live client, against the exchange sandbox adding `LATEN
   those intervals that do not overlap (`dependent_round_trips`). A gate call followed by a concurrent group
   is 2; Kraken and Gemini, which must send one call after the other, count each call;
 - **one diagnosis / (round trips × 200 ms)**: the overhead above the unavoidable latency (target ≤ 1.3);
-- **20 diagnoses at once**: 20 users (distinct user ids) each diagnosing at the same time on the process's
-  pooled client, median of the batches after a warm-up batch, and its ratio to one diagnosis (target ≤ 2.0).
+- **20 diagnoses at once**: 20 users (distinct user ids), each with a key of their own, diagnosing at the same
+  time on the process's pooled client, median of the batches after a warm-up batch, and its ratio to one
+  diagnosis (target ≤ 2.0).
 
-The sandbox has one `valid` key per exchange, and Kraken and Gemini reject a nonce lower than the last one a
-key accepted, so 20 concurrent diagnoses of that one key would fail on the nonces a real exchange would see
-from 20 different keys. Each of the 20 users therefore gets the key on its own sandbox instance (20
-`serve_in_thread` servers in this process, each with its own nonce memory): the client's requests go to
-`KEYMEDIC_<EXCHANGE>_URL` as usual and a transport wrapper sends user *i*'s to instance *i*'s port (the
-signed paths and Host header are unchanged). The diagnosis limits (5 per key and per user and exchange in 10
-minutes) would refuse the same key's sixth diagnosis, so `KEYMEDIC_DIAGNOSIS_RATE_LIMIT`, `…_USER_LIMIT` and
+A real exchange's 20 users each have their own key, and KeyMedic runs one diagnosis of a key at a time
+(`bot.diagnosis.flight`: diagnoses of the same key that start together wait for the first and take its
+outcome), so 20 users sharing one key would collapse into one check. User *i* therefore pastes the sandbox's
+`valid-<i+1>` key (`bot.sandbox.scenarios`: keys of their own, with their own secrets, that answer like
+`valid`; the sandbox verifies each one's signature as it does every key's). Each user also keeps a sandbox
+instance of their own (20 `serve_in_thread` servers in this process), as in the runs before distinct keys, so
+the figures stay comparable: the client's requests go to `KEYMEDIC_<EXCHANGE>_URL` as usual and a transport
+wrapper sends user *i*'s to instance *i*'s port (the signed paths and Host header are unchanged). The single
+run diagnoses `valid` again and again, and the diagnosis limits (5 per key and per user and exchange in 10
+minutes) would refuse its sixth diagnosis, so `KEYMEDIC_DIAGNOSIS_RATE_LIMIT`, `…_USER_LIMIT` and
 `…_KEY_LIMIT` are raised for the measurement (restored after), and `reset_rate_limits()` runs between runs.
 
 Every diagnosis must come back without an `unavailable` outcome and without a failed item (items the exchange
@@ -177,9 +181,14 @@ async def _measure_exchange(exchange: str, ports: Sequence[int], runs: int, batc
     result = ExchangeResult(exchange)
     client, spans = _instrumented_client(ports)
     async with client:
+        # User i's own key (module docstring): one per sandbox instance.
+        own_keys = [
+            Credentials.from_mapping(credentials_for(exchange, f"valid-{slot + 1}"))
+            for slot in range(len(ports))
+        ]
 
-        async def one(user: str) -> bool:
-            return _passed(await diagnose(exchange, credentials, client=client, user_id=user))
+        async def one(user: str, key: Credentials = credentials) -> bool:
+            return _passed(await diagnose(exchange, key, client=client, user_id=user))
 
         reset_rate_limits()
         await one("bench-warmup")
@@ -196,7 +205,7 @@ async def _measure_exchange(exchange: str, ports: Sequence[int], runs: int, batc
 
         async def user(slot: int, batch: int) -> bool:
             _SLOT.set(slot)  # this task's context only
-            return await one(f"bench-user-{batch}-{slot}")
+            return await one(f"bench-user-{batch}-{slot}", own_keys[slot])
 
         for batch in range(batches + 1):  # batch 0 warms the pool up and is left out
             reset_rate_limits()
@@ -248,7 +257,8 @@ def _figures(results: Sequence[ExchangeResult], skipped: Sequence[str]) -> list[
 
 @measurement("diagnosis")
 def diagnosis(context: BenchContext) -> list[Figure]:
-    """One diagnosis and 20 at once per exchange, against the sandbox with 200 ms per answer."""
+    """One diagnosis and 20 at once (20 users, 20 keys) per exchange, against the sandbox with 200 ms per
+    answer."""
     from bot.diagnosis.service import LIVE_EXCHANGES
     from bot.sandbox.server import serve_in_thread
 

@@ -114,9 +114,17 @@ def _ccxt_request(
     return httpx.request(method, target, headers=signed["headers"], content=signed["body"])
 
 
-def call(base: str, exchange: str, scenario: str, endpoint: int = 0, **patch: Any) -> httpx.Response:
-    """Sign and send one request for this exchange's endpoint (0 cheap, 1 permissions, 2 history)."""
-    creds = credentials_for(exchange, scenario)
+def call(
+    base: str,
+    exchange: str,
+    scenario: str,
+    endpoint: int = 0,
+    creds: dict[str, str] | None = None,
+    **patch: Any,
+) -> httpx.Response:
+    """Sign and send one request for this exchange's endpoint (0 cheap, 1 permissions, 2 history), with the
+    scenario's credentials or `creds`."""
+    creds = creds or credentials_for(exchange, scenario)
     target = ENDPOINTS[exchange][endpoint]
     host = urlsplit(base).netloc
     if exchange == "coinbase":
@@ -280,6 +288,25 @@ def test_valid_key_is_accepted_on_every_endpoint(sandbox_url: str, exchange: str
     for endpoint in range(len(ENDPOINTS[exchange])):
         response = call(sandbox_url, exchange, "valid", endpoint)
         assert (response.status_code, outcome(exchange, response)) == (200, "ok"), (endpoint, response.text)
+
+
+@pytest.mark.parametrize("exchange", SANDBOX_EXCHANGES)
+def test_the_valid_family_is_accepted_and_each_key_needs_its_own_secret(
+    sandbox_url: str, exchange: str
+) -> None:
+    for scenario in ("valid-1", "valid-20"):
+        response = call(sandbox_url, exchange, scenario)
+        assert (response.status_code, outcome(exchange, response)) == (200, "ok"), (scenario, response.text)
+    mixed = {
+        **credentials_for(exchange, "valid-1"),
+        "api_secret": credentials_for(exchange, "valid-2")["api_secret"],
+    }
+    response = call(sandbox_url, exchange, "valid-1", creds=mixed)
+    refused = call(sandbox_url, exchange, "wrong_secret")
+    assert (response.status_code, outcome(exchange, response)) == (
+        refused.status_code,
+        outcome(exchange, refused),
+    ), response.text
 
 
 PERMISSION_FIELDS: dict[str, Any] = {

@@ -13,11 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from bot.sandbox.scenarios import (
     SANDBOX_EXCHANGES,
     SCENARIOS,
+    VALID_FAMILY_SIZE,
     credentials_for,
     registered_key,
     scenario_table,
     scenarios_for,
     unsupported_reason,
+    valid_family_member,
 )
 
 UUID_TAIL = r"-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
@@ -120,3 +122,30 @@ def test_the_table_has_every_supported_scenario() -> None:
     rows = scenario_table()
     assert len(rows) == sum(len(scenarios_for(e)) for e in SANDBOX_EXCHANGES)
     assert all(row.answer for row in rows)
+
+
+@pytest.mark.parametrize("exchange", SANDBOX_EXCHANGES)
+def test_the_valid_family_are_keys_of_their_own_that_play_valid(exchange: str) -> None:
+    """`valid-1` … `valid-100`: many users at once, each with a key and secret of their own."""
+    key_shape, secret_shape = SHAPES[exchange]
+    family = [credentials_for(exchange, f"valid-{n}") for n in (1, 2, VALID_FAMILY_SIZE)]
+    valid = credentials_for(exchange, "valid")
+    assert len({c["api_key"] for c in family} | {valid["api_key"]}) == 4
+    assert len({c["api_secret"] for c in family} | {valid["api_secret"]}) == 4
+    for creds in family:
+        assert re.fullmatch(key_shape, creds["api_key"]), creds["api_key"]
+        assert re.fullmatch(secret_shape, creds["api_secret"], re.DOTALL)
+        assert ("passphrase" in creds) == (exchange in ("kucoin", "okx"))
+        known = registered_key(exchange, creds["api_key"])
+        assert known is not None and known.scenario == "valid"
+        assert known.api_secret == creds["api_secret"]
+    assert credentials_for(exchange, "valid-7") == credentials_for(exchange, "valid-7")  # deterministic
+
+
+@pytest.mark.parametrize(
+    "name", ["valid-0", f"valid-{VALID_FAMILY_SIZE + 1}", "valid-07", "valid-x", "valid-"]
+)
+def test_names_outside_the_valid_family_are_refused(name: str) -> None:
+    assert valid_family_member(name) is None
+    with pytest.raises(KeyError):
+        credentials_for("kraken", name)
