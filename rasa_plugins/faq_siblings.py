@@ -6,36 +6,17 @@ safe answer (bot.knowledge.removal_wins_a_close_call). Measured in docs/knowledg
 
 from __future__ import annotations
 
-from typing import Any
-
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.knowledge import one_faq_reading, removal_wins_a_close_call
+from rasa_plugins.nlu_step import IntentReadingStep
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class FaqSiblings(GraphComponent, IntentClassifier):
+class FaqSiblings(IntentReadingStep):
     """Gives the best FAQ intent the confidence of all FAQ intents (before the FallbackClassifier)."""
-
-    @classmethod
-    def required_components(cls) -> list[type]:
-        return [IntentClassifier]
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> FaqSiblings:
-        return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

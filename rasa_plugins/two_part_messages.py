@@ -6,13 +6,7 @@ bot/side_questions.py's; this adapter only moves it into Rasa's parse. Measured 
 
 from __future__ import annotations
 
-from typing import Any
-
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
@@ -23,26 +17,13 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.side_questions import two_part_trigger
+from rasa_plugins.nlu_step import IntentReadingStep
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class TwoPartMessages(GraphComponent, IntentClassifier):
+class TwoPartMessages(IntentReadingStep):
     """Reads a trigger-plus-question message as its trigger (before the FallbackClassifier, which then sees
     the combined confidence)."""
-
-    @classmethod
-    def required_components(cls) -> list[type]:
-        return [IntentClassifier]
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> TwoPartMessages:
-        return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

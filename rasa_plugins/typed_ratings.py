@@ -11,13 +11,7 @@ question (data/rules/csat.yml), and the forms go on otherwise.
 
 from __future__ import annotations
 
-from typing import Any
-
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import (
     ENTITIES,
     ENTITY_ATTRIBUTE_END,
@@ -34,28 +28,15 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.csat import SLOT, typed_rating
+from rasa_plugins.nlu_step import IntentReadingStep
 
 RATE_HELP = "rate_help"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class TypedRatings(GraphComponent, IntentClassifier):
+class TypedRatings(IntentReadingStep):
     """Reads a message that is only a rating as `rate_help` (before the FallbackClassifier, which then sees
     a certain reading)."""
-
-    @classmethod
-    def required_components(cls) -> list[type]:
-        return [IntentClassifier]
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> TypedRatings:
-        return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from bot.diagnosis.model import Diagnosis
-from bot.diagnosis.refusals import diagnosis_from_dict
+from bot.diagnosis.refusals import MemorySignals, RedisSignals, diagnosis_from_dict
 
 __all__ = ["FlightStore", "MemoryFlights", "RedisFlights", "Ticket", "published_outcome", "outcome_value"]
 
@@ -57,15 +55,13 @@ class FlightStore(Protocol):
     def reset(self) -> None: ...
 
 
-class MemoryFlights:
-    """Locks and outcomes of one process, with expiries, at most `max_entries` outcomes."""
+class MemoryFlights(MemorySignals):
+    """Locks and outcomes of one process, with expiries, at most `max_entries` outcomes (the outcomes are
+    the refusal memory's expiring entries; the locks are added here)."""
 
     def __init__(self, *, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._max = max_entries
-        self._lock = threading.Lock()
+        super().__init__(max_entries=max_entries, clock=clock)
         self._locks: dict[str, tuple[float, str]] = {}
-        self._values: OrderedDict[str, tuple[float, str]] = OrderedDict()
 
     def try_lock(self, name: str, token: str, ttl_s: float) -> str | None:
         now = self._clock()
@@ -82,24 +78,10 @@ class MemoryFlights:
             if held is not None and held[1] == token:
                 del self._locks[name]
 
-    def put(self, name: str, value: str, ttl_s: float) -> None:
-        with self._lock:
-            self._values[name] = (self._clock() + ttl_s, value)
-            self._values.move_to_end(name)
-            while len(self._values) > self._max:
-                self._values.popitem(last=False)
-
-    def get(self, name: str) -> str | None:
-        with self._lock:
-            entry = self._values.get(name)
-            if entry is None or entry[0] <= self._clock():
-                return None
-            return entry[1]
-
     def reset(self) -> None:
         with self._lock:
             self._locks.clear()
-            self._values.clear()
+        super().reset()
 
 
 # KEYS[1]: the lock; ARGV[1]: the token that took it. Deletes it only if that token still holds it.
@@ -111,12 +93,11 @@ return 0
 """
 
 
-class RedisFlights:
+class RedisFlights(RedisSignals):
     """Locks and outcomes in Redis under `prefix`, shared by every process of the deployment."""
 
     def __init__(self, client: Any, *, prefix: str) -> None:
-        self._client = client
-        self._prefix = prefix.rstrip(":") + ":"
+        super().__init__(client, prefix=prefix)
         self._unlock = client.register_script(_UNLOCK)
 
     def try_lock(self, name: str, token: str, ttl_s: float) -> str | None:
@@ -130,17 +111,6 @@ class RedisFlights:
 
     def unlock(self, name: str, token: str) -> None:
         self._unlock(keys=[self._prefix + name], args=[token.encode()])
-
-    def put(self, name: str, value: str, ttl_s: float) -> None:
-        self._client.set(self._prefix + name, value.encode(), px=max(1, int(ttl_s * 1000)))
-
-    def get(self, name: str) -> str | None:
-        raw = self._client.get(self._prefix + name)
-        return None if raw is None else bytes(raw).decode()
-
-    def reset(self) -> None:
-        for key in self._client.scan_iter(match=self._prefix + "*", count=500):
-            self._client.delete(key)
 
 
 @dataclass
