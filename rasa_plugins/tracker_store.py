@@ -41,8 +41,8 @@ So `retrieve` returns a *window*: the current state, then the events of the last
   fails it raises `TrackerStoreUnavailable`, which the channels show the user as "not saved, send it
   again", and counts it in `keymedic_turns_not_saved_total`. Rasa wraps every store in
   `FailSafeTrackerStore`, which on a failed save carries on with an `InMemoryTrackerStore` (the turn is
-  answered, then forgotten) and on a failed retrieve starts the conversation over; `install_no_fallback`
-  makes it pass this store's errors through instead.
+  answered, then forgotten) and on a failed retrieve starts the conversation over; `PATCHES` (installed with
+  the other plug-ins by `rasa_plugins.startup.install`) make it pass this store's errors through instead.
 
 The state a window cannot restore is the active loop's `trigger_message` (the message that activated a form
 before the cut), which only `from_trigger_intent` slot mappings read; KeyMedic's domain has none.
@@ -74,14 +74,15 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.observability.metrics import TURNS_NOT_SAVED
-from rasa_plugins import action_guard, action_session, action_validation, event_types, fast_json, patching
+from rasa_plugins import fast_json, patching
 
 __all__ = [
     "WindowedSQLTrackerStore",
     "DEFAULT_WINDOW_TURNS",
     "RETRY_PAUSES_S",
     "TrackerStoreUnavailable",
-    "install_no_fallback",
+    "TrackerDatabaseNotMigrated",
+    "PATCHES",
     "tracker_state",
     "state_events",
 ]
@@ -106,6 +107,9 @@ SQLITE_POOL_SIZE = 2
 # same object goes from `retrieve` through the turn to `save` (rasa/core/processor.py `handle_message`).
 _STORED = "_keymedic_stored_events"
 
+# KeyMedic's table beside Rasa's `events`, and the index on `events` that makes the session-start lookup one
+# seek: both made by the tracker database's migration (bot/store/tracker_migrations, `keymedic db upgrade`),
+# which every start runs before Rasa; this store only checks they are there.
 _metadata = sa.MetaData()
 snapshots = sa.Table(
     "keymedic_tracker_snapshots",
@@ -117,16 +121,8 @@ snapshots = sa.Table(
 )
 
 
-# Each retrieve looks up where the session started: the newest `session_started` of the sender. Rasa indexes
-# its events by sender only, so that was a walk over all of a conversation's events (1 ms at turn 300, and
-# growing with every turn); with this index it is one seek (0.006 ms). Declared once, on Rasa's table, which
-# otherwise stays Rasa's.
-_session_starts = sa.Index(
-    "keymedic_events_by_sender_and_type",
-    SQLTrackerStore.SQLEvent.sender_id,
-    SQLTrackerStore.SQLEvent.type_name,
-    SQLTrackerStore.SQLEvent.id,
-)
+class TrackerDatabaseNotMigrated(RuntimeError):
+    """The tracker database lacks what the windowed store needs: `keymedic db upgrade` was not run on it."""
 
 
 def tracker_state(tracker: DialogueStateTracker) -> dict[str, Any]:
@@ -239,23 +235,17 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if on_sqlite:
             self.engine = _tuned_sqlite_engine(engine)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-        try:
-            _metadata.create_all(self.engine)
-            # Rasa's create_all made it with a new events table; an older table gets it here.
-            _session_starts.create(self.engine, checkfirst=True)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as error:
-            # Several replicas starting at once race to create them; one of them wins (as Rasa's own
-            # create_all above). PostgreSQL reports the loser's CREATE TABLE as a unique violation on its
-            # catalogue (`pg_type_typname_nsp_index`), which stopped a replica from starting (issue 19).
-            logger.warning("could not create the tracker snapshot table or its index: %s", error)
-        # Rasa loads this class in the Rasa server's process; the speed fixes that need that process are
-        # installed with it (rasa_plugins/action_validation.py, action_session.py, action_guard.py,
-        # event_types.py).
-        action_validation.install()
-        action_session.install()
-        action_guard.install()
-        event_types.install()
-        install_no_fallback()
+        if not sa.inspect(self.engine).has_table(snapshots.name):
+            raise TrackerDatabaseNotMigrated(
+                f"the tracker database has no {snapshots.name} table: run `keymedic db upgrade` (it migrates "
+                "the tracker database too; `keymedic run` and `keymedic cluster` do so before Rasa starts)"
+            )
+        if not all(patch.applied() for patch in PATCHES):
+            # Not started through `python -m rasa_plugins.run` (`rasa shell`, a test's own Rasa): Rasa's
+            # FailSafeTrackerStore would answer from memory when this store fails.
+            logger.warning(
+                "Rasa plug-ins not installed (rasa_plugins.startup.install): failed saves fall back"
+            )
 
     async def _run(self, work: Callable[..., _T], *args: Any) -> _T:
         """`work(*args)`: in a worker thread for a networked database, in the event loop for SQLite (see the
@@ -417,12 +407,28 @@ async def _retrieve_full_without_fallback(
     return await strict.retrieve_full_tracker(sender_id)
 
 
-def install_no_fallback() -> None:
-    """Make Rasa's `FailSafeTrackerStore` pass a `WindowedSQLTrackerStore`'s errors through instead of
-    answering from memory (see the module's docstring). Safe to call more than once."""
-    patching.replace(FailSafeTrackerStore, "save", _save_without_fallback)
-    patching.replace(FailSafeTrackerStore, "retrieve", _retrieve_without_fallback)
-    patching.replace(FailSafeTrackerStore, "retrieve_full_tracker", _retrieve_full_without_fallback)
+# Rasa's `FailSafeTrackerStore` passes a `WindowedSQLTrackerStore`'s errors through instead of answering
+# from memory (see the module's docstring).
+PATCHES = (
+    patching.Patch(
+        FailSafeTrackerStore,
+        "save",
+        _save_without_fallback,
+        "8426dc08f58d71102f7c031ade8a26b0b1458c8bae162be7b091d288699a5e9b",
+    ),
+    patching.Patch(
+        FailSafeTrackerStore,
+        "retrieve",
+        _retrieve_without_fallback,
+        "35d77318b0cc79771af3c667bc8c34cd5a56e494eaa8c4d713fd754b9d00d276",
+    ),
+    patching.Patch(
+        FailSafeTrackerStore,
+        "retrieve_full_tracker",
+        _retrieve_full_without_fallback,
+        "5272a6be0919b511c874fde07a8666777d09f5a11ba29e66f1f923f5ef85e2a0",
+    ),
+)
 
 
 def _event_row(sender_id: str, event: Event) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import make_url
 
 from bot.config import PROJECT_ROOT
-from rasa_plugins import action_validation
+from bot.store.migrate import upgrade_tracker
 from rasa_plugins.tracker_store import WindowedSQLTrackerStore
 from tests.support.store import create_postgres_database, drop_postgres_database
 
@@ -55,6 +55,7 @@ def store_kwargs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dic
         yield {"dialect": "sqlite", "db": str(tmp_path / "tracker.db")}
         return
     url = create_postgres_database(migrate_to=None)
+    upgrade_tracker(url)  # `keymedic db upgrade` migrates the tracker database before Rasa starts
     parsed = make_url(url)
     try:
         yield {
@@ -70,6 +71,8 @@ def store_kwargs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dic
 
 
 def _store(domain: Domain, kwargs: dict[str, Any], window: int = WINDOW) -> WindowedSQLTrackerStore:
+    if kwargs["dialect"] == "sqlite":
+        upgrade_tracker(f"sqlite:///{kwargs['db']}")  # as `keymedic run` does first; again is a no-op
     return WindowedSQLTrackerStore(domain=domain, window_turns=window, **kwargs)
 
 
@@ -301,34 +304,6 @@ def test_conversations_saved_at_the_same_time_keep_every_event_once(
         ]
         for n in range(conversations):
             assert [event["event"] for event in _stored(store, f"together-{n}")] == expected
-    finally:
-        _dispose(store)
-
-
-def test_an_existing_events_table_gets_the_session_start_index(
-    domain: Domain, store_kwargs: dict[str, Any]
-) -> None:
-    from rasa.core.tracker_store import SQLTrackerStore
-
-    # Rasa's own store made the table (an older deployment), without KeyMedic's index...
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rasas = SQLTrackerStore(domain=domain, **store_kwargs)
-    with rasas.engine.begin() as connection:
-        connection.exec_driver_sql("DROP INDEX IF EXISTS keymedic_events_by_sender_and_type")
-    rasas.engine.dispose()
-    store = _store(domain, store_kwargs)  # ...and the windowed store adds it
-    try:
-        names = {index["name"] for index in sa.inspect(store.engine).get_indexes("events")}
-        assert "keymedic_events_by_sender_and_type" in names
-    finally:
-        _dispose(store)
-
-
-def test_the_store_installs_the_cached_action_validation(domain: Domain, tmp_path: Path) -> None:
-    store = _store(domain, {"dialect": "sqlite", "db": str(tmp_path / "t.db")})
-    try:
-        assert action_validation.installed()
     finally:
         _dispose(store)
 
