@@ -19,13 +19,17 @@ turns with the GIL; three runs each of 50 conversations at once gave 37–39 msg
 So `retrieve` returns a *window*: the current state, then the events of the last `window_turns` turns.
 
 - **State at the cut.** Every `save` that ends a turn (its last event is `action_listen`) also writes a
-  snapshot of the tracker's state at that event — slot values that differ from their initial value, the
-  active loop, paused, the reminders still pending — to `keymedic_tracker_snapshots`. `retrieve` takes the
-  `window_turns`-th newest snapshot after the session's start and rebuilds the tracker from synthetic events
-  that restore that state (`SlotSet`…, `ActiveLoop`, `LoopInterrupted`, `ActionExecutionRejected`,
-  `ConversationPaused` stamped with the cut's time; the `ReminderScheduled` events as they were), followed by
-  every stored event from the snapshot's `action_listen` on. With fewer
-  snapshots than that (a short conversation, or one whose session just started) it loads the whole session,
+  snapshot of the tracker at that event to `keymedic_tracker_snapshots`: the history marks (the newest
+  event of each slot, action, form (de)activation and kind of secure form sent, in their order:
+  `history_marks`), the active loop's flags, paused, the reminders still pending. `retrieve` takes the
+  `window_turns`-th newest snapshot after the session's start and rebuilds the tracker from the marks
+  (their own time stamps), then `LoopInterrupted`, `ActionExecutionRejected`, `ConversationPaused` stamped
+  with the cut's time and the `ReminderScheduled` events as they were, followed by every stored event from
+  the snapshot's `action_listen` on. The marks restore every slot and the active loop, and they answer
+  every walk back over `tracker.events` an action makes ("was a wallet named since the last saved key?")
+  as the whole session does: without them, a save older than the window was not seen and the old wallet
+  was offered again (issue 18; tests/e2e/test_key_update_flow.py). With fewer snapshots than
+  `window_turns` (a short conversation, or one whose session just started) it loads the whole session,
   exactly as Rasa does.
 - **Saving.** Rasa's `save` decides which events are new by counting the session's events in the database,
   which would lose or duplicate events with a window. This store remembers, on the tracker it returned, how
@@ -64,10 +68,13 @@ from rasa.shared.core.events import (
     ActionExecuted,
     ActionExecutionRejected,
     ActiveLoop,
+    AllSlotsReset,
+    BotUttered,
     ConversationPaused,
     Event,
     LoopInterrupted,
     ReminderScheduled,
+    Restarted,
     SessionStarted,
     SlotSet,
 )
@@ -125,8 +132,52 @@ class TrackerDatabaseNotMigrated(RuntimeError):
     """The tracker database lacks what the windowed store needs: `keymedic db upgrade` was not run on it."""
 
 
+def _mark_key(event: Event) -> tuple[str, ...] | None:
+    """Which mark `event` is the newest of, or None when windows need not keep it (see `history_marks`)."""
+    if isinstance(event, SlotSet):
+        return ("slot", event.key)
+    if isinstance(event, (AllSlotsReset, Restarted)):
+        return (event.type_name,)
+    if isinstance(event, ActionExecuted) and event.action_name and event.action_name != ACTION_LISTEN_NAME:
+        return ("action", event.action_name)
+    if isinstance(event, ActiveLoop):
+        return ("active_loop", str(event.name))
+    if isinstance(event, BotUttered):
+        custom = (event.data or {}).get("custom")
+        if isinstance(custom, dict):
+            return ("bot", str(custom.get("type")), str(custom.get("wallet_id")))
+    return None
+
+
+def history_marks(tracker: DialogueStateTracker) -> list[Event]:
+    """The newest event of each kind that a look back over the session can ask about, in their order.
+
+    An action that walks back through `tracker.events` ("was a wallet named since the last saved key?",
+    actions/key_update.py) must find the same answer in a window as in the whole session, or the bot acts
+    differently with this store than with Rasa's (issue 18: the old wallet was offered again once the save
+    was older than the window). A walk back stops at the newest event that answers it, so a window keeps,
+    before its turns, the newest event of each kind, in the order they happened: of each slot its last
+    `SlotSet`, of each action its last run, of each form its last activation (and the last deactivation),
+    and of each kind of custom payload the bot sent (the secure form for a wallet) its last message; and the
+    last `AllSlotsReset` and `Restarted`, so that replayed in order they leave every slot at its value. The
+    session's other events (user messages, other bot messages) are not kept: a walk back for one of those
+    ends within the window's turns in KeyMedic's actions. The walk is over `tracker.events`, as the actions'
+    is, not `applied_events()`, which drops a form's intermediate events.
+    """
+    newest: dict[tuple[str, ...], tuple[int, Event]] = {}
+    for position, event in enumerate(tracker.events):
+        if isinstance(event, SessionStarted):
+            newest = {}  # Rasa's store loads a session from here on (and so does this one)
+            continue
+        key = _mark_key(event)
+        if key is not None:
+            newest[key] = (position, event)
+    return [event for _, event in sorted(newest.values(), key=lambda found: found[0])]
+
+
 def tracker_state(tracker: DialogueStateTracker) -> dict[str, Any]:
-    """What a window must restore: non-initial slot values, the active loop's flags, paused, reminders."""
+    """What a window must restore: the history marks (`history_marks`), non-initial slot values, the active
+    loop's flags, paused, reminders."""
     loop = tracker.active_loop
     active = None
     if loop is not None and loop.name:
@@ -141,6 +192,7 @@ def tracker_state(tracker: DialogueStateTracker) -> dict[str, Any]:
             reminders[event.name] = event
     oldest = time.time() - REMINDER_KEEP_S
     return {
+        "marks": [event.as_dict() for event in history_marks(tracker)],
         "slots": {
             name: slot.value for name, slot in tracker.slots.items() if slot.value != slot.initial_value
         },
@@ -153,17 +205,32 @@ def tracker_state(tracker: DialogueStateTracker) -> dict[str, Any]:
 
 
 def state_events(state: dict[str, Any], timestamp: float | None) -> list[Event]:
-    """Events that bring a fresh tracker to `state` (see `tracker_state`), all stamped `timestamp`."""
-    events: list[Event] = [
-        SlotSet(name, value, timestamp=timestamp) for name, value in (state.get("slots") or {}).items()
+    """Events that bring a fresh tracker to `state` (see `tracker_state`): the history marks with their own
+    time stamps, then what they leave out, stamped `timestamp`."""
+    marks = [Event.from_parameters(mark) for mark in state.get("marks") or ()]
+    replayed: dict[str, Any] = {}
+    for mark in marks:
+        if isinstance(mark, (AllSlotsReset, Restarted)):
+            replayed.clear()
+        elif isinstance(mark, SlotSet):
+            replayed[mark.key] = mark.value
+    events: list[Event] = list(marks)
+    # A snapshot taken before the marks existed has none: its slots are all set here, at the cut.
+    events += [
+        SlotSet(name, value, timestamp=timestamp)
+        for name, value in (state.get("slots") or {}).items()
+        if name not in replayed or replayed[name] != value
     ]
     loop = state.get("active_loop")
-    if loop:
-        events.append(ActiveLoop(loop["name"], timestamp=timestamp))
-        if loop.get("is_interrupted"):
-            events.append(LoopInterrupted(True, timestamp=timestamp))
-        if loop.get("rejected"):
-            events.append(ActionExecutionRejected(loop["name"], timestamp=timestamp))
+    replayed_loop = next((mark.name for mark in reversed(marks) if isinstance(mark, ActiveLoop)), None)
+    if (loop or {}).get("name") != replayed_loop:
+        # Only when the marks do not already end in it: a second activation at the cut would read as the
+        # form starting there to a walk back (actions/key_update.py `_form_sent_for`).
+        events.append(ActiveLoop(loop["name"] if loop else None, timestamp=timestamp))
+    if loop and loop.get("is_interrupted"):
+        events.append(LoopInterrupted(True, timestamp=timestamp))
+    if loop and loop.get("rejected"):
+        events.append(ActionExecutionRejected(loop["name"], timestamp=timestamp))
     if state.get("paused"):
         events.append(ConversationPaused(timestamp=timestamp))
     # Reminders keep their own time stamps: replaying one changes no state.
