@@ -16,6 +16,7 @@ export RASA_PORT ?= 5005
 export ACTIONS_PORT ?= 5055
 export SANDBOX_PORT ?= 8765
 export KEYMEDIC_TRACKER_DB ?= $(CURDIR)/var/tracker.db
+export KEYMEDIC_TRACKER_STORE ?= rasa_plugins.tracker_store.WindowedSQLTrackerStore
 
 .PHONY: help setup lock fmt lint validate train test test-unit test-integration test-e2e test-faults test-conversations run run-cluster chat bench clean
 

@@ -45,6 +45,7 @@ __all__ = [
     "rasa_token",
     "actions_token",
     "free_port",
+    "WINDOWED_TRACKER_STORE",
     "isolated_settings",
     "isolated_environment",
     "start_services",
@@ -58,6 +59,9 @@ __all__ = [
 READY_TIMEOUT_S = 180.0  # Rasa imports TensorFlow and loads the model before it accepts connections
 STOP_GRACE_S = 10.0
 LOG_TAIL_LINES = 30
+# endpoints.yml's `tracker_store.type` (KEYMEDIC_TRACKER_STORE): the windowed store of rasa_plugins, unless
+# the caller names another (the tests run a subset on Rasa's own `SQL` store too, tests/e2e/conftest.py).
+WINDOWED_TRACKER_STORE = "rasa_plugins.tracker_store.WindowedSQLTrackerStore"
 # Restarts: the pause before the n-th restart within the window, then the last one again.
 RESTART_BACKOFF_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
 CRASH_LIMIT = 5
@@ -186,6 +190,7 @@ def child_environment(settings: Settings, base: Mapping[str, str] | None = None)
         KEYMEDIC_DATABASE_URL=settings.database_url,
     )
     env.setdefault("KEYMEDIC_TRACKER_DB", str(settings.var_dir / "tracker.db"))
+    env.setdefault("KEYMEDIC_TRACKER_STORE", WINDOWED_TRACKER_STORE)
     # The internal doors' tokens (DESIGN §8): every child that calls Rasa's HTTP API, Rasa itself, the action
     # server and Rasa's calls to it read them from here, the same ones the readiness checks use.
     env["KEYMEDIC_RASA_TOKEN"] = rasa_token(settings)

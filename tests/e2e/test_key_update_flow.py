@@ -14,7 +14,8 @@ from bot.assistant import SupportDesk
 from bot.sandbox.scenarios import credentials_for
 from tests.e2e.conftest import RasaStack
 
-pytestmark = pytest.mark.e2e
+# Also on Rasa's own tracker store (tests/e2e/conftest.py): a store could change what these see.
+pytestmark = [pytest.mark.e2e, pytest.mark.both_stores]
 
 DEMO = "demo"
 # endpoints.yml `window_turns` of the windowed tracker store (rasa_plugins/tracker_store.py).
