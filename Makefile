@@ -92,6 +92,9 @@ test-faults: train ## break each process, the database and the input; what the u
 test-conversations: train ## Rasa conversation tests on the current model
 	$(PY) -m scripts.conversation_tests
 
+# Both tracker stores (issue 18): the e2e modules marked `both_stores` run on the windowed store and again on
+# Rasa's own (the ones a store can change; tests/e2e/conftest.py says which and why, and why not all), and
+# scripts.conversation_tests replays the conversation tests through both (scripts/conversation_stores.py).
 test: lint validate train $(WIDGET_STAMP) ## everything CI runs
 	scripts/ensure-services
 	scripts/ensure-chromium
