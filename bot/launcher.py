@@ -226,7 +226,9 @@ def isolated_settings(var_dir: Path) -> Settings:
     """Settings for a throw-away local run (the tests' stacks): free ports, and its state (database, keys,
     jobs, logs) in `var_dir`.
 
-    The caller's jobs queue, public web address and Rasa address are dropped: they belong to another run.
+    The caller's jobs queue, public web address, Rasa address and tracker store are dropped: they belong to
+    another run (`make` exports the checkout's var/tracker.db; the run's Rasa uses `var_dir`'s, as
+    `isolated_environment` says, and that one is the file `prepare_database` must migrate).
     """
     return replace(
         load_settings(),
@@ -236,6 +238,8 @@ def isolated_settings(var_dir: Path) -> Settings:
         web_port=free_port(),
         var_dir=var_dir,
         database_url=f"sqlite:///{var_dir / 'keymedic.db'}",
+        tracker_db=str(var_dir / "tracker.db"),
+        tracker_url="",
         jobs_url="",
         web_public_url="",
         rasa_url="",
