@@ -20,6 +20,7 @@ stories are allowed a few): identical outcomes, not merely the same pass rate.
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from rasa.core.test import _collect_action_executed_predictions, _create_data_ge
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.log_utils import configure_structlog
 
 from bot.config import PROJECT_ROOT
 from bot.store.migrate import upgrade_tracker
@@ -114,6 +116,8 @@ def replay_all(model: Path, story_sets: list[Path]) -> dict[Path, dict[str, Outc
     """Per set of test stories (a file or a folder of `test_*.yml`), each store's outcome; the model is
     loaded once."""
     startup.install()  # what the Rasa server has (rasa_plugins/run.py)
+    # Outside Rasa's command line, structlog prints every policy's debug lines (pages a story): warnings only.
+    configure_structlog(logging.WARNING)
     agent = Agent.load(str(model))
     return {stories: _replay_set(agent, stories) for stories in story_sets}
 

@@ -85,7 +85,7 @@ def _same_on_every_store(model: Path) -> bool:
     from scripts.conversation_stores import replay_all
 
     started = time.monotonic()
-    logging.disable(logging.INFO)  # Rasa's per-prediction debug lines; the verdict is printed below
+    logging.disable(logging.INFO)  # Rasa's per-prediction lines; the verdict is printed below
     try:
         results = replay_all(model, [STORIES, HELDOUT])
     finally:
