@@ -124,17 +124,21 @@ def replay_all(model: Path, story_sets: list[Path]) -> dict[Path, dict[str, Outc
 
 def _replay_set(agent: Agent, stories: Path) -> dict[str, Outcome]:
     files = sorted(stories.glob("test_*.yml")) if stories.is_dir() else [stories]
+    # Each story's tracker once (replaying reads it, never changes it), for every store.
+    trackers: dict[str, DialogueStateTracker] = {}
+    for path in files:
+        for story in _create_data_generator(str(path), agent).generate_story_trackers():
+            key = f"{path.name}: {story.sender_id}"
+            assert key not in trackers, f"two stories named {key}"
+            trackers[key] = story
     outcomes: dict[str, Outcome] = {}
     with tempfile.TemporaryDirectory(prefix="keymedic-stores-") as folder:
         for name, make in _stores(agent, Path(folder)).items():
             store = make()
-            replayed: dict[str, tuple[tuple[str, str], ...]] = {}
-            for path in files:
-                trackers = _create_data_generator(str(path), agent).generate_story_trackers()
-                for n, story in enumerate(trackers):
-                    key = f"{path.name}: {story.sender_id}"
-                    assert key not in replayed, f"two stories named {key}"
-                    replayed[key] = asyncio.run(_replay(story, agent, store, f"{name}-{path.stem}-{n}"))
+            replayed = {
+                key: asyncio.run(_replay(story, agent, store, f"{name}-{n}"))
+                for n, (key, story) in enumerate(trackers.items())
+            }
             if isinstance(store, SQLTrackerStore):
                 store.engine.dispose()
             outcomes[name] = Outcome(replayed)
