@@ -62,7 +62,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, TrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -90,6 +90,7 @@ __all__ = [
     "TrackerStoreUnavailable",
     "TrackerDatabaseNotMigrated",
     "PATCHES",
+    "RELIED_ON",
     "tracker_state",
     "state_events",
 ]
@@ -472,6 +473,23 @@ async def _retrieve_full_without_fallback(
     if strict is None:
         return await _failsafe_retrieve_full(self, sender_id)
     return await strict.retrieve_full_tracker(sender_id)
+
+
+# The Rasa functions `WindowedSQLTrackerStore` overrides or calls beyond Rasa's public API, with the SHA-256
+# of their source in Rasa 3.6.21 (`patching.source_sha256`): not replaced, but written against; the unit test
+# (tests/unit/test_rasa_plugins.py) fails when one changes, as for the replacements below.
+RELIED_ON: dict[tuple[type, str], str] = {
+    (SQLTrackerStore, "__init__"): "64e704d159dfa35b86175cccdc9d08b05cbf91b2e0779bccf115671106ad9314",
+    (SQLTrackerStore, "retrieve"): "0d99846daced97d3dee3fae5eecfef6179c7afaeb872b68bbe064bbd65223641",
+    (SQLTrackerStore, "save"): "57165e46eab3de0866e77f03df0bf7fd5eac2c1de617ed431b934c9a4edfeef6",
+    (SQLTrackerStore, "_additional_events"): (
+        "d22f99eb863acb07afee63d9fe3a04ca8464251e67a43eb7d36c2d65ffc1653f"
+    ),
+    (TrackerStore, "stream_events"): "efd3615f5340218a9edb4f386ed208d38f0d413d197eadc8b386d34fc8e4399c",
+    (TrackerStore, "_stream_new_events"): (
+        "a3990c70850759b80da1ecac9b2e585fa7c6a0ba6f1f741b401410186fd326e8"
+    ),
+}
 
 
 # Rasa's `FailSafeTrackerStore` passes a `WindowedSQLTrackerStore`'s errors through instead of answering

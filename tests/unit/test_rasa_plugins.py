@@ -13,7 +13,7 @@ from importlib.metadata import version
 import pytest
 
 import rasa_plugins
-from rasa_plugins import startup
+from rasa_plugins import startup, tracker_store
 from rasa_plugins.patching import RASA_VERSION, Patch, RasaChanged, source_sha256
 
 
@@ -25,6 +25,15 @@ def test_the_installed_rasa_is_the_one_the_plugins_were_written_for() -> None:
 def test_each_replaced_rasa_function_is_unchanged_since_its_replacement_was_written(patch: Patch) -> None:
     assert source_sha256(patch.original()) == patch.original_sha256, (
         f"{patch.label} changed: read Rasa's new source, update the replacement, then its hash"
+    )
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"), sorted(tracker_store.RELIED_ON, key=str), ids=lambda v: getattr(v, "__name__", v)
+)
+def test_each_rasa_function_the_windowed_store_overrides_is_unchanged(owner: type, name: str) -> None:
+    assert source_sha256(owner.__dict__[name]) == tracker_store.RELIED_ON[(owner, name)], (
+        f"Rasa's {owner.__name__}.{name} changed: check rasa_plugins/tracker_store.py against it"
     )
 
 
