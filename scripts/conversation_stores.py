@@ -14,7 +14,9 @@ action with the trained model on the tracker the store gave back:
   let the policies look past the cut.
 
 Every store must give every story the same predictions as Rasa's own, wrong ones included (the held-out
-stories are allowed a few): identical outcomes, not merely the same pass rate.
+stories are allowed a few): identical outcomes, not merely the same pass rate. The stories' actions are
+never run here (their events come from the story), so what an action reads from a window is the e2e
+suite's to check (tests/e2e/conftest.py, `both_stores`); this checks the policies (docs/bench.md).
 """
 
 from __future__ import annotations
