@@ -16,6 +16,7 @@ export RASA_PORT ?= 5005
 export ACTIONS_PORT ?= 5055
 export SANDBOX_PORT ?= 8765
 export KEYMEDIC_TRACKER_DB ?= $(CURDIR)/var/tracker.db
+export KEYMEDIC_TRACKER_STORE ?= rasa_plugins.tracker_store.WindowedSQLTrackerStore
 
 .PHONY: help setup lock fmt lint validate train test test-unit test-integration test-e2e test-faults test-conversations run run-cluster chat bench clean
 
@@ -91,6 +92,9 @@ test-faults: train ## break each process, the database and the input; what the u
 test-conversations: train ## Rasa conversation tests on the current model
 	$(PY) -m scripts.conversation_tests
 
+# Both tracker stores (issue 18): the e2e modules marked `both_stores` run on the windowed store and again on
+# Rasa's own (the ones a store can change; tests/e2e/conftest.py says which and why, and why not all), and
+# scripts.conversation_tests replays the conversation tests through both (scripts/conversation_stores.py).
 test: lint validate train $(WIDGET_STAMP) ## everything CI runs
 	scripts/ensure-services
 	scripts/ensure-chromium

@@ -266,7 +266,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def prepare_database(settings: Settings | None = None, *, migrate_first: bool = True) -> bool:
-    """Bring the configured database to the latest schema and load the demo when it has no users.
+    """Bring the configured database and the tracker database to the latest schema and load the demo when
+    the database has no users.
 
     Returns whether the demo was loaded (False when the database already had users).
     """
@@ -279,6 +280,8 @@ def prepare_database(settings: Settings | None = None, *, migrate_first: bool = 
     settings = settings or load_settings()
     if migrate_first:
         migrate.upgrade(settings.database_url)
+        # Before Rasa starts: the windowed tracker store needs its index and table (bot/store/migrate.py).
+        migrate.upgrade_tracker(settings.tracker_store_url)
     database = create_database(settings.database_url)
     try:
         keys = load_key_ring(settings)

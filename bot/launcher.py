@@ -45,6 +45,7 @@ __all__ = [
     "rasa_token",
     "actions_token",
     "free_port",
+    "WINDOWED_TRACKER_STORE",
     "isolated_settings",
     "isolated_environment",
     "start_services",
@@ -58,6 +59,9 @@ __all__ = [
 READY_TIMEOUT_S = 180.0  # Rasa imports TensorFlow and loads the model before it accepts connections
 STOP_GRACE_S = 10.0
 LOG_TAIL_LINES = 30
+# endpoints.yml's `tracker_store.type` (KEYMEDIC_TRACKER_STORE): the windowed store of rasa_plugins, unless
+# the caller names another (the tests run a subset on Rasa's own `SQL` store too, tests/e2e/conftest.py).
+WINDOWED_TRACKER_STORE = "rasa_plugins.tracker_store.WindowedSQLTrackerStore"
 # Restarts: the pause before the n-th restart within the window, then the last one again.
 RESTART_BACKOFF_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
 CRASH_LIMIT = 5
@@ -186,6 +190,7 @@ def child_environment(settings: Settings, base: Mapping[str, str] | None = None)
         KEYMEDIC_DATABASE_URL=settings.database_url,
     )
     env.setdefault("KEYMEDIC_TRACKER_DB", str(settings.var_dir / "tracker.db"))
+    env.setdefault("KEYMEDIC_TRACKER_STORE", WINDOWED_TRACKER_STORE)
     # The internal doors' tokens (DESIGN §8): every child that calls Rasa's HTTP API, Rasa itself, the action
     # server and Rasa's calls to it read them from here, the same ones the readiness checks use.
     env["KEYMEDIC_RASA_TOKEN"] = rasa_token(settings)
@@ -221,7 +226,9 @@ def isolated_settings(var_dir: Path) -> Settings:
     """Settings for a throw-away local run (the tests' stacks): free ports, and its state (database, keys,
     jobs, logs) in `var_dir`.
 
-    The caller's jobs queue, public web address and Rasa address are dropped: they belong to another run.
+    The caller's jobs queue, public web address, Rasa address and tracker store are dropped: they belong to
+    another run (`make` exports the checkout's var/tracker.db; the run's Rasa uses `var_dir`'s, as
+    `isolated_environment` says, and that one is the file `prepare_database` must migrate).
     """
     return replace(
         load_settings(),
@@ -231,6 +238,8 @@ def isolated_settings(var_dir: Path) -> Settings:
         web_port=free_port(),
         var_dir=var_dir,
         database_url=f"sqlite:///{var_dir / 'keymedic.db'}",
+        tracker_db=str(var_dir / "tracker.db"),
+        tracker_url="",
         jobs_url="",
         web_public_url="",
         rasa_url="",

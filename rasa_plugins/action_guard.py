@@ -5,7 +5,8 @@ Rasa 3.6 waits up to `DEFAULT_REQUEST_TIMEOUT` (5 minutes) for each custom actio
 the user (rasa/core/processor.py `_run_action`): a hung action server meant a user waiting minutes for
 nothing, and a dead one meant silence.
 
-`install()` replaces `RemoteAction.run` in the Rasa server's process with one that
+`PATCHES` (installed by `rasa_plugins.startup.install`) replace `RemoteAction.run` in the Rasa server's
+process with one that
 
 - gives the whole call (connect, send, the action's own work, the answer) `action_timeout_s()` seconds,
   `KEYMEDIC_ACTION_TIMEOUT` (default 9 s: longer than a live key check's 8 s deadline, so a slow exchange
@@ -37,7 +38,7 @@ from rasa.core.processor import MessageProcessor
 
 from rasa_plugins import patching
 
-__all__ = ["APOLOGY", "DEFAULT_ACTION_TIMEOUT_S", "action_timeout_s", "install", "installed"]
+__all__ = ["APOLOGY", "DEFAULT_ACTION_TIMEOUT_S", "PATCHES", "action_timeout_s"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,13 +111,14 @@ async def run_action_then_listen_after_failure(
     return False
 
 
-def installed() -> bool:
-    return patching.replaced(RemoteAction, "run", guarded_run) and patching.replaced(
-        MessageProcessor, "_run_action", run_action_then_listen_after_failure
-    )
-
-
-def install() -> None:
-    """Guard every custom action call in this process. Safe to call more than once."""
-    patching.replace(RemoteAction, "run", guarded_run)
-    patching.replace(MessageProcessor, "_run_action", run_action_then_listen_after_failure)
+PATCHES = (
+    patching.Patch(
+        RemoteAction, "run", guarded_run, "ccabf6f1160d527a157fad5bd285ce69e8221b1bcad23f8a61499b4360a1c17e"
+    ),
+    patching.Patch(
+        MessageProcessor,
+        "_run_action",
+        run_action_then_listen_after_failure,
+        "6d383d0179ef1187639887289168959a5a82f94e6949e4e27bb83b2165094995",
+    ),
+)

@@ -6,11 +6,11 @@ accept on the action server's side) for each of the one or two calls a KeyMedic 
 Rasa server of a scripted run (py-spy, docs/bench.md), opening and closing those sessions was about an eighth
 of the event loop's busy time.
 
-`install()` makes `EndpointConfig.session` hand out one kept session per event loop and per session settings
-(headers and basic auth, the only things Rasa configures a session with); `async with endpoint.session()` then
-borrows it instead of closing it. Everything per request (URL, method, parameters, timeout, TLS context) is
-still passed per request by Rasa, unchanged. The kept sessions encode request bodies with ujson
-(`rasa_plugins.fast_json`).
+`PATCHES` (installed by `rasa_plugins.startup.install`) makes `EndpointConfig.session` hand out one kept
+session per event loop and per session settings (headers and basic auth, the only things Rasa configures a
+session with); `async with endpoint.session()` then borrows it instead of closing it. Everything per
+request (URL, method, parameters, timeout, TLS context) is still passed per request by Rasa, unchanged. The
+kept sessions encode request bodies with ujson (`rasa_plugins.fast_json`).
 
 An idle kept connection is closed by this side after `KEEPALIVE_S`, before any server here closes it
 (rasa_sdk's Sanic after 5 s, KeyMedic's balancer after 75 s): a connection the server has already closed
@@ -31,7 +31,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from rasa_plugins import fast_json, patching
 
-__all__ = ["install", "installed", "KEEPALIVE_S"]
+__all__ = ["PATCHES", "KEEPALIVE_S", "close_kept_sessions"]
 
 KEEPALIVE_S = 2.0
 
@@ -82,13 +82,14 @@ def kept_session(endpoint: EndpointConfig) -> _Borrowed:
     return _Borrowed(found[1])
 
 
-def installed() -> bool:
-    return patching.replaced(EndpointConfig, "session", kept_session)
-
-
-def install() -> None:
-    """Keep sessions in this process. Safe to call more than once."""
-    patching.replace(EndpointConfig, "session", kept_session)
+PATCHES = (
+    patching.Patch(
+        EndpointConfig,
+        "session",
+        kept_session,
+        "e55aa13d9d4fb4bc440ac33b870a97ee162b76dda7ccb6bf68433567475fdffb",
+    ),
+)
 
 
 async def close_kept_sessions() -> None:

@@ -9,8 +9,8 @@ request handling, validating the instances themselves a few hundredths of a seco
 the schema once and keeps the validator; every answer is still validated against the same schema, with the
 same error (and Rasa's message suffix) when it does not conform.
 
-`install()` replaces the method on Rasa's class in the Rasa server's process (there is no configuration hook
-for it); it is idempotent and refuses to patch a Rasa whose method it does not know.
+`PATCHES` replaces the method on Rasa's class in the Rasa server's process (there is no configuration hook
+for it), installed by `rasa_plugins.startup.install`, which refuses a Rasa whose method it does not know.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ from rasa.shared.constants import DOCS_BASE_URL
 
 from rasa_plugins import patching
 
-__all__ = ["install", "installed", "validate_action_result"]
-
-_ORIGINAL = RemoteAction._validate_action_result
+__all__ = ["PATCHES", "prepare", "validate_action_result"]
 
 
 @lru_cache(maxsize=1)
@@ -52,11 +50,16 @@ def validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     raise error
 
 
-def installed() -> bool:
-    return patching.replaced(RemoteAction, "_validate_action_result", validate_action_result)
+def prepare() -> None:
+    """Build the validator now: fail at start-up, not on the first answer, if the schema were ever invalid."""
+    _validator()
 
 
-def install() -> None:
-    """Use the cached validator in this process. Safe to call more than once."""
-    _validator()  # fail at start-up, not on the first answer, if the schema were ever invalid
-    patching.replace(RemoteAction, "_validate_action_result", validate_action_result)
+PATCHES = (
+    patching.Patch(
+        RemoteAction,
+        "_validate_action_result",
+        validate_action_result,
+        "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42",
+    ),
+)

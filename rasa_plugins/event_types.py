@@ -6,9 +6,10 @@ hierarchy with an `inspect.isabstract` check per class, for every single event. 
 filled by a benchmark run (cProfile, 200 retrieves of about 60 events each), that walk was 42 % of the time
 of loading a tracker; the Rasa server does it again for the events of every action-server answer.
 
-`install()` replaces it with a lookup in a table built from the same walk in the same order (the first class
-with the name wins, as in Rasa's loop). A name the table does not have rebuilds the table once, for event
-classes defined after it was built, before Rasa's own fallbacks ("topic", `default`, ValueError) apply.
+`PATCHES` replaces it (installed by `rasa_plugins.startup.install`) with a lookup in a table built from the
+same walk in the same order (the first class with the name wins, as in Rasa's loop). A name the table does
+not have rebuilds the table once, for event classes defined after it was built, before Rasa's own fallbacks
+("topic", `default`, ValueError) apply.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from rasa.shared.utils.common import all_subclasses
 
 from rasa_plugins import patching
 
-__all__ = ["install", "installed", "resolve_by_type"]
+__all__ = ["PATCHES", "resolve_by_type"]
 
-_ORIGINAL = Event.resolve_by_type
 _by_name: dict[str, type[Event]] = {}
 
 
@@ -47,10 +47,12 @@ def resolve_by_type(type_name: str, default: type[Event] | None = None) -> type[
     raise ValueError(f"Unknown event name '{type_name}'.")
 
 
-def installed() -> bool:
-    return patching.replaced(Event, "resolve_by_type", resolve_by_type)
-
-
-def install() -> None:
-    """Use the table in this process. Safe to call more than once."""
-    patching.replace(Event, "resolve_by_type", resolve_by_type, static=True)
+PATCHES = (
+    patching.Patch(
+        Event,
+        "resolve_by_type",
+        resolve_by_type,
+        "b5cf570fa7f286c7059ec73d8880528d03a78b28cf4e80285a46079c0fa65968",
+        static=True,
+    ),
+)

@@ -6,11 +6,12 @@ and every action prediction: each call builds a fresh dask graph, and dask order
 `make bench`'s load (py-spy on the Rasa server), that planning was about a tenth of the server's busy CPU,
 for a plan that never changes between calls.
 
-`run` below computes the plan once per set of targets and inputs (the nodes the targets need, dependencies
-first) and then calls the same `GraphNode`s with the same arguments dask would pass them: each node gets the
-`(name, output)` results of the nodes it needs, an input gets `(input name, value)`, and a need that is
-neither stays the plain string, as in dask. The result is the `{target: (name, output)}` dict Rasa's own
-`run` returns, and a `RuntimeError` becomes `GraphRunError` as there.
+`PATCHES` (installed by `rasa_plugins.startup.install`) puts `run` below in its place: it computes the
+plan once per set of targets and inputs (the nodes the targets need, dependencies first) and then calls the
+same `GraphNode`s with the same arguments dask would pass them: each node gets the `(name, output)` results
+of the nodes it needs, an input gets `(input name, value)`, and a need that is neither stays the plain
+string, as in dask. The result is the `{target: output}` dict Rasa's own `run` returns, and a
+`RuntimeError` becomes `GraphRunError` as there.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rasa.engine.runner.dask import DaskGraphRunner
 
 from rasa_plugins import patching
 
-__all__ = ["install", "installed", "run", "execution_order"]
+__all__ = ["PATCHES", "run", "execution_order"]
 
 _ORIGINAL = DaskGraphRunner.run
 _PLAN_ATTRIBUTE = "_keymedic_plans"
@@ -82,10 +83,11 @@ def run(
     return dict(results.get(target, target) for target in run_targets)
 
 
-def installed() -> bool:
-    return patching.replaced(DaskGraphRunner, "run", run)
-
-
-def install() -> None:
-    """Use the planned runner in this process. Safe to call more than once."""
-    patching.replace(DaskGraphRunner, "run", run)
+PATCHES = (
+    patching.Patch(
+        DaskGraphRunner,
+        "run",
+        run,
+        "45f0f52f574f3aa9546a552bf671183e171092c18b66e97f5771a7fa295de37e",
+    ),
+)

@@ -1,35 +1,84 @@
-"""Putting a faster function in place of one of Rasa's, in the Rasa server's process, once.
+"""Putting KeyMedic's function in place of one of Rasa's, only over the original it was written for.
 
-Rasa 3.6 has no configuration hook for the speed fixes of `rasa_plugins` (docs/bench.md), so each replaces a
-function on Rasa's class. Each does it only for the Rasa it was written against: the function found must
-still carry its original qualified name (`Owner.name`), else it is left alone with a warning, and KeyMedic
-runs on at Rasa's own speed rather than on a replacement that no longer fits.
+Rasa 3.6 has no configuration hook for the speed fixes and the failure handling of `rasa_plugins`
+(docs/bench.md, docs/reliability.md), so each replaces a function on one of Rasa's classes. A `Patch` names
+the function and the SHA-256 of its original source (`inspect.getsource`) in the Rasa KeyMedic was written
+against (`RASA_VERSION`). A name says nothing about what a function does: a Rasa release that keeps
+`RemoteAction.run` but changes its body would have kept the old guard happy while the replacement dropped
+whatever the new body added. So `apply` puts the replacement in only when the original's source is
+byte-for-byte the one read when the replacement was written, and otherwise refuses (`RasaChanged`).
+`tests/unit/test_rasa_plugins.py` checks the same for every patch, and the installed Rasa's version, so an
+upgrade fails the tests before it fails a running bot.
+
+The patches are installed in one place, `rasa_plugins.startup.install` (docs/store.md, "Rasa plug-ins").
 """
 
 from __future__ import annotations
 
-import logging
+import hashlib
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["replace", "replaced"]
+__all__ = ["Patch", "RasaChanged", "RASA_VERSION", "source_sha256"]
 
-logger = logging.getLogger(__name__)
-
-
-def replaced(owner: type, name: str, replacement: Callable[..., Any]) -> bool:
-    """Whether `owner.name` is `replacement` now."""
-    return getattr(owner, name) is replacement
+# The Rasa every `Patch.original_sha256` was taken from (requirements.lock pins it).
+RASA_VERSION = "3.6.21"
 
 
-def replace(owner: type, name: str, replacement: Callable[..., Any], *, static: bool = False) -> bool:
-    """Put `replacement` in place of `owner.name` (as a staticmethod when `static`); True once it is there.
-    Safe to call more than once."""
-    if replaced(owner, name, replacement):
-        return True
-    expected = f"{owner.__name__}.{name}"
-    if getattr(getattr(owner, name), "__qualname__", "") != expected:
-        logger.warning("Rasa's %s is not the one expected; not replaced", expected)
-        return False
-    setattr(owner, name, staticmethod(replacement) if static else replacement)
-    return True
+class RasaChanged(RuntimeError):
+    """A function KeyMedic replaces is not the one its replacement was written for."""
+
+
+def source_sha256(function: Callable[..., Any]) -> str:
+    """The SHA-256 of `function`'s source text, as `inspect.getsource` reads it from Rasa's files."""
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Patch:
+    """`owner.name` becomes `replacement` (a staticmethod when `static`), when the original's source hashes to
+    `original_sha256`."""
+
+    owner: type
+    name: str
+    replacement: Callable[..., Any]
+    original_sha256: str
+    static: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.owner.__module__}.{self.owner.__qualname__}.{self.name}"
+
+    def current(self) -> Callable[..., Any]:
+        """The function `owner.name` is now (a staticmethod unwrapped)."""
+        found = inspect.getattr_static(self.owner, self.name)
+        function: Callable[..., Any] = found.__func__ if isinstance(found, staticmethod) else found
+        return function
+
+    def applied(self) -> bool:
+        return self.current() is self.replacement
+
+    def original(self) -> Callable[..., Any]:
+        """Rasa's function, whether or not the patch is applied."""
+        return _originals.get((self.owner, self.name)) or self.current()
+
+    def original_unchanged(self) -> bool:
+        return source_sha256(self.original()) == self.original_sha256
+
+    def apply(self) -> None:
+        """Put the replacement in place; nothing to do when it is there already. Raises `RasaChanged`."""
+        if self.applied():
+            return
+        if not self.original_unchanged():
+            raise RasaChanged(
+                f"{self.label} is not the function KeyMedic's replacement was written for (Rasa "
+                f"{RASA_VERSION}); read the new source and the replacement's module, then update both"
+            )
+        _originals[(self.owner, self.name)] = self.current()
+        setattr(self.owner, self.name, staticmethod(self.replacement) if self.static else self.replacement)
+
+
+# (owner, name) -> Rasa's function, kept when a patch replaces it.
+_originals: dict[tuple[type, str], Callable[..., Any]] = {}

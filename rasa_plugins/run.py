@@ -12,6 +12,9 @@ Before Rasa starts it checks what KeyMedic requires of every Rasa process:
 - in production (bot/production.py): the shared checks, no REST channel in the channel configuration, and
   the scrubbing logging configuration (`--logging-config-file`), so no secret reaches Rasa's logs.
 
+Then it installs KeyMedic's replacements of Rasa functions, in this one place (`rasa_plugins.startup`;
+docs/store.md, "Rasa plug-ins"), and refuses to start when one no longer fits the installed Rasa.
+
 With `KEYMEDIC_RASA_METRICS_PORT` set, it also serves the families counted in the Rasa server's own process
 (`keymedic_turns_not_saved_total`, docs/operating.md) on that port of 127.0.0.1 (`GET /metrics`).
 """
@@ -75,6 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{PROCESS}: KEYMEDIC_RASA_TOKEN is not set; Rasa's HTTP API always takes a token",
             file=sys.stderr,
         )
+        return 1
+    from rasa_plugins import startup
+    from rasa_plugins.patching import RasaChanged
+
+    try:
+        startup.install()
+    except RasaChanged as error:
+        print(f"{PROCESS}: {error}", file=sys.stderr)
         return 1
     serve_metrics(os.environ.get("KEYMEDIC_RASA_METRICS_PORT"))
     from rasa.__main__ import main as rasa_main

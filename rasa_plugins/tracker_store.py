@@ -19,13 +19,17 @@ turns with the GIL; three runs each of 50 conversations at once gave 37–39 msg
 So `retrieve` returns a *window*: the current state, then the events of the last `window_turns` turns.
 
 - **State at the cut.** Every `save` that ends a turn (its last event is `action_listen`) also writes a
-  snapshot of the tracker's state at that event — slot values that differ from their initial value, the
-  active loop, paused, the reminders still pending — to `keymedic_tracker_snapshots`. `retrieve` takes the
-  `window_turns`-th newest snapshot after the session's start and rebuilds the tracker from synthetic events
-  that restore that state (`SlotSet`…, `ActiveLoop`, `LoopInterrupted`, `ActionExecutionRejected`,
-  `ConversationPaused` stamped with the cut's time; the `ReminderScheduled` events as they were), followed by
-  every stored event from the snapshot's `action_listen` on. With fewer
-  snapshots than that (a short conversation, or one whose session just started) it loads the whole session,
+  snapshot of the tracker at that event to `keymedic_tracker_snapshots`: the history marks (the newest
+  event of each slot, action, form (de)activation and kind of secure form sent, in their order:
+  `history_marks`), the active loop's flags, paused, the reminders still pending. `retrieve` takes the
+  `window_turns`-th newest snapshot after the session's start and rebuilds the tracker from the marks
+  (their own time stamps), then `LoopInterrupted`, `ActionExecutionRejected`, `ConversationPaused` stamped
+  with the cut's time and the `ReminderScheduled` events as they were, followed by every stored event from
+  the snapshot's `action_listen` on. The marks restore every slot and the active loop, and they answer
+  every walk back over `tracker.events` an action makes ("was a wallet named since the last saved key?")
+  as the whole session does: without them, a save older than the window was not seen and the old wallet
+  was offered again (issue 18; tests/e2e/test_key_update_flow.py). With fewer snapshots than
+  `window_turns` (a short conversation, or one whose session just started) it loads the whole session,
   exactly as Rasa does.
 - **Saving.** Rasa's `save` decides which events are new by counting the session's events in the database,
   which would lose or duplicate events with a window. This store remembers, on the tracker it returned, how
@@ -41,8 +45,8 @@ So `retrieve` returns a *window*: the current state, then the events of the last
   fails it raises `TrackerStoreUnavailable`, which the channels show the user as "not saved, send it
   again", and counts it in `keymedic_turns_not_saved_total`. Rasa wraps every store in
   `FailSafeTrackerStore`, which on a failed save carries on with an `InMemoryTrackerStore` (the turn is
-  answered, then forgotten) and on a failed retrieve starts the conversation over; `install_no_fallback`
-  makes it pass this store's errors through instead.
+  answered, then forgotten) and on a failed retrieve starts the conversation over; `PATCHES` (installed with
+  the other plug-ins by `rasa_plugins.startup.install`) make it pass this store's errors through instead.
 
 The state a window cannot restore is the active loop's `trigger_message` (the message that activated a form
 before the cut), which only `from_trigger_intent` slot mappings read; KeyMedic's domain has none.
@@ -58,38 +62,35 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, TrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import (
     ActionExecuted,
     ActionExecutionRejected,
     ActiveLoop,
+    AllSlotsReset,
+    BotUttered,
     ConversationPaused,
     Event,
     LoopInterrupted,
     ReminderScheduled,
+    Restarted,
     SessionStarted,
     SlotSet,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.observability.metrics import TURNS_NOT_SAVED
-from rasa_plugins import (
-    action_guard,
-    action_session,
-    action_validation,
-    event_types,
-    fast_json,
-    graph_runner,
-    patching,
-)
+from rasa_plugins import fast_json, patching
 
 __all__ = [
     "WindowedSQLTrackerStore",
     "DEFAULT_WINDOW_TURNS",
     "RETRY_PAUSES_S",
     "TrackerStoreUnavailable",
-    "install_no_fallback",
+    "TrackerDatabaseNotMigrated",
+    "PATCHES",
+    "RELIED_ON",
     "tracker_state",
     "state_events",
 ]
@@ -114,6 +115,9 @@ SQLITE_POOL_SIZE = 2
 # same object goes from `retrieve` through the turn to `save` (rasa/core/processor.py `handle_message`).
 _STORED = "_keymedic_stored_events"
 
+# KeyMedic's table beside Rasa's `events`, and the index on `events` that makes the session-start lookup one
+# seek: both made by the tracker database's migration (bot/store/tracker_migrations, `keymedic db upgrade`),
+# which every start runs before Rasa; this store only checks they are there.
 _metadata = sa.MetaData()
 snapshots = sa.Table(
     "keymedic_tracker_snapshots",
@@ -125,20 +129,56 @@ snapshots = sa.Table(
 )
 
 
-# Each retrieve looks up where the session started: the newest `session_started` of the sender. Rasa indexes
-# its events by sender only, so that was a walk over all of a conversation's events (1 ms at turn 300, and
-# growing with every turn); with this index it is one seek (0.006 ms). Declared once, on Rasa's table, which
-# otherwise stays Rasa's.
-_session_starts = sa.Index(
-    "keymedic_events_by_sender_and_type",
-    SQLTrackerStore.SQLEvent.sender_id,
-    SQLTrackerStore.SQLEvent.type_name,
-    SQLTrackerStore.SQLEvent.id,
-)
+class TrackerDatabaseNotMigrated(RuntimeError):
+    """The tracker database lacks what the windowed store needs: `keymedic db upgrade` was not run on it."""
+
+
+def _mark_key(event: Event) -> tuple[str, ...] | None:
+    """Which mark `event` is the newest of, or None when windows need not keep it (see `history_marks`)."""
+    if isinstance(event, SlotSet):
+        return ("slot", event.key)
+    if isinstance(event, (AllSlotsReset, Restarted)):
+        return (event.type_name,)
+    if isinstance(event, ActionExecuted) and event.action_name and event.action_name != ACTION_LISTEN_NAME:
+        return ("action", event.action_name)
+    if isinstance(event, ActiveLoop):
+        return ("active_loop", str(event.name))
+    if isinstance(event, BotUttered):
+        custom = (event.data or {}).get("custom")
+        if isinstance(custom, dict):
+            return ("bot", str(custom.get("type")), str(custom.get("wallet_id")))
+    return None
+
+
+def history_marks(tracker: DialogueStateTracker) -> list[Event]:
+    """The newest event of each kind that a look back over the session can ask about, in their order.
+
+    An action that walks back through `tracker.events` ("was a wallet named since the last saved key?",
+    actions/key_update.py) must find the same answer in a window as in the whole session, or the bot acts
+    differently with this store than with Rasa's (issue 18: the old wallet was offered again once the save
+    was older than the window). A walk back stops at the newest event that answers it, so a window keeps,
+    before its turns, the newest event of each kind, in the order they happened: of each slot its last
+    `SlotSet`, of each action its last run, of each form its last activation (and the last deactivation),
+    and of each kind of custom payload the bot sent (the secure form for a wallet) its last message; and the
+    last `AllSlotsReset` and `Restarted`, so that replayed in order they leave every slot at its value. The
+    session's other events (user messages, other bot messages) are not kept: a walk back for one of those
+    ends within the window's turns in KeyMedic's actions. The walk is over `tracker.events`, as the actions'
+    is, not `applied_events()`, which drops a form's intermediate events.
+    """
+    newest: dict[tuple[str, ...], tuple[int, Event]] = {}
+    for position, event in enumerate(tracker.events):
+        if isinstance(event, SessionStarted):
+            newest = {}  # Rasa's store loads a session from here on (and so does this one)
+            continue
+        key = _mark_key(event)
+        if key is not None:
+            newest[key] = (position, event)
+    return [event for _, event in sorted(newest.values(), key=lambda found: found[0])]
 
 
 def tracker_state(tracker: DialogueStateTracker) -> dict[str, Any]:
-    """What a window must restore: non-initial slot values, the active loop's flags, paused, reminders."""
+    """What a window must restore: the history marks (`history_marks`), non-initial slot values, the active
+    loop's flags, paused, reminders."""
     loop = tracker.active_loop
     active = None
     if loop is not None and loop.name:
@@ -153,6 +193,7 @@ def tracker_state(tracker: DialogueStateTracker) -> dict[str, Any]:
             reminders[event.name] = event
     oldest = time.time() - REMINDER_KEEP_S
     return {
+        "marks": [event.as_dict() for event in history_marks(tracker)],
         "slots": {
             name: slot.value for name, slot in tracker.slots.items() if slot.value != slot.initial_value
         },
@@ -165,17 +206,32 @@ def tracker_state(tracker: DialogueStateTracker) -> dict[str, Any]:
 
 
 def state_events(state: dict[str, Any], timestamp: float | None) -> list[Event]:
-    """Events that bring a fresh tracker to `state` (see `tracker_state`), all stamped `timestamp`."""
-    events: list[Event] = [
-        SlotSet(name, value, timestamp=timestamp) for name, value in (state.get("slots") or {}).items()
+    """Events that bring a fresh tracker to `state` (see `tracker_state`): the history marks with their own
+    time stamps, then what they leave out, stamped `timestamp`."""
+    marks = [Event.from_parameters(mark) for mark in state.get("marks") or ()]
+    replayed: dict[str, Any] = {}
+    for mark in marks:
+        if isinstance(mark, (AllSlotsReset, Restarted)):
+            replayed.clear()
+        elif isinstance(mark, SlotSet):
+            replayed[mark.key] = mark.value
+    events: list[Event] = list(marks)
+    # A snapshot taken before the marks existed has none: its slots are all set here, at the cut.
+    events += [
+        SlotSet(name, value, timestamp=timestamp)
+        for name, value in (state.get("slots") or {}).items()
+        if name not in replayed or replayed[name] != value
     ]
     loop = state.get("active_loop")
-    if loop:
-        events.append(ActiveLoop(loop["name"], timestamp=timestamp))
-        if loop.get("is_interrupted"):
-            events.append(LoopInterrupted(True, timestamp=timestamp))
-        if loop.get("rejected"):
-            events.append(ActionExecutionRejected(loop["name"], timestamp=timestamp))
+    replayed_loop = next((mark.name for mark in reversed(marks) if isinstance(mark, ActiveLoop)), None)
+    if (loop or {}).get("name") != replayed_loop:
+        # Only when the marks do not already end in it: a second activation at the cut would read as the
+        # form starting there to a walk back (actions/key_update.py `_form_sent_for`).
+        events.append(ActiveLoop(loop["name"] if loop else None, timestamp=timestamp))
+    if loop and loop.get("is_interrupted"):
+        events.append(LoopInterrupted(True, timestamp=timestamp))
+    if loop and loop.get("rejected"):
+        events.append(ActionExecutionRejected(loop["name"], timestamp=timestamp))
     if state.get("paused"):
         events.append(ConversationPaused(timestamp=timestamp))
     # Reminders keep their own time stamps: replaying one changes no state.
@@ -247,24 +303,17 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if on_sqlite:
             self.engine = _tuned_sqlite_engine(engine)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-        try:
-            _metadata.create_all(self.engine)
-            # Rasa's create_all made it with a new events table; an older table gets it here.
-            _session_starts.create(self.engine, checkfirst=True)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as error:
-            # Several replicas starting at once race to create them; one of them wins (as Rasa's own
-            # create_all above). PostgreSQL reports the loser's CREATE TABLE as a unique violation on its
-            # catalogue (`pg_type_typname_nsp_index`), which stopped a replica from starting (issue 19).
-            logger.warning("could not create the tracker snapshot table or its index: %s", error)
-        # Rasa loads this class in the Rasa server's process; the speed fixes that need that process are
-        # installed with it (rasa_plugins/action_validation.py, action_session.py, action_guard.py,
-        # event_types.py, graph_runner.py).
-        action_validation.install()
-        graph_runner.install()
-        action_session.install()
-        action_guard.install()
-        event_types.install()
-        install_no_fallback()
+        if not sa.inspect(self.engine).has_table(snapshots.name):
+            raise TrackerDatabaseNotMigrated(
+                f"the tracker database has no {snapshots.name} table: run `keymedic db upgrade` (it migrates "
+                "the tracker database too; `keymedic run` and `keymedic cluster` do so before Rasa starts)"
+            )
+        if not all(patch.applied() for patch in PATCHES):
+            # Not started through `python -m rasa_plugins.run` (`rasa shell`, a test's own Rasa): Rasa's
+            # FailSafeTrackerStore would answer from memory when this store fails.
+            logger.warning(
+                "Rasa plug-ins not installed (rasa_plugins.startup.install): failed saves fall back"
+            )
 
     async def _run(self, work: Callable[..., _T], *args: Any) -> _T:
         """`work(*args)`: in a worker thread for a networked database, in the event loop for SQLite (see the
@@ -426,12 +475,45 @@ async def _retrieve_full_without_fallback(
     return await strict.retrieve_full_tracker(sender_id)
 
 
-def install_no_fallback() -> None:
-    """Make Rasa's `FailSafeTrackerStore` pass a `WindowedSQLTrackerStore`'s errors through instead of
-    answering from memory (see the module's docstring). Safe to call more than once."""
-    patching.replace(FailSafeTrackerStore, "save", _save_without_fallback)
-    patching.replace(FailSafeTrackerStore, "retrieve", _retrieve_without_fallback)
-    patching.replace(FailSafeTrackerStore, "retrieve_full_tracker", _retrieve_full_without_fallback)
+# The Rasa functions `WindowedSQLTrackerStore` overrides or calls beyond Rasa's public API, with the SHA-256
+# of their source in Rasa 3.6.21 (`patching.source_sha256`): not replaced, but written against; the unit test
+# (tests/unit/test_rasa_plugins.py) fails when one changes, as for the replacements below.
+RELIED_ON: dict[tuple[type, str], str] = {
+    (SQLTrackerStore, "__init__"): "64e704d159dfa35b86175cccdc9d08b05cbf91b2e0779bccf115671106ad9314",
+    (SQLTrackerStore, "retrieve"): "0d99846daced97d3dee3fae5eecfef6179c7afaeb872b68bbe064bbd65223641",
+    (SQLTrackerStore, "save"): "57165e46eab3de0866e77f03df0bf7fd5eac2c1de617ed431b934c9a4edfeef6",
+    (SQLTrackerStore, "_additional_events"): (
+        "d22f99eb863acb07afee63d9fe3a04ca8464251e67a43eb7d36c2d65ffc1653f"
+    ),
+    (TrackerStore, "stream_events"): "efd3615f5340218a9edb4f386ed208d38f0d413d197eadc8b386d34fc8e4399c",
+    (TrackerStore, "_stream_new_events"): (
+        "a3990c70850759b80da1ecac9b2e585fa7c6a0ba6f1f741b401410186fd326e8"
+    ),
+}
+
+
+# Rasa's `FailSafeTrackerStore` passes a `WindowedSQLTrackerStore`'s errors through instead of answering
+# from memory (see the module's docstring).
+PATCHES = (
+    patching.Patch(
+        FailSafeTrackerStore,
+        "save",
+        _save_without_fallback,
+        "8426dc08f58d71102f7c031ade8a26b0b1458c8bae162be7b091d288699a5e9b",
+    ),
+    patching.Patch(
+        FailSafeTrackerStore,
+        "retrieve",
+        _retrieve_without_fallback,
+        "35d77318b0cc79771af3c667bc8c34cd5a56e494eaa8c4d713fd754b9d00d276",
+    ),
+    patching.Patch(
+        FailSafeTrackerStore,
+        "retrieve_full_tracker",
+        _retrieve_full_without_fallback,
+        "5272a6be0919b511c874fde07a8666777d09f5a11ba29e66f1f923f5ef85e2a0",
+    ),
+)
 
 
 def _event_row(sender_id: str, event: Event) -> dict[str, Any]:

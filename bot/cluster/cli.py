@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
     for url in (stores.database_url, stores.tracker_url):
         if ensure_postgres_database(url):
             print(f"database: created {make_url(url).database}", flush=True)
-    cluster_settings = replace(settings, database_url=stores.database_url, jobs_url=stores.jobs_url)
+    cluster_settings = replace(
+        settings, database_url=stores.database_url, jobs_url=stores.jobs_url, tracker_url=stores.tracker_url
+    )
     if prepare_database(cluster_settings):
         print("database: migrated and loaded the demo user `demo` (README, 'Demo data')", flush=True)
     print(f"cluster: {stores.describe()}", flush=True)

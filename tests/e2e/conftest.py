@@ -2,6 +2,15 @@
 
 They use the one fingerprinted model of this run (`bot.training.ensure_model`: `make test` has trained it
 already; a bare `pytest` trains it once) and a SQL tracker store on a fresh SQLite file.
+
+Both tracker stores (issue 18). Every test runs on KeyMedic's windowed store (`[windowed]`, what `keymedic
+run` uses); the modules marked `both_stores` run a second time on a stack of their own with Rasa's stock
+`SQLTrackerStore` (`[rasa]`), and must pass there unchanged: the windowed store must converse exactly as
+Rasa's own. Not the whole suite: `make test` must stay under 30 minutes, and a second stack costs a Rasa start
+plus its tests. The subset is what a tracker store can change: the key update's form over many turns and a
+save older than the window (test_key_update_flow.py), the hand-off's pause, transcript and resume
+(test_handoff_flow.py), and the conversation kept in the SQL store (test_first_conversation.py). The NLU,
+the knowledge answers, the browsers and the cluster read nothing a window would cut.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import pytest
 from bot.config import Settings
 from bot.demo import prepare_database
 from bot.launcher import (
+    WINDOWED_TRACKER_STORE,
     Service,
     child_environment,
     free_port,
@@ -114,14 +124,34 @@ def start_rasa_stack(settings: Settings, extra_env: Mapping[str, str]) -> Iterat
         stop_services(services)
 
 
+# endpoints.yml's `tracker_store.type` (KEYMEDIC_TRACKER_STORE) for each of the two stores.
+TRACKER_STORES = {"windowed": WINDOWED_TRACKER_STORE, "rasa": "SQL"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "tracker_store" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_stores") is not None
+        stores = list(TRACKER_STORES) if both else ["windowed"]
+        metafunc.parametrize("tracker_store", stores, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
-    with own_rasa_stack(tmp_path_factory) as stack:
+def tracker_store(request: pytest.FixtureRequest) -> str:
+    """Which tracker store the session's stack runs on: "windowed" or "rasa" (Rasa's own)."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="session")
+def rasa_stack(tmp_path_factory: pytest.TempPathFactory, tracker_store: str) -> Iterator[RasaStack]:
+    with own_rasa_stack(tmp_path_factory, tracker_store=tracker_store) as stack:
         yield stack
 
 
 @contextlib.contextmanager
-def own_rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
+def own_rasa_stack(
+    tmp_path_factory: pytest.TempPathFactory, *, tracker_store: str = "windowed"
+) -> Iterator[RasaStack]:
     """A whole local run of its own: the session's shared stack, or a module's that must not share the demo
     user's one widget conversation with other tests (tests/e2e/test_agent_console_browser.py)."""
     # Everything this stack touches is its own: free ports, and state (database, keys, jobs) in a temp folder.
@@ -136,6 +166,7 @@ def own_rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaSta
         "KEYMEDIC_WIDGET_JWT_SECRET": widget_secret,
         # The browser test signs in through the demo page, whatever the caller's environment says.
         "KEYMEDIC_WIDGET_DEMO_SIGNIN": "1",
+        "KEYMEDIC_TRACKER_STORE": TRACKER_STORES[tracker_store],
     }
     with start_rasa_stack(settings, extra) as stack:
         yield replace(stack, support_webhook_port=webhook_port, widget_jwt_secret=widget_secret)

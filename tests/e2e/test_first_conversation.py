@@ -8,7 +8,8 @@ import pytest
 
 from tests.e2e.conftest import RasaStack
 
-pytestmark = pytest.mark.e2e
+# Also on Rasa's own tracker store (tests/e2e/conftest.py): a store could change what these see.
+pytestmark = [pytest.mark.e2e, pytest.mark.both_stores]
 
 
 def texts(replies: list[dict[str, object]]) -> str:
@@ -46,3 +47,13 @@ def test_conversation_is_kept_in_the_sql_tracker_store(rasa_stack: RasaStack) ->
     types = [row[0] for row in rows]
     assert types.count("user") == 2
     assert "bot" in types
+
+
+def test_the_stack_runs_on_the_tracker_store_it_names(rasa_stack: RasaStack, tracker_store: str) -> None:
+    # Only the windowed store writes a snapshot at each turn's end; Rasa's own writes events alone.
+    rasa_stack.say("e2e-which-store", "hi")
+    with sqlite3.connect(rasa_stack.tracker_db) as db:
+        (snapshots,) = db.execute(
+            "SELECT count(*) FROM keymedic_tracker_snapshots WHERE sender_id = ?", ("e2e-which-store",)
+        ).fetchone()
+    assert (snapshots > 0) == (tracker_store == "windowed")

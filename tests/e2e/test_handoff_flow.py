@@ -11,7 +11,8 @@ import pytest
 from tests.e2e.conftest import RasaStack
 from tests.unit.test_no_removal_steps import removal_steps
 
-pytestmark = pytest.mark.e2e
+# Also on Rasa's own tracker store (tests/e2e/conftest.py): a store could change what these see.
+pytestmark = [pytest.mark.e2e, pytest.mark.both_stores]
 
 # The demo user in a conversation of its own (one user may have several: widget, Slack), so the approval
 # given here stays on this conversation's ticket and no other test sees it.

@@ -14,9 +14,12 @@ from bot.assistant import SupportDesk
 from bot.sandbox.scenarios import credentials_for
 from tests.e2e.conftest import RasaStack
 
-pytestmark = pytest.mark.e2e
+# Also on Rasa's own tracker store (tests/e2e/conftest.py): a store could change what these see.
+pytestmark = [pytest.mark.e2e, pytest.mark.both_stores]
 
 DEMO = "demo"
+# endpoints.yml `window_turns` of the windowed tracker store (rasa_plugins/tracker_store.py).
+WINDOW_TURNS = 8
 
 
 def _texts(replies: list[dict[str, Any]]) -> str:
@@ -154,6 +157,32 @@ async def test_after_a_saved_key_another_wallet_is_asked_for_not_assumed(rasa_st
     assert "existing Binance connection now uses the new key" in text
 
     # The Binance update is finished; "my other wallet" is not Binance, so KeyMedic asks which one.
+    text = _texts(rasa_stack.say(DEMO, "my other wallet stopped syncing too"))
+    assert "Which exchange is it?" in text
+    form = _form(rasa_stack.say(DEMO, "kucoin"))
+    assert form["wallet_id"] == wallets["kucoin"]
+
+
+async def test_a_saved_key_older_than_the_tracker_window_still_counts(rasa_stack: RasaStack) -> None:
+    """The windowed store's bug of issue 18: once the Binance update was more than `window_turns` (8) turns
+    back, the window no longer held `action_update_credentials`, the state at its start looked like the
+    wallet had just been named, and Binance was offered again for "my other wallet". With Rasa's own store
+    the whole session is there, and KeyMedic asks which exchange; both stores must answer the same."""
+    wallets = await _demo_wallets(rasa_stack)
+    rasa_stack.say(DEMO, "/restart")
+    form = _form(rasa_stack.say(DEMO, "binance revoked my api key"))
+    posted = httpx.post(
+        form["submit_url"],
+        json={"token": form["token"], "wallet_id": form["wallet_id"], **credentials_for("binance", "valid")},
+        timeout=10,
+    )
+    reference = posted.json()["reference"]
+    text = _texts(rasa_stack.say(DEMO, f'/credentials_submitted{{"credential_ref": "{reference}"}}'))
+    assert "existing Binance connection now uses the new key" in text
+
+    for _ in range(WINDOW_TURNS + 3):  # turns that name no wallet push the save out of the window
+        assert rasa_stack.say(DEMO, "hello")
+
     text = _texts(rasa_stack.say(DEMO, "my other wallet stopped syncing too"))
     assert "Which exchange is it?" in text
     form = _form(rasa_stack.say(DEMO, "kucoin"))

@@ -80,8 +80,8 @@ def _inputs_of(agent: Agent, ted_name: str, tracker: DialogueStateTracker) -> di
     needs = runner._graph_schema.nodes[ted_name].needs
     wanted = {name: node for name, node in needs.items() if name != "tracker"}
     outputs = runner.run(inputs={PLACEHOLDER_TRACKER: tracker}, targets=list(wanted.values()))
-    # Each node's result is `(node name, output)`.
-    return {name: outputs[node][1] for name, node in wanted.items()}
+    # The runner answers `{node name: output}`.
+    return {name: outputs[node] for name, node in wanted.items()}
 
 
 def test_cached_ted_answers_what_its_network_computes_at_every_story_decision(agent: Agent) -> None:
@@ -105,11 +105,16 @@ def test_cached_ted_answers_what_its_network_computes_at_every_story_decision(ag
 
 @pytest.fixture
 def dask_runner() -> Iterator[None]:
-    DaskGraphRunner.run = graph_runner._ORIGINAL  # type: ignore[method-assign]
+    (patch,) = graph_runner.PATCHES
+    was_applied = patch.applied()
+    DaskGraphRunner.run = patch.original()  # type: ignore[method-assign]
     try:
         yield
     finally:
-        graph_runner.install()
+        if was_applied:
+            patch.apply()
+        else:
+            DaskGraphRunner.run = patch.original()  # type: ignore[method-assign]
 
 
 def _parse_all(agent: Agent) -> list[dict[str, Any]]:
@@ -129,7 +134,8 @@ def test_the_planned_runner_parses_and_predicts_as_dask_does(agent: Agent, dask_
         return out
 
     by_dask = (_parse_all(agent), predictions())
-    graph_runner.install()
-    assert graph_runner.installed()
+    (patch,) = graph_runner.PATCHES
+    patch.apply()
+    assert patch.applied()
     by_plan = (_parse_all(agent), predictions())
     assert by_plan == by_dask

@@ -18,7 +18,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from rasa_plugins import action_guard, action_session
+from rasa_plugins import action_guard, action_session, startup
 
 pytestmark = pytest.mark.integration
 
@@ -29,8 +29,7 @@ Serve = Callable[[str], Awaitable[EndpointConfig]]
 @pytest.fixture(autouse=True)
 def guarded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEYMEDIC_ACTION_TIMEOUT", str(TIMEOUT_S))
-    action_session.install()
-    action_guard.install()
+    startup.install()
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from sqlalchemy.engine import make_url
 
 from bot.config import PROJECT_ROOT
 from bot.observability.metrics import TURNS_NOT_SAVED
-from rasa_plugins import tracker_store
+from bot.store.migrate import upgrade_tracker
+from rasa_plugins import startup, tracker_store
 from rasa_plugins.tracker_store import TrackerStoreUnavailable, WindowedSQLTrackerStore
 from tests.support.store import create_postgres_database, drop_postgres_database
 
@@ -45,6 +46,17 @@ def domain() -> Domain:
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     # The same retries, shorter: these tests hold a lock for longer than all of them.
     monkeypatch.setattr(tracker_store, "RETRY_PAUSES_S", (0.05, 0.1, 0.2))
+
+
+@pytest.fixture(autouse=True)
+def installed() -> None:
+    # What `python -m rasa_plugins.run` does before Rasa starts: FailSafeTrackerStore passes errors through.
+    startup.install()
+
+
+def _sqlite_store(domain: Domain, path: Path) -> WindowedSQLTrackerStore:
+    upgrade_tracker(f"sqlite:///{path}")  # as `keymedic run` does before Rasa starts
+    return WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=str(path))
 
 
 def _wrapped(store: WindowedSQLTrackerStore, domain: Domain) -> FailSafeTrackerStore:
@@ -90,7 +102,7 @@ class HeldLock:
 
 def test_a_save_meeting_a_short_lock_waits_and_stores_the_turn_once(domain: Domain, tmp_path: Path) -> None:
     path = tmp_path / "tracker.db"
-    store = WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=str(path))
+    store = _sqlite_store(domain, path)
     wrapped = _wrapped(store, domain)
 
     async def go() -> None:
@@ -111,7 +123,7 @@ def test_a_save_failing_every_try_raises_through_rasas_failsafe_and_is_counted(
     domain: Domain, tmp_path: Path, fast_retries: None
 ) -> None:
     path = tmp_path / "tracker.db"
-    store = WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=str(path))
+    store = _sqlite_store(domain, path)
     wrapped = _wrapped(store, domain)
     before = TURNS_NOT_SAVED._value.get()
 
@@ -145,7 +157,7 @@ def test_other_conversations_keep_being_served_while_a_save_waits_for_a_lock(
     domain: Domain, tmp_path: Path
 ) -> None:
     path = tmp_path / "tracker.db"
-    store = WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=str(path))
+    store = _sqlite_store(domain, path)
     gaps: list[float] = []
 
     async def ticker(stop: asyncio.Event) -> None:
@@ -179,6 +191,7 @@ def test_other_conversations_keep_being_served_while_a_save_waits_for_a_lock(
 @pytest.fixture
 def postgres() -> Iterator[dict[str, Any]]:
     url = create_postgres_database(migrate_to=None)
+    upgrade_tracker(url)
     parsed = make_url(url)
     try:
         yield {
@@ -274,10 +287,12 @@ def _start_at_once(domain: Domain, kwargs: dict[str, Any], replicas: int) -> lis
 
 
 def test_replicas_starting_at_once_on_a_new_database_all_start(domain: Domain) -> None:
-    # The cluster's replicas race to create the snapshot table; PostgreSQL answers the loser with a unique
-    # violation on its catalogue, which used to stop that replica (tests/e2e/test_cluster.py found it).
+    # The cluster's replicas race through Rasa's create_all after `keymedic cluster` migrated the tracker
+    # database; when the store made its own table there, PostgreSQL answered the loser with a unique
+    # violation on its catalogue, which stopped that replica (tests/e2e/test_cluster.py found it).
     for _ in range(3):
         url = create_postgres_database(migrate_to=None)
+        upgrade_tracker(url)
         parsed = make_url(url)
         kwargs = {"dialect": "postgresql", "host": parsed.host, "port": parsed.port, "db": parsed.database,
                   "username": parsed.username}  # fmt: skip

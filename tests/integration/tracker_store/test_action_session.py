@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
-from rasa_plugins import action_session, fast_json
+from rasa_plugins import action_session, fast_json, startup
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,7 @@ Serve = Callable[..., Awaitable[tuple[EndpointConfig, list[int]]]]
 
 @pytest.fixture(autouse=True)
 def installed() -> None:
-    action_session.install()
+    startup.install()
 
 
 @pytest.fixture
@@ -102,9 +102,9 @@ EXITING_PROCESS = """
 import asyncio
 from aiohttp import web
 from rasa.utils.endpoints import EndpointConfig
-from rasa_plugins import action_session, fast_json
+from rasa_plugins import startup
 
-action_session.install()
+startup.install()
 
 async def main():
     async def webhook(request):

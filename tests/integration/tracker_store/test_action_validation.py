@@ -8,7 +8,9 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 
-from rasa_plugins import action_validation
+from rasa_plugins import action_validation, startup
+
+[PATCH] = action_validation.PATCHES
 
 GOOD: dict[str, Any] = {
     "events": [
@@ -25,12 +27,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(autouse=True)
 def installed() -> None:
-    action_validation.install()
+    startup.install()
 
 
 def _rasa_original(result: dict[str, Any]) -> str | None:
     try:
-        action_validation._ORIGINAL(RemoteAction("x", None), result)
+        PATCH.original()(RemoteAction("x", None), result)
     except ValidationError as error:
         return error.message
     return None
@@ -45,8 +47,8 @@ def _cached(result: dict[str, Any]) -> str | None:
 
 
 def test_install_replaces_rasas_method_once() -> None:
-    action_validation.install()
-    assert action_validation.installed()
+    startup.install()
+    assert PATCH.applied()
     assert RemoteAction._validate_action_result is action_validation.validate_action_result
 
 

@@ -6,24 +6,26 @@ import pytest
 from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 from rasa.shared.utils.common import all_subclasses
 
-from rasa_plugins import event_types
+from rasa_plugins import event_types, startup
+
+[PATCH] = event_types.PATCHES
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(autouse=True)
 def installed() -> None:
-    event_types.install()
+    startup.install()
 
 
 def test_it_is_what_rasa_calls() -> None:
-    assert event_types.installed()
+    assert PATCH.applied()
     assert Event.resolve_by_type("user") is UserUttered
 
 
 @pytest.mark.parametrize("type_name", sorted({cls.type_name for cls in all_subclasses(Event)}))
 def test_every_event_type_resolves_to_rasas_own_answer(type_name: str) -> None:
-    assert event_types.resolve_by_type(type_name) is event_types._ORIGINAL(type_name)
+    assert event_types.resolve_by_type(type_name) is PATCH.original()(type_name)
 
 
 def test_rasas_fallbacks_stay() -> None:
