@@ -79,6 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_metrics(os.environ.get("KEYMEDIC_RASA_METRICS_PORT"))
     from rasa.__main__ import main as rasa_main
 
+    from rasa_plugins import fast_load
+
+    # Most of a Rasa start was one throw-away training step per TensorFlow model (issue 19: a killed Rasa
+    # must be back soon); the same weights, built without it (rasa_plugins/fast_load.py).
+    fast_load.install()
+
     sys.argv = ["rasa", "run", *args, "--auth-token", settings.rasa_token]
     rasa_main()
     return 0
