@@ -38,6 +38,10 @@ NEEDS_ACTIONS = "my kraken key stopped working"
 DEMO = "demo"
 
 
+# Rasa killed: answering again within. NOT the 10 s: a Rasa start is Python importing TensorFlow and
+# Rasa (6-30 s on these shared cores, by load) and the model load (13-20 s since rasa_plugins/fast_load.py;
+# 46-70 s before). Measured 27.6 s at load average 5 (docs/reliability.md); the bound leaves room for load.
+RASA_BACK_WITHIN_S = 60.0
 # A frozen worker's heartbeat is stale after 5 s; the supervisor checks every 2 s and kills on the third
 # failed check (bot/launcher.py), so about 10 s, with slack for a loaded machine.
 WORKER_HANG_DETECTED_WITHIN_S = 15.0
@@ -363,6 +367,7 @@ def test_rasa_killed_is_restarted_and_earlier_turns_are_kept(stack: FaultStack) 
     assert during.error  # the user's client sees the message was not delivered (the widget: reconnecting)
     until(lambda: _normal(stack.say(user, "hi again", timeout=5)), 180, 1.0)
     back_s = time.monotonic() - started
+    assert back_s <= RASA_BACK_WITHIN_S
     messages = stack.user_messages(user)
     assert messages[0] == "hi" and messages[-1] == "hi again" and "are you there?" not in messages
     assert len(messages) == len(set(messages)) or set(messages) == {"hi", "hi again"}
@@ -377,4 +382,6 @@ def test_rasa_hung_is_killed_and_restarted(stack: FaultStack) -> None:
     killed_s = time.monotonic() - started
     user = _user()
     until(lambda: _normal(stack.say(user, "hi", timeout=5)), 180, 1.0)
-    _report("rasa hung", detected_s=killed_s, back_s=time.monotonic() - started)
+    back_s = time.monotonic() - started
+    assert killed_s <= ANSWER_WITHIN_S + 5 and back_s <= killed_s + RASA_BACK_WITHIN_S
+    _report("rasa hung", detected_s=killed_s, back_s=back_s)
