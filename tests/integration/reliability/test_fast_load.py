@@ -13,7 +13,12 @@ import pytest
 
 from bot.training import ensure_model
 
-pytestmark = [pytest.mark.integration, pytest.mark.rasa_model]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.rasa_model,
+    # Rasa's own warnings on loading this domain (its slot mappings) and TensorFlow's on retracing.
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
 
 MESSAGES = (
     "hi",
