@@ -45,7 +45,7 @@ def load_without_a_training_step(
         return rasa_load(  # type: ignore[no-any-return]
             cls, model_file_name, model_data_example, predict_data_example, finetune_mode, *args, **kwargs
         )
-    import tensorflow as tf
+    import tensorflow as tf  # type: ignore[import-untyped]
 
     model = cls(*args, **kwargs)
     config = kwargs.get("config", {})
