@@ -4,7 +4,8 @@ The worker has no port to probe (issue 19), so it proves it is alive by rewritin
 `BEAT_EVERY_S`. It stops rewriting it when the process is stopped or frozen (SIGSTOP, a deadlock), and also
 when one job has been running for longer than `JOB_STUCK_S`: no job of ours legitimately takes that long
 (a resync's exchange calls have 8 s deadlines and it refreshes its own claim as it goes; an outbox pass
-sends with a timeout of seconds), so a job that does is stuck and only a restart frees its thread.
+sends with a timeout of seconds), so a job that does is stuck and only a restart frees its thread. (Jobs are
+timed in the consumer's process: with `--worker-type process` a stuck job is not seen, a frozen consumer is.)
 
 Readers call the worker dead when the file is older than `STALE_AFTER_S`: `keymedic run`'s supervisor
 (`bot.launcher`), and Kubernetes' exec probe (`python -m bot.worker_liveness PATH`, deploy/kubernetes/
