@@ -40,7 +40,7 @@ DEMO = "demo"
 
 # Rasa killed: answering again within. NOT the 10 s: a Rasa start is Python importing TensorFlow and
 # Rasa (6-30 s on these shared cores, by load) and the model load (13-20 s since rasa_plugins/fast_load.py;
-# 46-70 s before). Measured 27.6 s at load average 5 (docs/reliability.md); the bound leaves room for load.
+# 46-70 s before). Measured 16.9-27.6 s at load average 3-5 (docs/reliability.md); room left for load.
 RASA_BACK_WITHIN_S = 60.0
 # A frozen worker's heartbeat is stale after 5 s; the supervisor checks every 2 s and kills on the third
 # failed check (bot/launcher.py), so about 10 s, with slack for a loaded machine.
