@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from huey import Huey, crontab  # type: ignore[import-untyped]
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage  # type: ignore[import-untyped]
+
+from bot.worker_liveness import Heartbeat
 
 if TYPE_CHECKING:
     from bot.store.unit_of_work import SqlAlchemyUnitOfWork
@@ -45,6 +48,8 @@ __all__ = [
     "enqueue_outreach",
     "run_outreach_job",
     "run_purge_pending",
+    "run_recover_syncs",
+    "recover_syncs",
     "purge_pending",
     "add_arguments",
     "run",
@@ -129,6 +134,41 @@ def resync_wallet(sync_run_id: int) -> dict[str, Any]:
 def enqueue_resync(sync_run_id: int) -> None:
     """Queue the resync job of a sync run (made by `services.replace_credential` or `request_sync`)."""
     resync_wallet(sync_run_id)
+
+
+def run_recover_syncs() -> dict[str, Any]:
+    """Queue again the sync runs whose job died with a worker (`SyncRunRepository.abandoned`).
+
+    A queue message is taken off the queue when a worker starts it (Huey has no acknowledgement), so a worker
+    killed in the middle of a resync takes the job with it and leaves the run `running`. The run itself is
+    in the database: queued again here, its claim (a compare-and-set on a stale heartbeat) lets exactly one
+    job run it, and a duplicate of a job still waiting finds the run taken or finished and does nothing.
+    """
+    from bot.config import load_settings
+    from bot.store.model import utcnow
+    from bot.store.unit_of_work import UnitOfWorkFactory
+    from bot.sync.runner import STALE_AFTER
+
+    factory = UnitOfWorkFactory(load_settings())
+    try:
+        uow = factory()
+        with uow:
+            now = utcnow()
+            runs = uow.sync_runs.abandoned(queued_before=now - STALE_AFTER, stale_before=now - STALE_AFTER)
+    finally:
+        factory.database.dispose()
+    for sync_run_id in runs:
+        enqueue_resync(sync_run_id)
+    if runs:
+        log.warning("queued %d abandoned sync run(s) again: %s", len(runs), runs)
+    return {"requeued": runs}
+
+
+# Every five minutes: a run is abandoned only after `STALE_AFTER` (ten minutes) without a heartbeat anyway.
+@huey.periodic_task(crontab(minute="*/5"))  # type: ignore[untyped-decorator]
+def recover_syncs() -> dict[str, Any]:
+    """Queue again the sync runs a killed worker left behind."""
+    return run_recover_syncs()
 
 
 def run_outbox_delivery() -> dict[str, Any]:
@@ -310,6 +350,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--worker-type", choices=("thread", "process"), default="thread", help="how jobs run (default thread)"
     )
     parser.add_argument(
+        "--heartbeat",
+        type=Path,
+        default=None,
+        help="the liveness file to rewrite every second (default: KEYMEDIC_VAR_DIR/run/worker.heartbeat; "
+        "bot/worker_liveness.py)",
+    )
+    parser.add_argument(
         "--no-periodic",
         action="store_true",
         help="do not schedule the periodic jobs (run several workers with only one scheduling them)",
@@ -325,11 +372,22 @@ def run(args: argparse.Namespace) -> int:
     install_logging("worker")  # JSON lines, secrets scrubbed (docs/operating.md)
     if refuse_to_start(load_settings(), "keymedic worker"):
         return 1
+    settings = load_settings()
+    heartbeat = Heartbeat(args.heartbeat or settings.var_dir / "run" / "worker.heartbeat")
+    # Each job is timed from its start to its end, so a stuck one stops the heartbeat (bot.worker_liveness).
+    huey.pre_execute(name="heartbeat-start")(lambda task: heartbeat.job_started(task.id))
+    huey.post_execute(name="heartbeat-end")(lambda task, value, error: heartbeat.job_ended(task.id))
     consumer = huey.create_consumer(
         workers=args.workers, worker_type=args.worker_type, periodic=not args.no_periodic
     )
-    print(f"worker: ready ({args.workers} {args.worker_type} worker(s))", flush=True)
-    consumer.run()
+    heartbeat.start()
+    print(
+        f"worker: ready ({args.workers} {args.worker_type} worker(s); heartbeat {heartbeat.path})", flush=True
+    )
+    try:
+        consumer.run()
+    finally:
+        heartbeat.stop()
     return 0
 
 

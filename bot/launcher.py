@@ -7,7 +7,8 @@ the tail of a child's log if it dies.
 
 A child that dies is restarted on its own, after a pause that doubles with each crash (`RESTART_BACKOFF_S`),
 while the others go on serving; one with a port that stops answering its liveness check
-(`LIVENESS_FAILURES` checks in a row, as Kubernetes' livenessProbe does) is killed and restarted the same
+(`LIVENESS_FAILURES` checks in a row, as Kubernetes' livenessProbe does), or the job worker whose heartbeat
+file goes stale (`bot.worker_liveness`), is killed and restarted the same
 way. A child that crashes `CRASH_LIMIT` times within `CRASH_WINDOW_S` is not tried again: the launcher stops
 everything and exits with the reason (a loop of restarts helps nobody). `keymedic cluster` supervises its
 processes the same way (issue 19).
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
+from bot import worker_liveness
 from bot.config import PROJECT_ROOT, Settings, load_settings
 from bot.observability.health import rasa_model_loaded
 from bot.observability.logs import RASA_LOGGING_CONFIG
@@ -40,6 +42,7 @@ __all__ = [
     "port_open",
     "http_ok",
     "local_services",
+    "worker_heartbeat",
     "child_environment",
     "local_agent_token",
     "rasa_token",
@@ -89,6 +92,9 @@ class Service:
     wait: bool = True
     # The path under `url` that answers 200 while the process is alive (None: no liveness check).
     live_path: str | None = None
+    # For a process without a port (the job worker): the file it rewrites while alive, stale after
+    # `worker_liveness.STALE_AFTER_S` (bot/worker_liveness.py); checked like `live_path`.
+    heartbeat: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     # Where this start's lines begin in the log (a restart appends), so `ready_line` counts only this start.
@@ -259,6 +265,11 @@ def isolated_environment(var_dir: Path, base: Mapping[str, str] | None = None) -
     return env
 
 
+def worker_heartbeat(settings: Settings, name: str) -> Path:
+    """The heartbeat file of job worker `name` (each worker of a cluster has its own)."""
+    return settings.var_dir / "run" / f"{name}.heartbeat"
+
+
 def local_services(settings: Settings, model: Path) -> list[Service]:
     """The processes of a local run, in start order (DESIGN §2)."""
     keymedic = str(Path(sys.executable).parent / "keymedic")
@@ -283,9 +294,10 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
         ),
         Service(
             name="worker",
-            argv=[keymedic, "worker"],
+            argv=[keymedic, "worker", "--heartbeat", str(worker_heartbeat(settings, "worker"))],
             ready_line="worker: ready",
             url=settings.jobs_url or f"sqlite:{settings.var_dir / 'jobs.db'}",
+            heartbeat=worker_heartbeat(settings, "worker"),
         ),
         Service(
             name="web",
@@ -419,6 +431,8 @@ class _Watch:
 
 
 def _live(service: Service) -> bool:
+    if service.heartbeat is not None:
+        return worker_liveness.alive(service.heartbeat)
     if service.live_path is None:
         return True
     import httpx
@@ -471,7 +485,7 @@ def _look_after(service: Service, watch: _Watch, env: dict[str, str], log_dir: P
             watch.next_live_check = now + LIVENESS_INTERVAL_S
             _say(f"{service.name} is back on {service.url}")
         return
-    if service.live_path is None or now < watch.next_live_check:
+    if (service.live_path is None and service.heartbeat is None) or now < watch.next_live_check:
         return
     watch.next_live_check = now + LIVENESS_INTERVAL_S
     if _live(service):
@@ -480,7 +494,12 @@ def _look_after(service: Service, watch: _Watch, env: dict[str, str], log_dir: P
     watch.live_failures += 1
     if watch.live_failures >= LIVENESS_FAILURES:
         times = watch.live_failures
-        _say(f"{service.name} did not answer {service.live_path} {times} times in a row; killing it")
+        what = (
+            f"beat into {service.heartbeat}"
+            if service.heartbeat is not None
+            else f"answer {service.live_path}"
+        )
+        _say(f"{service.name} did not {what} {times} times in a row; killing it")
         # SIGKILL: a hung (or stopped) process does not act on SIGTERM. Its exit is then a crash like any.
         os.killpg(service.process.pid, signal.SIGKILL)
         service.process.wait()

@@ -46,6 +46,7 @@ class Patch:
     replacement: Callable[..., Any]
     original_sha256: str
     static: bool = False
+    classmethod: bool = False  # the original is a classmethod (cls comes first), and so is the replacement
 
     @property
     def label(self) -> str:
@@ -54,7 +55,8 @@ class Patch:
     def current(self) -> Callable[..., Any]:
         """The function `owner.name` is now (a staticmethod unwrapped)."""
         found = inspect.getattr_static(self.owner, self.name)
-        function: Callable[..., Any] = found.__func__ if isinstance(found, staticmethod) else found
+        unwrap = isinstance(found, (staticmethod, classmethod))
+        function: Callable[..., Any] = found.__func__ if unwrap else found
         return function
 
     def applied(self) -> bool:
@@ -77,7 +79,12 @@ class Patch:
                 f"{RASA_VERSION}); read the new source and the replacement's module, then update both"
             )
         _originals[(self.owner, self.name)] = self.current()
-        setattr(self.owner, self.name, staticmethod(self.replacement) if self.static else self.replacement)
+        wrapped: Any = self.replacement
+        if self.static:
+            wrapped = staticmethod(self.replacement)
+        elif self.classmethod:
+            wrapped = classmethod(self.replacement)
+        setattr(self.owner, self.name, wrapped)
 
 
 # (owner, name) -> Rasa's function, kept when a patch replaces it.

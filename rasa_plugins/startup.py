@@ -9,6 +9,7 @@ Rasa 3.6 has no hook for what these do, so each replaces a function on one of Ra
 - `action_guard`: `RemoteAction.run` and `MessageProcessor._run_action`, a bounded wait and an apology;
 - `event_types`: `Event.resolve_by_type`, event classes from a table, not a class-tree walk per event;
 - `graph_runner`: `DaskGraphRunner.run`, the prediction graph run in a plan made once, not by dask per call;
+- `fast_load`: `RasaModel.load`, each TensorFlow model's weights built without a throw-away training step;
 - `tracker_store`: `FailSafeTrackerStore.save`, `.retrieve`, `.retrieve_full_tracker`, so that a turn the
   windowed store could not save fails loudly instead of being answered from memory and forgotten.
 
@@ -30,6 +31,7 @@ from rasa_plugins import (
     action_session,
     action_validation,
     event_types,
+    fast_load,
     graph_runner,
     tracker_store,
 )
@@ -45,6 +47,7 @@ PATCHES: tuple[Patch, ...] = (
     *action_guard.PATCHES,
     *event_types.PATCHES,
     *graph_runner.PATCHES,
+    *fast_load.PATCHES,
     *tracker_store.PATCHES,
 )
 

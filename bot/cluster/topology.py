@@ -26,7 +26,7 @@ from typing import Final
 from bot.cluster import haproxy
 from bot.cluster.stores import ClusterStores, lock_store_environment
 from bot.config import Settings
-from bot.launcher import Service, child_environment, http_ok, local_services, rasa_token
+from bot.launcher import Service, child_environment, http_ok, local_services, rasa_token, worker_heartbeat
 from bot.observability.health import rasa_model_loaded
 
 __all__ = ["ClusterOptions", "ENDPOINTS_FILE", "cluster_environment", "cluster_services", "replica_ports"]
@@ -140,8 +140,11 @@ def cluster_services(settings: Settings, model: Path, options: ClusterOptions) -
     worker = local["worker"]
     for i in range(options.job_workers):
         # Each consumer could schedule the every-minute sweep; one doing it is enough.
-        argv = worker.argv if i == 0 else [*worker.argv, "--no-periodic"]
-        services.append(replace(worker, name=f"worker-{i + 1}", argv=argv, url="Huey on Redis"))
+        name = f"worker-{i + 1}"
+        heartbeat = worker_heartbeat(settings, name)
+        argv = _with_option(worker.argv, "--heartbeat", str(heartbeat))
+        argv = argv if i == 0 else [*argv, "--no-periodic"]
+        services.append(replace(worker, name=name, argv=argv, url="Huey on Redis", heartbeat=heartbeat))
     services.append(local["web"])
     rasa = local["rasa"]
     for i, port in enumerate(rasa_ports):

@@ -306,6 +306,22 @@ class SyncRunRepository(_Repository):
         query = select(model.SyncRun).where(r.c.wallet_id == wallet_id).order_by(r.c.id.desc())
         return self.session.scalars(query).first()
 
+    def abandoned(self, *, queued_before: datetime, stale_before: datetime) -> list[int]:
+        """Runs whose job may have died with a worker: queued since before `queued_before` (the job's queue
+        message was taken and never run) or running with a heartbeat older than `stale_before`."""
+        r = orm.sync_runs
+        query = (
+            select(r.c.id)
+            .where(
+                or_(
+                    and_(r.c.status == SyncStatus.QUEUED, r.c.created_at < queued_before),
+                    and_(r.c.status == SyncStatus.RUNNING, r.c.heartbeat_at < stale_before),
+                )
+            )
+            .order_by(r.c.id)
+        )
+        return [int(i) for i in self.session.scalars(query)]
+
     def claim(self, sync_run_id: int, *, now: datetime, stale_before: datetime) -> int | None:
         """Mark a run running for this worker; returns the claim's attempt number, or None when the run is not
         claimable (finished, or running with a recent heartbeat). A compare-and-set, so two workers handed

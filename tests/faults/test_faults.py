@@ -38,6 +38,15 @@ NEEDS_ACTIONS = "my kraken key stopped working"
 DEMO = "demo"
 
 
+# Rasa killed: answering again within. NOT the 10 s: a Rasa start is Python importing TensorFlow and
+# Rasa (6-30 s on these shared cores, by load) and the model load (13-20 s since rasa_plugins/fast_load.py;
+# 46-70 s before). Measured 16.9-27.6 s at load average 3-5 (docs/reliability.md); room left for load.
+RASA_BACK_WITHIN_S = 60.0
+# A frozen worker's heartbeat is stale after 5 s; the supervisor checks every 2 s and kills on the third
+# failed check (bot/launcher.py), so about 10 s, with slack for a loaded machine.
+WORKER_HANG_DETECTED_WITHIN_S = 15.0
+
+
 def _user() -> str:
     return f"fault-{uuid.uuid4().hex[:10]}"
 
@@ -158,19 +167,47 @@ def test_a_hung_helper_process_is_killed_and_restarted_while_the_chat_goes_on(
     _report(f"{name} hung", recovered_s=recovered_s, chat_s=turn.seconds)
 
 
-def test_a_hung_worker_delays_only_background_jobs(stack: FaultStack) -> None:
-    # The worker has no port to probe: a hang is not detected here (Kubernetes neither, deploy/kubernetes/
-    # worker.yaml); jobs wait in the queue until it runs again. The chat must not notice.
+def test_a_hung_worker_is_killed_and_restarted_and_its_queued_job_then_runs(stack: FaultStack) -> None:
+    # The worker has no port: its heartbeat file goes stale (bot/worker_liveness.py), the supervisor kills
+    # and restarts it; a job queued meanwhile waits in the queue and runs once after. The chat never notices.
+    from huey.storage import SqliteStorage
+
+    from bot.jobs import deliver_outbox, huey
+
     user = _user()
-    pid = stack.pid("worker")
-    pause(pid)
+    hung = stack.pid("worker")
+    pause(hung)
+    started = time.monotonic()
+    previous = huey.storage
+    huey.storage = SqliteStorage(huey.name, filename=str(stack.settings.var_dir / "jobs.db"))
     try:
+        job = deliver_outbox()  # a delivery pass, queued while the worker is frozen
         turns = [stack.say(user, "hi"), stack.say(user, NEEDS_ACTIONS)]
+        until(
+            lambda: (
+                stack.service("worker").process is not None and stack.service("worker").process.pid != hung
+            ),
+            30,
+        )
+        detected_s = time.monotonic() - started
+        until(lambda: stack.ready("worker"), BACK_WITHIN_S)
+        back_s = time.monotonic() - started
+        outcome = job.get(blocking=True, timeout=30)
+        ran_s = time.monotonic() - started
+        assert huey.storage.queue_size() == 0
     finally:
-        resume(pid)
+        huey.storage = previous
     assert all(_normal(t) and t.seconds < 3 for t in turns), [replies_of(t) for t in turns]
-    assert stack.pid("worker") == pid
+    assert outcome["configured"] is False  # the pass ran (no webhook here: nothing to send)
+    assert detected_s <= WORKER_HANG_DETECTED_WITHIN_S
     _no_turn_lost_or_doubled(stack, user, ["hi", NEEDS_ACTIONS])
+    _report(
+        "worker hung",
+        detected_s=detected_s,
+        back_s=back_s,
+        queued_job_ran_s=ran_s,
+        chat_s=max(t.seconds for t in turns),
+    )
 
 
 # -- an exchange that is slow or gone ------------------------------------------------------------------------
@@ -330,6 +367,7 @@ def test_rasa_killed_is_restarted_and_earlier_turns_are_kept(stack: FaultStack) 
     assert during.error  # the user's client sees the message was not delivered (the widget: reconnecting)
     until(lambda: _normal(stack.say(user, "hi again", timeout=5)), 180, 1.0)
     back_s = time.monotonic() - started
+    assert back_s <= RASA_BACK_WITHIN_S
     messages = stack.user_messages(user)
     assert messages[0] == "hi" and messages[-1] == "hi again" and "are you there?" not in messages
     assert len(messages) == len(set(messages)) or set(messages) == {"hi", "hi again"}
@@ -344,4 +382,6 @@ def test_rasa_hung_is_killed_and_restarted(stack: FaultStack) -> None:
     killed_s = time.monotonic() - started
     user = _user()
     until(lambda: _normal(stack.say(user, "hi", timeout=5)), 180, 1.0)
-    _report("rasa hung", detected_s=killed_s, back_s=time.monotonic() - started)
+    back_s = time.monotonic() - started
+    assert killed_s <= ANSWER_WITHIN_S + 5 and back_s <= killed_s + RASA_BACK_WITHIN_S
+    _report("rasa hung", detected_s=killed_s, back_s=back_s)

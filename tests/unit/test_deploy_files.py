@@ -199,3 +199,19 @@ def test_the_deployment_files_name_no_real_secret() -> None:
         for line in path.read_text().splitlines():
             if re.match(r"^KEYMEDIC_\w*(TOKEN|KEYS|SECRET)=", line):
                 assert "CHANGE_ME" in line, line
+
+
+def test_every_job_worker_is_probed_on_the_heartbeat_file_it_writes() -> None:
+    # A hung worker has no port to fail: its heartbeat file goes stale instead (bot/worker_liveness.py).
+    workers = {name: c for name, c in _deployments().items() if c["command"][:2] == ["keymedic", "worker"]}
+    assert workers.keys() == {"keymedic-worker", "keymedic-scheduler"}
+    for name, container in workers.items():
+        command = container["command"]
+        path = command[command.index("--heartbeat") + 1]
+        probe = container["livenessProbe"]["exec"]["command"]
+        assert probe == ["python", "-m", "bot.worker_liveness", path], name
+    services = _compose()["services"]
+    for name in ("worker", "scheduler"):
+        command = shlex.split(services[name]["command"])
+        path = command[command.index("--heartbeat") + 1]
+        assert services[name]["healthcheck"]["test"] == ["CMD", "python", "-m", "bot.worker_liveness", path]

@@ -120,3 +120,70 @@ def test_importing_the_jobs_module_connects_nowhere(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "NoneType"
     assert not (tmp_path / "var").exists()
+
+
+def test_a_resync_whose_worker_was_killed_is_queued_again_and_applied_once(
+    database: Database, job_env: Path
+) -> None:
+    from datetime import timedelta
+
+    from bot.jobs import huey, resync_wallet, run_recover_syncs
+    from bot.store.model import utcnow
+    from bot.sync.runner import STALE_AFTER
+
+    uow, wallet_id, killed_run = queued_run(database)
+    resync_wallet(killed_run)
+    # A worker took the job off the queue (Huey has no acknowledgement), claimed the run and was killed:
+    # the queue is empty and the run is `running` with a heartbeat that stopped 11 minutes ago.
+    assert huey.dequeue() is not None and huey.dequeue() is None
+    long_ago = utcnow() - STALE_AFTER - timedelta(minutes=1)
+    with uow:
+        assert uow.sync_runs.claim(killed_run, now=long_ago, stale_before=long_ago) == 1
+        uow.commit()
+    assert run_recover_syncs() == {"requeued": [killed_run]}
+    results = [huey.execute(task) for task in iter(huey.dequeue, None)]
+    assert [(r["ran"], r["status"]) for r in results] == [(True, "succeeded")]
+    # Applied once, by the second attempt; nothing is left to recover, and a duplicate does nothing.
+    with uow:
+        assert uow.transactions.count(wallet_id) == 25
+        run = uow.sync_runs.get(killed_run)
+        assert run is not None and run.status is SyncStatus.SUCCEEDED and run.attempt == 2
+    assert run_recover_syncs() == {"requeued": []}
+    assert not resync_wallet.call_local(killed_run)["ran"]
+
+
+def test_a_running_resync_with_a_fresh_heartbeat_is_not_queued_again(
+    database: Database, job_env: Path
+) -> None:
+    from bot.jobs import run_recover_syncs
+    from bot.store.model import utcnow
+
+    uow, _, run_id = queued_run(database)
+    now = utcnow()
+    with uow:
+        assert uow.sync_runs.claim(run_id, now=now, stale_before=now) == 1
+        uow.commit()
+    # Another worker is running it right now: queued again, it would only be refused by the claim.
+    assert run_recover_syncs() == {"requeued": []}
+
+
+def test_a_queued_resync_is_queued_again_only_once_its_job_is_long_overdue(
+    database: Database, job_env: Path
+) -> None:
+    from datetime import timedelta
+
+    from bot.jobs import run_recover_syncs
+    from bot.store import orm
+    from bot.store.model import utcnow
+    from bot.sync.runner import STALE_AFTER
+
+    uow, _, run_id = queued_run(database)
+    assert run_recover_syncs() == {"requeued": []}  # its job is still waiting in the queue
+    with uow:
+        uow.session.execute(
+            orm.sync_runs.update()
+            .where(orm.sync_runs.c.id == run_id)
+            .values(created_at=utcnow() - STALE_AFTER - timedelta(minutes=1))
+        )
+        uow.commit()
+    assert run_recover_syncs() == {"requeued": [run_id]}

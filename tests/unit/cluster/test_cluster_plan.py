@@ -103,6 +103,11 @@ def test_the_processes_of_a_cluster(settings: Settings) -> None:
     assert servers_in(actions_config) == ["actions-1 127.0.0.1:7101", "actions-2 127.0.0.1:7102"]
     assert "--no-periodic" not in by_name["worker-1"].argv
     assert by_name["worker-2"].argv[-1] == "--no-periodic"
+    # Each worker beats into its own file, the one its supervisor reads (bot/worker_liveness.py).
+    for name in ("worker-1", "worker-2"):
+        worker = by_name[name]
+        assert worker.heartbeat == settings.var_dir / "run" / f"{name}.heartbeat"
+        assert worker.argv[worker.argv.index("--heartbeat") + 1] == str(worker.heartbeat)
     for i, port in enumerate((7001, 7002, 7003), start=1):
         argv = by_name[f"rasa-{i}"].argv
         assert argv[argv.index("--port") + 1] == str(port)
