@@ -11,7 +11,8 @@ timeout instead of both reading and then one failing to upgrade its lock ("datab
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,9 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import NullPool, QueuePool
 
-__all__ = ["Database", "create_database", "sqlite_file_of"]
+__all__ = ["Database", "create_database", "migration_connection", "sqlite_file_of"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Connections kept open per process (and as many again under a burst); SQLite has one writer at a time anyway.
@@ -106,3 +107,18 @@ def create_database(url: str | URL, *, echo: bool = False) -> Database:
         write_sessions=sessionmaker(bind=write_engine, future=True, expire_on_commit=False),
         read_sessions=sessionmaker(bind=engine, future=True, expire_on_commit=False),
     )
+
+
+@contextmanager
+def migration_connection(url: str | URL) -> Iterator[Connection]:
+    """One connection for a migration run (either database's Alembic env.py): the SQLite file's folder made
+    first, and no pool, since a migration is a one-off that must leave no connection open behind it."""
+    path = sqlite_file_of(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, poolclass=NullPool, future=True)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()

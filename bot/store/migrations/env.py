@@ -9,11 +9,10 @@ SQLite can alter a table only by rebuilding it.
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
-from sqlalchemy.engine import Connection, Engine, create_engine
+from sqlalchemy.engine import Connection, Engine
 
 from bot.config import load_settings
-from bot.store.db import sqlite_file_of
+from bot.store.db import migration_connection
 from bot.store.orm import metadata
 
 config = context.config
@@ -58,17 +57,8 @@ def run_migrations_online() -> None:
         with given.begin() as connection:
             _configure(connection)
         return
-    url = _database_url()
-    path = sqlite_file_of(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    # NullPool: a migration is a one-off; keep no connection open after it.
-    engine = create_engine(url, poolclass=pool.NullPool, future=True)
-    try:
-        with engine.connect() as connection:
-            _configure(connection)
-    finally:
-        engine.dispose()
+    with migration_connection(_database_url()) as connection:
+        _configure(connection)
 
 
 if context.is_offline_mode():

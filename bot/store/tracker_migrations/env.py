@@ -9,11 +9,10 @@ histories never meet even when both live in one database. The URL comes from the
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
-from sqlalchemy.engine import Connection, create_engine
+from sqlalchemy.engine import Connection
 
 from bot.config import load_settings
-from bot.store.db import sqlite_file_of
+from bot.store.db import migration_connection
 
 VERSION_TABLE = "keymedic_tracker_version"
 
@@ -37,16 +36,8 @@ def _configure(connection: Connection) -> None:
 
 
 def run_migrations_online() -> None:
-    url = _database_url()
-    path = sqlite_file_of(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, poolclass=pool.NullPool, future=True)
-    try:
-        with engine.connect() as connection:
-            _configure(connection)
-    finally:
-        engine.dispose()
+    with migration_connection(_database_url()) as connection:
+        _configure(connection)
 
 
 if context.is_offline_mode():
