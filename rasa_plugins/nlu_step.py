@@ -1,6 +1,6 @@
 """The shape KeyMedic's untrained NLU steps share: a component after DIET that rereads its ranking.
 
-Each step (faq_siblings, two_part_messages, typed_ratings) runs after an intent classifier, needs no training
+Each step (faq_siblings, two_part_messages) runs after an intent classifier, needs no training
 and keeps no state, so creating one is just constructing it; the step supplies only `process`. Rasa's recipe
 registers each step class itself (`DefaultV1Recipe.register` on the subclass).
 """
