@@ -30,7 +30,7 @@ from pathlib import Path
 from bot.config import load_settings
 from bot.production import rasa_credentials_violations, refuse_to_start
 
-__all__ = ["main", "serve_metrics"]
+__all__ = ["main", "rasa_token_argument", "serve_metrics"]
 
 PROCESS = "rasa"
 
@@ -43,6 +43,12 @@ def _options(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--logging-config-file")
     known, _ = parser.parse_known_args(list(argv))
     return known
+
+
+def rasa_token_argument(token: str) -> str:
+    """The token as one `--auth-token=...` element for Rasa's parser: a generated token may start with `-`
+    (URL-safe base64), which as a separate element argparse reads as an option ("expected one argument")."""
+    return f"--auth-token={token}"
 
 
 def serve_metrics(port_text: str | None) -> int | None:
@@ -90,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_metrics(os.environ.get("KEYMEDIC_RASA_METRICS_PORT"))
     from rasa.__main__ import main as rasa_main
 
-    sys.argv = ["rasa", "run", *args, "--auth-token", settings.rasa_token]
+    sys.argv = ["rasa", "run", *args, rasa_token_argument(settings.rasa_token)]
     rasa_main()
     return 0
 

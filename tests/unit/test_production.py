@@ -225,3 +225,14 @@ def test_exchange_clients_trust_only_the_named_ca_bundle(
     assert not isinstance(context, bool)
     [trusted] = context.get_ca_certs()
     assert dict(x[0] for x in trusted["subject"])["commonName"] == "KeyMedic test CA"
+
+
+@pytest.mark.parametrize("token", ["-starts-with-a-dash-" + "x" * 24, "--looks-like-an-option", "plain" * 8])
+def test_rasas_own_parser_takes_any_generated_token(token: str) -> None:
+    from rasa.cli.arguments.run import add_server_arguments
+
+    from rasa_plugins.run import rasa_token_argument
+
+    parser = argparse.ArgumentParser()
+    add_server_arguments(parser)
+    assert parser.parse_args([rasa_token_argument(token)]).auth_token == token
