@@ -142,11 +142,10 @@ def test_removal_is_answered_with_the_edits_at_stake_and_support_never_with_step
         assert instruction not in text
 
 
-async def test_after_a_saved_key_another_wallet_is_asked_for_not_assumed(rasa_stack: RasaStack) -> None:
-    wallets = await _demo_wallets(rasa_stack)
-    rasa_stack.say(DEMO, "/restart")
+def _update_binance_key(rasa_stack: RasaStack) -> int:
+    """Report Binance's key revoked, enter a working key in the secure form, and see it saved; the wallet the
+    form was for."""
     form = _form(rasa_stack.say(DEMO, "binance revoked my api key"))
-    assert form["wallet_id"] == wallets["binance"]
     posted = httpx.post(
         form["submit_url"],
         json={"token": form["token"], "wallet_id": form["wallet_id"], **credentials_for("binance", "valid")},
@@ -155,6 +154,14 @@ async def test_after_a_saved_key_another_wallet_is_asked_for_not_assumed(rasa_st
     reference = posted.json()["reference"]
     text = _texts(rasa_stack.say(DEMO, f'/credentials_submitted{{"credential_ref": "{reference}"}}'))
     assert "existing Binance connection now uses the new key" in text
+    wallet: int = form["wallet_id"]
+    return wallet
+
+
+async def test_after_a_saved_key_another_wallet_is_asked_for_not_assumed(rasa_stack: RasaStack) -> None:
+    wallets = await _demo_wallets(rasa_stack)
+    rasa_stack.say(DEMO, "/restart")
+    assert _update_binance_key(rasa_stack) == wallets["binance"]
 
     # The Binance update is finished; "my other wallet" is not Binance, so KeyMedic asks which one.
     text = _texts(rasa_stack.say(DEMO, "my other wallet stopped syncing too"))
@@ -170,15 +177,7 @@ async def test_a_saved_key_older_than_the_tracker_window_still_counts(rasa_stack
     the whole session is there, and KeyMedic asks which exchange; both stores must answer the same."""
     wallets = await _demo_wallets(rasa_stack)
     rasa_stack.say(DEMO, "/restart")
-    form = _form(rasa_stack.say(DEMO, "binance revoked my api key"))
-    posted = httpx.post(
-        form["submit_url"],
-        json={"token": form["token"], "wallet_id": form["wallet_id"], **credentials_for("binance", "valid")},
-        timeout=10,
-    )
-    reference = posted.json()["reference"]
-    text = _texts(rasa_stack.say(DEMO, f'/credentials_submitted{{"credential_ref": "{reference}"}}'))
-    assert "existing Binance connection now uses the new key" in text
+    _update_binance_key(rasa_stack)
 
     for _ in range(WINDOW_TURNS + 3):  # turns that name no wallet push the save out of the window
         assert rasa_stack.say(DEMO, "hello")
