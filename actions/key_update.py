@@ -565,4 +565,7 @@ class ActionReportSync(DeskAction):
             dispatcher.utter_message(text=sync_report_reply(exchange, report))
             return []
         dispatcher.utter_message(text=sync_report_reply(exchange, report))
+        if report.status == "succeeded":
+            # CSAT (issue 16): the key update is done, so the one question comes now (its answer: csat.py).
+            dispatcher.utter_message(response="utter_ask_csat")
         return [SlotSet("sync_run_id", None)]

@@ -13,7 +13,9 @@ first event in the window) and ends where the sender's next session starts. For 
 - **resynced**: a sync run of that credential succeeded (`sync_runs`);
 - **handed off**: the conversation's support ticket was opened within it (`tickets`);
 - **contained**: resynced without a hand-off, i.e. resolved without a person;
-- **time to resolution**: from the first triage message to the end of the successful resync.
+- **time to resolution**: from the first triage message to the end of the successful resync;
+- **CSAT**: the user's 1-5 answer to the rating question (the `csat_rating` slot, issue 16), the last one
+  of the conversation, averaged per exchange and per path (contained, handed off, neither).
 
 Failing checklist items come from the recorded live diagnoses (`diagnoses`: `fail` and `unknown` items per
 exchange). Fallback messages are the user messages the bot answered with its fallback (or that NLU marked
@@ -36,6 +38,8 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from bot.csat import MAX_RATING, MIN_RATING
+from bot.csat import SLOT as CSAT_SLOT
 from bot.redaction import redact
 from bot.report.tracker_store import tracker_events
 from bot.store import orm
@@ -87,6 +91,14 @@ class Conversation:
     key_updated: bool = False
     resynced_at: datetime | None = None
     handed_off: bool = False
+    csat: int | None = None  # CSAT (issue 16)
+
+    @property
+    def path(self) -> str:
+        """Which way the conversation went, for CSAT per path."""
+        if self.handed_off:
+            return "handed off"
+        return "contained" if self.key_updated and self.contained else "neither"
 
     @property
     def resynced(self) -> bool:
@@ -120,6 +132,18 @@ class ReportData:
     diagnoses: int = 0
     resolution_s: list[float] = field(default_factory=list)
     top_fallbacks: list[tuple[str, int]] = field(default_factory=list)
+    # CSAT (issue 16): the ratings given, per exchange ("unknown" without one) and per path.
+    csat_by_exchange: dict[str, list[int]] = field(default_factory=dict)
+    csat_by_path: dict[str, list[int]] = field(default_factory=dict)
+
+    @staticmethod
+    def csat_summary(groups: dict[str, list[int]]) -> dict[str, dict[str, float | int]]:
+        """Per group: how many ratings, and their mean."""
+        return {
+            key: {"ratings": len(values), "mean": round(statistics.fmean(values), 2)}
+            for key, values in sorted(groups.items())
+            if values
+        }
 
     @property
     def containment_rate(self) -> float | None:
@@ -156,6 +180,10 @@ class ReportData:
             "resolution_s": list(self.resolution_s),
             "median_resolution_s": self.median_resolution_s,
             "top_fallbacks": [[text, count] for text, count in self.top_fallbacks],
+            "csat": {
+                "by_exchange": self.csat_summary(self.csat_by_exchange),
+                "by_path": self.csat_summary(self.csat_by_path),
+            },
         }
 
 
@@ -228,6 +256,11 @@ def read_conversations(
             pending_user_text = None
         elif type_name == "action" and action == "action_listen":
             pending_user_text = None
+        elif type_name == "slot" and action == CSAT_SLOT:
+            rating = str(_data(raw).get("value") or "")
+            # Only what action_record_csat could have set; anything else in the slot is not a rating.
+            if rating.isdigit() and MIN_RATING <= int(rating) <= MAX_RATING:
+                current.csat = int(rating)
         elif type_name == "slot" and action == "exchange":
             value = _data(raw).get("value")
             if isinstance(value, str) and value:
@@ -349,4 +382,9 @@ def build_report(
     data.diagnoses, data.failing_items = _failing_items(database, filters)
     fallbacks: Counter[str] = Counter(_normalised(text) for c in conversations for text in c.fallbacks)
     data.top_fallbacks = sorted(fallbacks.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_FALLBACKS]
+    for conversation in conversations:
+        if conversation.csat is not None:
+            exchange = conversation.exchange or "unknown"
+            data.csat_by_exchange.setdefault(exchange, []).append(conversation.csat)
+            data.csat_by_path.setdefault(conversation.path, []).append(conversation.csat)
     return data

@@ -125,6 +125,21 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _csat_tables(data: ReportData) -> str:
+    """CSAT (issue 16) beside containment and hand-off: mean rating per path and per exchange."""
+    by_path = data.csat_summary(data.csat_by_path)
+    if not by_path:
+        return '<p class="empty">No satisfaction ratings in this window.</p>'
+    by_exchange = data.csat_summary(data.csat_by_exchange)
+    return (
+        "<h3>Satisfaction (1-5)</h3>"
+        + _table(["path", "ratings", "mean"], [(k, v["ratings"], v["mean"]) for k, v in by_path.items()])
+        + _table(
+            ["exchange", "ratings", "mean"], [(k, v["ratings"], v["mean"]) for k, v in by_exchange.items()]
+        )
+    )
+
+
 def _section(title: str, svg: str | None, empty: str, extra: str = "") -> str:
     figure = f'<figure class="plot">{svg}</figure>' if svg else f'<p class="empty">{html.escape(empty)}</p>'
     return f"<section><h2>{html.escape(title)}</h2>{figure}{extra}</section>"
@@ -190,7 +205,7 @@ def render_html(data: ReportData, *, generated_at: datetime | None = None) -> st
     }.</p>
 <div class="cards">{card_html}</div>
 {_section("Funnel", drawn["funnel"], "")}
-{_section("Containment and hand-off", drawn["containment"], "")}
+{_section("Containment and hand-off", drawn["containment"], "", _csat_tables(data))}
 {
         _section(
             "Failing checklist items per exchange",

@@ -41,7 +41,15 @@ from bot.store import agents
 from bot.store.agents import Agent
 from bot.store.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 
-__all__ = ["register", "shared", "reply_and_record", "resume_and_record", "AGENT_PREFIX", "MAX_REPLY_CHARS"]
+__all__ = [
+    "register",
+    "shared",
+    "reply_and_record",
+    "resume_and_record",
+    "ask_csat",
+    "AGENT_PREFIX",
+    "MAX_REPLY_CHARS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +175,21 @@ async def resume_and_record(state: _Agent, ticket_id: int, conversation_id: str,
     )
 
 
+# CSAT (issue 16): the intent whose rule asks the user to rate the help (data/rules/csat.yml).
+CSAT_INTENT: Final = "EXTERNAL_csat"
+
+
+async def ask_csat(state: _Agent, conversation_id: str) -> bool:
+    """After a ticket closed with the bot answering again: the one rating question, through the
+    conversation's channel. Best effort (the ticket is closed either way); True when Rasa took it."""
+    try:
+        await state.rasa.trigger_intent(conversation_id, CSAT_INTENT, {})
+    except (RasaUnavailable, UnaddressableConversation) as error:
+        logger.warning("agent API: no rating question after the close (%s)", type(error).__name__)
+        return False
+    return True
+
+
 @_authorized
 async def get_ticket(request: web.Request, state: _Agent, agent: Agent, ticket_id: int) -> web.Response:
     conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
@@ -248,6 +271,8 @@ async def close(request: web.Request, state: _Agent, agent: Agent, ticket_id: in
     closed = await _in_thread(
         services.close_ticket, state.uow_factory(), ticket_id, agent=agent.identity, now=state.clock()
     )
+    if closed and also_resume:
+        await ask_csat(state, conversation_id)
     return web.json_response(
         {"status": "closed", "ticket_id": ticket_id, "already_closed": not closed, "resumed": also_resume}
     )

@@ -15,7 +15,8 @@ each is the root of a thread. Here, in the web app next to the agent API whose s
   privately (an ephemeral message), that they are not a KeyMedic agent, and nothing is done;
 - Approve removal first answers privately with the confirmation the console states (the edits at stake,
   `bot.web.console.pages.edits_phrase`); only its Confirm button approves;
-- each action refuses clearly, privately, when the ticket moved on (another agent closed it or approved).
+- each action refuses clearly, privately, when the ticket moved on (another agent closed it or approved);
+- Close, like the console's, then asks the user the one CSAT question (`bot.web.agent.ask_csat`).
 
 Outcomes are posted in the ticket's thread, so the team sees who did what.
 """
@@ -387,12 +388,16 @@ async def _do(
             return None
         return f"{agent.name} approved removal (loses {edits}); the user can now be walked through it."
     # Close: resume first, as the agent API and the console do, so a closed ticket never leaves a pause.
-    await agent_api.resume_and_record(state, ticket_id, str(view["conversation_id"]), agent)
+    conversation_id = str(view["conversation_id"])
+    await agent_api.resume_and_record(state, ticket_id, conversation_id, agent)
     closed = await _in_thread(
         services.close_ticket, state.uow_factory(), ticket_id, agent=agent.identity, now=state.clock()
     )
     if not closed:
         raise services.TicketClosed(f"ticket {ticket_id} is closed")
+    # CSAT (issue 16): the one rating question, as a close from the console asks it; only the winner of two
+    # closes at once gets here, so the user is asked once.
+    await agent_api.ask_csat(state, conversation_id)
     return f"{agent.name} closed the ticket; the bot answers the user again."
 
 

@@ -18,9 +18,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bot.handoff import services
+from bot.report.data import Filters, build_report
 from bot.store import agent_signin, agents
 from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
@@ -207,6 +209,28 @@ def test_an_agent_works_a_hand_off_from_the_console_while_the_user_waits_in_the_
         ("reply", EMAIL) in history and ("approve_removal", EMAIL) in history and ("resume", EMAIL) in history
     )
 
+    # Closing the ticket asks the user to rate the help (CSAT), with buttons; a typed rating answers as a
+    # button does (the running model's NLU step, rasa_plugins/typed_ratings.py), and the report counts it.
+    agent_page.get_by_role("button", name="Close the ticket").press("Enter")
+    expect(agent_page.get_by_text("The ticket is closed.")).to_be_visible()
+    question = user_log.locator(".km-msg--bot").filter(has_text="how well did we help you today")
+    expect(question).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    choices = user_log.get_by_role("group", name="Suggested replies").last
+    expect(choices.get_by_role("button", name="4", exact=True)).to_be_visible()
+    user_page.get_by_label(re.compile("Message to")).focus()
+    user_page.keyboard.type("4 stars")
+    user_page.keyboard.press("Enter")
+    thanks = user_log.locator(".km-msg--bot").last
+    expect(thanks).to_contain_text("rating us 4 out of 5", timeout=REPLY_TIMEOUT_MS)
+    tracker = sqlalchemy.create_engine(f"sqlite:///{rasa_stack.tracker_db}")
+    keymedic = create_database(rasa_stack.settings.database_url)
+    try:
+        report = build_report(tracker, keymedic.engine, Filters())
+    finally:
+        tracker.dispose()
+        keymedic.dispose()
+    assert report.csat_by_path.get("handed off") == [4]
+
 
 def _percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
@@ -222,6 +246,12 @@ def test_measure_hand_off_to_queue_and_reply_to_widget(
     set_password_link: str,
 ) -> None:
     runs = int(os.environ["KEYMEDIC_MEASURE_RUNS"])
+    database = create_database(rasa_stack.settings.database_url)
+    try:  # the password, whether or not the browser test above used the link already
+        uow = lambda: SqlAlchemyUnitOfWork(database, load_key_ring(rasa_stack.settings))  # noqa: E731
+        agent_signin.set_password(uow(), agent_signin.issue_password_link(uow(), EMAIL), PASSWORD)
+    finally:
+        database.dispose()
     _sign_in(agent_page, rasa_stack)
     to_queue: list[float] = []
     to_widget: list[float] = []

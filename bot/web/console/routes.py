@@ -369,6 +369,7 @@ async def _act(request: web.Request, agent: Agent, ticket_id: int, action: str) 
     )
     if not closed:
         raise services.TicketClosed(f"ticket {ticket_id} is closed")
+    await agent_api.ask_csat(state, conversation_id)  # CSAT (issue 16): the one rating question
     return "closed"
 
 

@@ -267,6 +267,7 @@ def fake_rasa() -> Iterator[FakeRasa]:
     app = web.Application()
     app.router.add_post("/conversations/{cid}/tracker/events", rasa.append)
     app.router.add_get("/conversations/{cid}/tracker", rasa.tracker)
+    app.router.add_post("/conversations/{cid}/trigger_intent", rasa.append)  # recorded the same way
     with serve(app) as (url, _):
         rasa.url = url
         yield rasa

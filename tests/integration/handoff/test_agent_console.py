@@ -404,3 +404,23 @@ async def test_two_agents_approving_at_once_one_approval_is_recorded(
     assert first.status_code == 303
     assert second.status_code == 409 and f"already approved by {SAM}" in second.text
     assert ticket_view(console.uow_factory(), ticket_id)["removal_approval"]["by"] == SAM
+
+
+# -- CSAT ----------------------------------------------------------------------------------------------------
+
+
+async def test_closing_a_ticket_asks_the_user_to_rate_the_help_once(
+    console: Console, tickets: Tickets
+) -> None:
+    ticket_id = await tickets.open("conv-1")
+    with console.client() as client:
+        sam = signed_in(console, client, SAM)
+        assert sam.act(ticket_id, "close").status_code == 303
+        assert sam.act(ticket_id, "close").status_code == 409  # closed already: no second question
+    asked = [r for r in console.rasa.requests if r["path"].endswith("/trigger_intent")]
+    assert [(r["path"], r["json"]["name"]) for r in asked] == [
+        ("/conversations/conv-1/trigger_intent", "EXTERNAL_csat")
+    ]
+    # After the resume: the question goes to a conversation the bot answers again.
+    paths = [r["path"] for r in console.rasa.requests]
+    assert paths.index("/conversations/conv-1/tracker/events") < paths.index(asked[0]["path"])

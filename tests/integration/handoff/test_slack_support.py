@@ -101,7 +101,7 @@ class SupportChannel:
         return [
             event
             for request in self.rasa.requests
-            if request["method"] == "POST"
+            if request["method"] == "POST" and isinstance(request["json"], list)  # not a trigger_intent
             for event in request["json"]
             if event.get("event") == "bot"
         ]
@@ -323,6 +323,22 @@ async def test_two_agents_closing_at_once_one_wins_and_the_other_is_told(support
     support.reply(SAM_SLACK, "one more thing", thread_ts, event_id="Ev5")
     assert support.agent_messages() == []
     assert support.told(SAM_SLACK)[-1] == f"Ticket #{ticket_id} is closed; your reply did not reach the user."
+
+
+async def test_closing_from_slack_asks_the_user_to_rate_the_help_once(support: SupportChannel) -> None:
+    ticket_id, thread_ts = await support.notify("conv-1")
+    assert support.click(SAM_SLACK, CLOSE, ticket_id, thread_ts).status_code == 200
+    assert support.click(KIM_SLACK, CLOSE, ticket_id, thread_ts).status_code == 200  # closed already
+    asked = [r for r in support.rasa.requests if r["path"].endswith("/trigger_intent")]
+    assert [(r["path"], r["json"]) for r in asked] == [
+        ("/conversations/conv-1/trigger_intent", {"name": "EXTERNAL_csat", "entities": {}})
+    ]
+    # After the resume, as from the console: the question goes to a conversation the bot answers again.
+    posts = [r for r in support.rasa.requests if r["method"] == "POST"]
+    assert [r["path"].rsplit("/", 1)[-1] for r in posts] == ["events", "trigger_intent"]
+    assert posts[0]["json"][0]["event"] == "resume"
+    assert ticket_view(support.tickets.uow_factory(), ticket_id)["status"] == "closed"
+    assert support.told(KIM_SLACK)[0].startswith(f"Ticket #{ticket_id} was closed by {SAM}")
 
 
 def test_the_slack_user_must_be_team_and_user_ids() -> None:

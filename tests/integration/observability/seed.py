@@ -39,13 +39,15 @@ SESSIONS: dict[str, list[tuple[datetime, list[tuple[int, str, str]]]]] = {
                  (11, "slot:exchange", "kraken")]),
         (at(20), [(0, "user:update_key", "I want to swap my kraken key"), (1, "slot:exchange", "kraken")]),
     ],
-    "bob": [(at(3), [(0, "user:key_revoked", "coinbase revoked my key"), (1, "slot:exchange", "coinbase")])],
+    "bob": [(at(3), [(0, "user:key_revoked", "coinbase revoked my key"), (1, "slot:exchange", "coinbase"),
+                     (90, "slot:csat_rating", "4")])],
     "carol": [
         (at(4), [(0, "user:sync_stopped", "kraken stopped syncing"), (1, "slot:exchange", "kraken"),
-                 (30, "fallback", "asdf qwerty"), (60, "user:request_human", "a person please")]),
+                 (30, "fallback", "asdf qwerty"), (60, "user:request_human", "a person please"),
+                 (900, "slot:csat_rating", "2")]),
     ],
     "dave": [(at(5), [(0, "user:greet", "hello"), (5, "fallback", "asdf   QWERTY"),
-                      (9, "fallback", SECRET_PASTE)])],
+                      (9, "fallback", SECRET_PASTE), (20, "slot:csat_rating", "9")])],
     "erin": [(at(2, month=12), [(0, "user:invalid_key_error", "kraken says invalid key"),
                                 (1, "slot:exchange", "kraken")])],
 }  # fmt: skip
@@ -69,6 +71,8 @@ def _events(start: datetime, steps: list[tuple[int, str, str]]) -> list[Any]:
             events.append(ActionExecuted("action_listen", timestamp=t + 0.6))
         elif kind == "slot:exchange":
             events.append(SlotSet("exchange", value, timestamp=t))
+        elif kind == "slot:csat_rating":  # CSAT (issue 16): what action_record_csat sets
+            events.append(SlotSet("csat_rating", value, timestamp=t))
         elif kind == "fallback":
             events.append(UserUttered(value, {"name": "nlu_fallback", "confidence": 0.2}, timestamp=t))
             events.append(ActionExecuted("action_default_fallback", timestamp=t + 0.3))

@@ -37,6 +37,19 @@ def test_all_time_numbers(seeded: tuple[Engine, Engine]) -> None:
     }
 
 
+def test_satisfaction_ratings_per_exchange_and_per_path(seeded: tuple[Engine, Engine]) -> None:
+    data = build_report(*seeded, Filters())
+    # bob rated 4 (coinbase), carol 2 (kraken), both after a hand-off; dave's 9 is no rating: left out.
+    assert data.csat_by_exchange == {"coinbase": [4], "kraken": [2]}
+    assert data.csat_by_path == {"handed off": [4, 2]}  # both were handed to support
+    summary = data.to_dict()["csat"]
+    assert summary["by_exchange"] == {
+        "coinbase": {"ratings": 1, "mean": 4.0},
+        "kraken": {"ratings": 1, "mean": 2.0},
+    }
+    assert "Satisfaction (1-5)" in render_html(data)
+
+
 def test_the_date_window_counts_conversations_and_tests_that_started_in_it(
     seeded: tuple[Engine, Engine],
 ) -> None:
