@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.side_questions import SideTopic, side_questions, two_part_trigger
+from bot.config import PROJECT_ROOT
+from bot.side_questions import SETTLED_TWO_PART_CONFIDENCE, SideTopic, side_questions, two_part_trigger
 from scripts.nlu_eval import load_examples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,3 +74,30 @@ def test_a_plain_question_stays_a_question(text: str) -> None:
 def test_a_message_nlu_reads_as_something_else_is_left_alone() -> None:
     text = "my kraken key stopped working, do I need a passphrase?"
     assert two_part_trigger(text, [("request_human", 0.9), ("sync_stopped", 0.05)]) is None
+
+
+def test_a_two_part_reading_survives_the_fallback_threshold() -> None:
+    threshold = next(
+        step["threshold"]
+        for step in yaml.safe_load((PROJECT_ROOT / "config.yml").read_text())["pipeline"]
+        if step["name"] == "FallbackClassifier"
+    )
+    assert SETTLED_TWO_PART_CONFIDENCE > threshold
+    text = "my kucoin connection stopped updating, what passphrase do you mean"
+    # As the model read it: the question first, the trigger far behind, both under the threshold together.
+    ranking = [("ask_passphrase", 0.23), ("no_transactions", 0.18), ("faq", 0.11), ("sync_stopped", 0.09)]
+    reading = two_part_trigger(text, ranking)
+    assert reading is not None and reading.trigger == "sync_stopped"
+    assert reading.confidence == SETTLED_TWO_PART_CONFIDENCE
+
+
+def test_a_confident_two_part_reading_keeps_the_confidence_of_both_parts() -> None:
+    text = "my kucoin connection stopped updating, what passphrase do you mean"
+    reading = two_part_trigger(text, [("sync_stopped", 0.55), ("ask_passphrase", 0.30), ("faq", 0.05)])
+    assert reading is not None and reading.confidence == pytest.approx(0.85)
+
+
+def test_no_floor_when_diet_reads_neither_part() -> None:
+    text = "my kucoin connection stopped updating, what passphrase do you mean"
+    ranking = [("out_of_scope", 0.5), ("sync_stopped", 0.2), ("ask_passphrase", 0.1)]
+    assert two_part_trigger(text, ranking) is None
