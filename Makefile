@@ -69,8 +69,7 @@ lint: $(STAMP) ## ruff, mypy (strict on bot/) and the import layers (import-lint
 	$(BIN)/lint-imports
 
 validate: $(STAMP) ## rasa data validate, warnings are failures
-	@# validation/: examples of the intents that never pass through NLU (see its header), for the validator only.
-	PYTHONWARNINGS=ignore::DeprecationWarning $(BIN)/rasa data validate --data data validation --fail-on-warnings --quiet
+	PYTHONWARNINGS=ignore::DeprecationWarning $(BIN)/rasa data validate --fail-on-warnings --quiet
 
 train: $(STAMP) ## train the model when data, domain or config changed
 	$(BIN)/keymedic train

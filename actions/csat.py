@@ -16,7 +16,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.csat import SLOT, offers_rating, parse_rating
+from bot.csat import RETRY, SLOT, offers_rating, parse_rating, rating_buttons
 
 
 def _rating_was_asked_last(tracker: Tracker) -> bool:
@@ -47,7 +47,7 @@ class ActionRecordCsat(Action):
         )
         rating = parse_rating(entity, text)
         if rating is None:
-            dispatcher.utter_message(response="utter_csat_retry")
+            dispatcher.utter_message(text=RETRY, buttons=rating_buttons())
             return []
         dispatcher.utter_message(response="utter_csat_thanks", csat_rating=str(rating))
         return [SlotSet(SLOT, str(rating))]

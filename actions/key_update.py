@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import DeskAction, channel_of, exchange_of, inform_payload, shared_desk, wallet_id_of
+from bot import csat
 from bot.assistant import SupportDesk
 from bot.assistant.replies import (
     exchange_title,
@@ -567,5 +568,5 @@ class ActionReportSync(DeskAction):
         dispatcher.utter_message(text=sync_report_reply(exchange, report))
         if report.status == "succeeded":
             # CSAT (issue 16): the key update is done, so the one question comes now (its answer: csat.py).
-            dispatcher.utter_message(response="utter_ask_csat")
+            dispatcher.utter_message(text=csat.QUESTION, buttons=csat.rating_buttons())
         return [SlotSet("sync_run_id", None)]

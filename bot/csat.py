@@ -1,7 +1,9 @@
 """Satisfaction (CSAT, issue 16): the user's 1-5 answer to "how well did we help you?".
 
-The buttons send the number as the `csat_rating` entity; a typed answer ("4", "4/5", "I'd give it a 5")
-carries it in the text. Anything else — no number, two different numbers, a number outside 1-5 — is no
+The buttons send the number as the `csat_rating` entity of `inform` (`/inform{"csat_rating": "4"}`), the shape
+Rasa's forms use for any answer: CSAT adds no intent, so DIET's classes and inputs stay what they were
+(docs/knowledge.md, "CSAT's intents and DIET"). A typed answer ("4", "4/5", "I'd give it a 5") carries it in
+the text. Anything else — no number, two different numbers, a number outside 1-5 — is no
 rating: the bot asks again rather than guess. The rating is kept in the conversation's tracker (the
 `csat_rating` slot), which `keymedic report` reads.
 """
@@ -11,11 +13,29 @@ from __future__ import annotations
 import re
 from typing import Final, NamedTuple
 
-__all__ = ["MIN_RATING", "MAX_RATING", "SLOT", "parse_rating", "typed_rating", "offers_rating", "TypedRating"]
+__all__ = [
+    "INTENT",
+    "MAX_RATING",
+    "MIN_RATING",
+    "QUESTION",
+    "RETRY",
+    "SLOT",
+    "TypedRating",
+    "offers_rating",
+    "parse_rating",
+    "rating_buttons",
+    "typed_rating",
+]
 
 MIN_RATING: Final = 1
 MAX_RATING: Final = 5
 SLOT: Final = "csat_rating"
+# The intent a rating comes as, tapped or typed (rasa_plugins/typed_ratings.py), and its rules' key.
+INTENT: Final = "inform"
+# The one question, asked by the resync's report and by the web app when a ticket closes (it appends it to the
+# conversation as a bot message, so the text lives here, not in domain.yml's responses).
+QUESTION: Final = "One quick question: how well did we help you today, from 1 (not at all) to 5 (very well)?"
+RETRY: Final = "Please pick a number from 1 to 5, or tap one of the buttons."
 # A whole number standing on its own, not a piece of "2FA" or "v3"; "out of 5" and "/5" name the scale.
 _NUMBER: Final = re.compile(r"(?<![\w.\-])(\d+)(?![\w.])")
 _SCALE: Final = re.compile(r"(?:/|\bout of\s+|\bof\s+)5\b", re.IGNORECASE)
@@ -58,11 +78,21 @@ def typed_rating(text: str) -> TypedRating | None:
     return TypedRating(number, *match.span("n"))
 
 
+def _payload(rating: int) -> str:
+    return f'/{INTENT}{{"{SLOT}": "{rating}"}}'
+
+
+def rating_buttons() -> list[dict[str, str]]:
+    """The five buttons of the question, 1 to 5, each sending its number."""
+    return [{"title": str(n), "payload": _payload(n)} for n in range(MIN_RATING, MAX_RATING + 1)]
+
+
 def offers_rating(buttons: object) -> bool:
-    """Whether a bot message's buttons are the rating question's (`/rate_help{...}` payloads): a typed number
-    is a rating only in answer to them (a bare "2" may answer another question)."""
+    """Whether a bot message's buttons are the rating question's: a typed number is a rating only in answer
+    to them (a bare "2" may answer another question)."""
+    payloads = {button["payload"] for button in rating_buttons()}
     return isinstance(buttons, list) and any(
-        isinstance(b, dict) and str(b.get("payload", "")).startswith("/rate_help") for b in buttons
+        isinstance(b, dict) and b.get("payload") in payloads for b in buttons
     )
 
 

@@ -143,6 +143,15 @@ class RasaConversations:
         event = {"event": "bot", "text": text, "metadata": {AGENT_METADATA_KEY: agent}}
         await self.append_events(conversation_id, [event], deliver=True)
 
+    async def send_bot_message(
+        self, conversation_id: str, text: str, *, buttons: Sequence[Mapping[str, str]] = ()
+    ) -> None:
+        """A message in the bot's own voice, with its buttons, recorded and delivered like an agent's reply
+        (the rating question after a ticket closes: no intent and no rule needed, so none enters DIET's
+        inputs)."""
+        event = {"event": "bot", "text": text, "data": {"buttons": [dict(b) for b in buttons]}}
+        await self.append_events(conversation_id, [event], deliver=True)
+
     async def resume(self, conversation_id: str) -> None:
         """Resume the paused bot (`ConversationResumed`): it answers the user's next message again."""
         # `action_listen` after the resume: while paused, Rasa logged the user's messages without listening

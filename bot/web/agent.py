@@ -33,6 +33,7 @@ from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
+from bot import csat
 from bot.config import Settings
 from bot.handoff import services
 from bot.handoff.rasa import RasaConversations, RasaUnavailable, UnaddressableConversation
@@ -175,15 +176,11 @@ async def resume_and_record(state: _Agent, ticket_id: int, conversation_id: str,
     )
 
 
-# CSAT (issue 16): the intent whose rule asks the user to rate the help (data/rules/csat.yml).
-CSAT_INTENT: Final = "EXTERNAL_csat"
-
-
 async def ask_csat(state: _Agent, conversation_id: str) -> bool:
-    """After a ticket closed with the bot answering again: the one rating question, through the
+    """After a ticket closed with the bot answering again: the one rating question (bot.csat), through the
     conversation's channel. Best effort (the ticket is closed either way); True when Rasa took it."""
     try:
-        await state.rasa.trigger_intent(conversation_id, CSAT_INTENT, {})
+        await state.rasa.send_bot_message(conversation_id, csat.QUESTION, buttons=csat.rating_buttons())
     except (RasaUnavailable, UnaddressableConversation) as error:
         logger.warning("agent API: no rating question after the close (%s)", type(error).__name__)
         return False

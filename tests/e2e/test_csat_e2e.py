@@ -2,8 +2,8 @@
 with the one rating question; typed ratings ("4", "five", "4/5") and the buttons are recorded in the
 conversation; an answer that is not a rating does not hold the user: the bot just carries on.
 
-The later questions are asked as a closed ticket asks them (the web app's `trigger_intent` of
-`EXTERNAL_csat`, bot/web/agent.py `ask_csat`), so one resync serves every way of answering.
+The later questions are asked as a closed ticket asks them (the web app's client appends the question to the
+conversation, bot/web/agent.py `ask_csat`), so one resync serves every way of answering.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from bot import csat
 from bot.assistant import SupportDesk
+from bot.handoff.rasa import RasaConversations
 from bot.sandbox.scenarios import credentials_for
 from tests.e2e.conftest import RasaStack
 
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 DEMO = "demo"
 QUESTION = "how well did we help you today"
-RATING_PAYLOADS = [f'/rate_help{{"csat_rating": "{n}"}}' for n in range(1, 6)]
+RATING_PAYLOADS = [f'/inform{{"csat_rating": "{n}"}}' for n in range(1, 6)]
 
 
 def _texts(replies: list[dict[str, Any]]) -> str:
@@ -44,16 +46,21 @@ def _rating(stack: RasaStack) -> object:
     return tracker.json()["slots"].get("csat_rating")
 
 
-def _ask_again(stack: RasaStack) -> None:
-    """The question as a ticket's close asks it (the web app's call, bot/handoff/rasa.py)."""
-    response = stack.api(
-        "POST",
-        f"/conversations/{DEMO}/trigger_intent",
-        params={"output_channel": "latest"},
-        json={"name": "EXTERNAL_csat", "entities": {}},
-    )
-    response.raise_for_status()
-    assert _asks_for_a_rating(response.json()["messages"]), response.json()["messages"]
+async def _ask_again(stack: RasaStack) -> None:
+    """The question as a ticket's close asks it: the web app's own client (bot/handoff/rasa.py)."""
+    rasa = RasaConversations(stack.rasa_url, token=stack.rasa_token)
+    try:
+        await rasa.send_bot_message(DEMO, csat.QUESTION, buttons=csat.rating_buttons())
+    finally:
+        await rasa.aclose()
+    events = (await _events(stack))[-1:]
+    assert events and _asks_for_a_rating([{**e, **(e.get("data") or {})} for e in events]), events
+
+
+async def _events(stack: RasaStack) -> list[dict[str, Any]]:
+    tracker = stack.api("GET", f"/conversations/{DEMO}/tracker", params={"include_events": "AFTER_RESTART"})
+    tracker.raise_for_status()
+    return [e for e in tracker.json()["events"] if e.get("event") == "bot"]
 
 
 async def test_a_finished_key_update_asks_for_one_rating_typed_or_tapped(rasa_stack: RasaStack) -> None:
@@ -91,19 +98,19 @@ async def test_a_finished_key_update_asks_for_one_rating_typed_or_tapped(rasa_st
 
     # Typed in words, and with the scale; then a button.
     for answer, rating in (("five", "5"), ("4/5", "4"), (RATING_PAYLOADS[1], "2")):
-        _ask_again(rasa_stack)
+        await _ask_again(rasa_stack)
         text = _texts(rasa_stack.say(DEMO, answer))
         assert f"Thank you for rating us {rating} out of 5" in text, (answer, text)
         assert _rating(rasa_stack) == rating
 
     # A user who answers with something else is not held: the bot does what they asked, and the last
     # rating given stands.
-    _ask_again(rasa_stack)
+    await _ask_again(rasa_stack)
     replies = rasa_stack.say(DEMO, "ok thanks, bye")
     text = _texts(replies)
     assert text and "Thank you for rating" not in text and "pick a number" not in text, text
     assert not _asks_for_a_rating(replies)
-    _ask_again(rasa_stack)
+    await _ask_again(rasa_stack)
     replies = rasa_stack.say(DEMO, "binance revoked my api key")
     text = _texts(replies)
     assert "Thank you" not in text and "pick a number" not in text, text

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.csat import offers_rating, parse_rating, typed_rating
+from bot.csat import offers_rating, parse_rating, rating_buttons, typed_rating
 
 
 @pytest.mark.parametrize(
     ("entity", "text", "rating"),
     [
-        ("4", '/rate_help{"csat_rating": "4"}', 4),  # a button
+        ("4", '/inform{"csat_rating": "4"}', 4),  # a button
         (None, "5", 5),
         (None, " 3 ", 3),
         (None, "4/5", 4),
@@ -66,6 +66,13 @@ def test_the_reading_spans_the_number_as_the_buttons_entity_would() -> None:
 
 
 def test_only_the_rating_buttons_offer_a_rating() -> None:
-    assert offers_rating([{"title": "4", "payload": '/rate_help{"csat_rating": "4"}'}])
+    assert offers_rating([{"title": "4", "payload": '/inform{"csat_rating": "4"}'}])
     assert not offers_rating([{"title": "Main", "payload": '/inform{"wallet_id": "2"}'}])
     assert not offers_rating(None)
+
+
+def test_the_question_offers_five_buttons_on_inform_so_csat_adds_no_intent() -> None:
+    buttons = rating_buttons()
+    assert [b["title"] for b in buttons] == ["1", "2", "3", "4", "5"]
+    assert buttons[3]["payload"] == '/inform{"csat_rating": "4"}'
+    assert offers_rating(buttons)

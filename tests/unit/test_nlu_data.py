@@ -22,17 +22,13 @@ HELDOUT_FILE = ROOT / "tests" / "nlu" / "heldout.yml"
 SYNONYMS_FILE = ROOT / "data" / "nlu" / "exchanges.yml"
 
 MIN_TRAINING_EXAMPLES = 20
-# Intents a fixed NLU step reads instead of DIET (config.yml): `rate_help`, a typed CSAT answer
-# (rasa_plugins/typed_ratings.py). Their training examples are only their names; the held-out set measures
-# them through the trained pipeline.
-READ_BY_A_FIXED_STEP = frozenset({"rate_help"})
 MIN_HELDOUT_EXAMPLES = 6
 
 
 def _domain_intents(*, external: bool = False) -> list[str]:
     """The intents users say. `EXTERNAL_*` intents (Rasa's convention) only ever arrive through the
-    trigger_intent API (proactive outreach, data/rules/outreach.yml; the CSAT question, data/rules/csat.yml),
-    so no user example measures them; `external=True` includes them."""
+    trigger_intent API (proactive outreach, data/rules/outreach.yml), so no user example measures them;
+    `external=True` includes them."""
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
     intents = [next(iter(i)) if isinstance(i, dict) else str(i) for i in domain["intents"]]
     return [intent for intent in intents if external or not intent.startswith("EXTERNAL_")]
@@ -81,8 +77,7 @@ def _base(intent: str) -> str:
 
 def test_every_domain_intent_has_enough_training_examples(training: list[Example]) -> None:
     counts = Counter(_base(example.intent) for example in training)
-    learned = [i for i in _domain_intents() if i not in READ_BY_A_FIXED_STEP]
-    too_few = {i: counts[i] for i in learned if counts[i] < MIN_TRAINING_EXAMPLES}
+    too_few = {i: counts[i] for i in _domain_intents() if counts[i] < MIN_TRAINING_EXAMPLES}
     assert too_few == {}
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot import csat
 from bot.config import Settings
 from bot.handoff.services import removal_approved
 from bot.handoff.transcript import Redaction
@@ -344,7 +345,7 @@ async def test_closing_resumes_the_bot_and_a_later_hand_off_reopens_the_ticket(a
     # The first close also asks the user to rate the help (CSAT, issue 16); the second changes nothing.
     assert [r["json"] for r in agent_api.rasa.requests if r["method"] == "POST"] == [
         resume,
-        {"name": "EXTERNAL_csat", "entities": {}},
+        [{"event": "bot", "text": csat.QUESTION, "data": {"buttons": csat.rating_buttons()}}],
         resume,
     ]
     assert reopened_id == ticket_id

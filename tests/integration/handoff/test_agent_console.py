@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot import csat
 from bot.config import Settings
 from bot.handoff.services import removal_approved, ticket_view
 from bot.store import agent_signin, agents
@@ -417,10 +418,9 @@ async def test_closing_a_ticket_asks_the_user_to_rate_the_help_once(
         sam = signed_in(console, client, SAM)
         assert sam.act(ticket_id, "close").status_code == 303
         assert sam.act(ticket_id, "close").status_code == 409  # closed already: no second question
-    asked = [r for r in console.rasa.requests if r["path"].endswith("/trigger_intent")]
-    assert [(r["path"], r["json"]["name"]) for r in asked] == [
-        ("/conversations/conv-1/trigger_intent", "EXTERNAL_csat")
-    ]
+    posts = [r for r in console.rasa.requests if r["method"] == "POST"]
+    assert [r["path"] for r in posts] == ["/conversations/conv-1/tracker/events"] * 2
     # After the resume: the question goes to a conversation the bot answers again.
-    paths = [r["path"] for r in console.rasa.requests]
-    assert paths.index("/conversations/conv-1/tracker/events") < paths.index(asked[0]["path"])
+    assert posts[0]["json"][0]["event"] == "resume"
+    question = {"event": "bot", "text": csat.QUESTION, "data": {"buttons": csat.rating_buttons()}}
+    assert posts[1]["json"] == [question]

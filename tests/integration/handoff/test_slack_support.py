@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot import csat
 from bot.config import Settings
 from bot.handoff.outbox import RetryPolicy, deliver_due
 from bot.handoff.services import SUPPORT_REASONS, removal_approved, ticket_view
@@ -329,14 +330,12 @@ async def test_closing_from_slack_asks_the_user_to_rate_the_help_once(support: S
     ticket_id, thread_ts = await support.notify("conv-1")
     assert support.click(SAM_SLACK, CLOSE, ticket_id, thread_ts).status_code == 200
     assert support.click(KIM_SLACK, CLOSE, ticket_id, thread_ts).status_code == 200  # closed already
-    asked = [r for r in support.rasa.requests if r["path"].endswith("/trigger_intent")]
-    assert [(r["path"], r["json"]) for r in asked] == [
-        ("/conversations/conv-1/trigger_intent", {"name": "EXTERNAL_csat", "entities": {}})
-    ]
     # After the resume, as from the console: the question goes to a conversation the bot answers again.
     posts = [r for r in support.rasa.requests if r["method"] == "POST"]
-    assert [r["path"].rsplit("/", 1)[-1] for r in posts] == ["events", "trigger_intent"]
+    assert [r["path"] for r in posts] == ["/conversations/conv-1/tracker/events"] * 2
     assert posts[0]["json"][0]["event"] == "resume"
+    question = {"event": "bot", "text": csat.QUESTION, "data": {"buttons": csat.rating_buttons()}}
+    assert posts[1]["json"] == [question]
     assert ticket_view(support.tickets.uow_factory(), ticket_id)["status"] == "closed"
     assert support.told(KIM_SLACK)[0].startswith(f"Ticket #{ticket_id} was closed by {SAM}")
 

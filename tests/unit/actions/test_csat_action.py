@@ -11,8 +11,9 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.csat import ActionRecordCsat
+from bot.csat import QUESTION, RETRY, rating_buttons
 
-_RATING_BUTTONS = [{"title": str(n), "payload": f'/rate_help{{"csat_rating": "{n}"}}'} for n in range(1, 6)]
+_RATING_BUTTONS = rating_buttons()
 _ASKED_RATING = {"event": "bot", "text": "How well did we help you?", "data": {"buttons": _RATING_BUTTONS}}
 _ASKED_WALLET = {
     "event": "bot",
@@ -28,7 +29,7 @@ def _tracker(
     last_bot: dict[str, Any] | None = _ASKED_RATING,
     active_loop: str | None = None,
 ) -> Tracker:
-    message = {"text": text, "intent": {"name": "rate_help"}, "entities": entities or []}
+    message = {"text": text, "intent": {"name": "inform"}, "entities": entities or []}
     events = [last_bot, {"event": "user", "text": text}] if last_bot else []
     loop = {"name": active_loop} if active_loop else {}
     return Tracker("user-1", {}, message, events, False, None, loop, "action_listen")
@@ -36,16 +37,14 @@ def _tracker(
 
 async def test_a_button_rating_is_recorded_and_thanked() -> None:
     dispatcher = CollectingDispatcher()
-    button = _tracker('/rate_help{"csat_rating": "4"}', [{"entity": "csat_rating", "value": "4"}])
+    button = _tracker('/inform{"csat_rating": "4"}', [{"entity": "csat_rating", "value": "4"}])
     events = await ActionRecordCsat().run(dispatcher, button, {})
     assert events == [SlotSet("csat_rating", "4")]
     assert dispatcher.messages[0]["response"] == "utter_csat_thanks"
 
 
 async def test_a_button_clicked_later_still_counts() -> None:
-    button = _tracker(
-        '/rate_help{"csat_rating": "2"}', [{"entity": "csat_rating", "value": "2"}], last_bot=None
-    )
+    button = _tracker('/inform{"csat_rating": "2"}', [{"entity": "csat_rating", "value": "2"}], last_bot=None)
     assert await ActionRecordCsat().run(CollectingDispatcher(), button, {}) == [SlotSet("csat_rating", "2")]
 
 
@@ -63,7 +62,7 @@ async def test_a_typed_number_with_words_is_recorded() -> None:
 async def test_no_rating_asks_again_and_records_nothing(text: str) -> None:
     dispatcher = CollectingDispatcher()
     assert await ActionRecordCsat().run(dispatcher, _tracker(text), {}) == []
-    assert dispatcher.messages[0]["response"] == "utter_csat_retry"
+    assert dispatcher.messages[0]["text"] == RETRY and dispatcher.messages[0]["buttons"] == rating_buttons()
 
 
 async def test_a_number_typed_to_the_wallet_question_is_no_rating_and_the_form_asks_again() -> None:
@@ -91,4 +90,6 @@ async def test_a_finished_resync_ends_with_the_rating_question() -> None:
         dispatcher, tracker({"exchange": "kraken", "sync_run_id": "77"}), {}
     )
     assert "syncing again" in str(dispatcher.messages[0].get("text"))
-    assert [m.get("response") for m in dispatcher.messages[1:]] == ["utter_ask_csat"]
+    assert [(m.get("text"), m.get("buttons")) for m in dispatcher.messages[1:]] == [
+        (QUESTION, rating_buttons())
+    ]
