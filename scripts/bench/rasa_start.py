@@ -7,7 +7,9 @@ imports done (the sum of the top-level imports' cumulative times), `Loading mode
 (Rasa's own log lines, `var/logs/rasa.jsonl`), the port answering `GET /status` with the model, and the first
 answered `/webhooks/rest/webhook` message. With `--standby` it starts a standby instead (bot/standby.py),
 waits for it to be loaded, promotes it and reports the seconds from the promotion to the first answer, and
-the standby's memory while it waits (RSS and PSS, /proc/<pid>/smaps_rollup).
+the standby's memory while it waits (RSS and PSS, /proc/<pid>/smaps_rollup). With `--contention` it starts a
+serving Rasa, then a standby beside it, and reports the serving one's turn times before and while the standby
+loads (what a standby's load costs the users of the serving one).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import tempfile
 import time
@@ -90,7 +93,7 @@ def _answered(url: str) -> bool:
         return False
 
 
-def one_start(standby: bool) -> dict[str, float | int]:
+def one_start(standby: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="rasa-start-") as folder:
         var_dir = Path(folder)
         settings = isolated_settings(var_dir)
@@ -159,13 +162,74 @@ def one_start(standby: bool) -> dict[str, float | int]:
         return result
 
 
+def _turn_s(url: str) -> float:
+    started = time.monotonic()
+    assert _answered(url)
+    return time.monotonic() - started
+
+
+def contention() -> dict[str, float]:
+    """Median and maximum turn times of a serving Rasa, alone and while a standby loads beside it."""
+    with tempfile.TemporaryDirectory(prefix="rasa-contention-") as folder:
+        var_dir = Path(folder)
+        settings = isolated_settings(var_dir)
+        env = child_environment(settings, isolated_environment(var_dir))
+        prepare_database(settings)
+        [rasa] = [s for s in local_services(settings, ensure_model()) if s.name == "rasa"]
+        (var_dir / "logs").mkdir(parents=True, exist_ok=True)
+        promote_dir = var_dir / "run"
+        promote_dir.mkdir(parents=True, exist_ok=True)
+        processes: list[subprocess.Popen[bytes]] = []
+
+        def start(name: str, extra: dict[str, str]) -> Path:
+            log_path = var_dir / "logs" / f"{name}.log"
+            with open(log_path, "wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        rasa.argv,
+                        cwd=PROJECT_ROOT,
+                        env={**env, **rasa.extra_env, **extra},
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+            return log_path
+
+        try:
+            start("rasa", {})
+            while not rasa_model_loaded(rasa.url, env["KEYMEDIC_RASA_TOKEN"]):
+                time.sleep(0.2)
+            _turn_s(rasa.url)
+            alone = [_turn_s(rasa.url) for _ in range(40)]
+            standby_log = start("standby", {PROMOTE_DIR_ENV: str(promote_dir)})
+            loading: list[float] = []
+            while READY_LINE not in standby_log.read_text(errors="replace"):
+                loading.append(_turn_s(rasa.url))
+                time.sleep(0.1)
+            return {
+                "alone_median_ms": statistics.median(alone) * 1000,
+                "alone_max_ms": max(alone) * 1000,
+                "during_standby_load_median_ms": statistics.median(loading) * 1000,
+                "during_standby_load_max_ms": max(loading) * 1000,
+                "turns_during_load": float(len(loading)),
+                "load_average": os.getloadavg()[0],
+            }
+        finally:
+            for process in processes:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--standby", action="store_true")
+    parser.add_argument("--contention", action="store_true")
     args = parser.parse_args()
     for run in range(args.runs):
-        figures = one_start(args.standby)
+        figures = contention() if args.contention else one_start(args.standby)
         shown = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
         print(f"run {run + 1}: {shown}", flush=True)
 

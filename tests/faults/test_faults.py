@@ -42,6 +42,8 @@ DEMO = "demo"
 # the model load: docs/reliability.md, "Rasa's start"); the standby kept loaded by the supervisor takes over
 # instead, and is answering well under a second after the kill.
 RASA_BACK_WITHIN_S = 10.0
+# A whole Rasa start, with room for the machine's load (measured 15-27 s at load average 3-6).
+RASA_WHOLE_START_WITHIN_S = 60.0
 # A frozen worker's heartbeat is stale after 5 s; the supervisor checks every 2 s and kills on the third
 # failed check (bot/launcher.py), so about 10 s, with slack for a loaded machine.
 WORKER_HANG_DETECTED_WITHIN_S = 15.0
@@ -423,4 +425,26 @@ def test_rasa_hung_is_killed_and_restarted(stack: FaultStack) -> None:
     until(lambda: _normal(stack.say(user, "hi", timeout=5)), 180, 0.1)
     back_s = time.monotonic() - started
     assert killed_s <= ANSWER_WITHIN_S + 5 and back_s <= killed_s + RASA_BACK_WITHIN_S
+    assert all(stack.answers(name) for name in ("sandbox", "actions", "worker", "web"))
     _report("rasa hung", detected_s=killed_s, back_s=back_s)
+
+
+def test_rasa_killed_again_before_its_next_standby_has_loaded_is_back_once_it_has(stack: FaultStack) -> None:
+    # The limit of the standby: it is one deep. Killed a second time while the next standby still loads, the
+    # loading one is promoted and answers once loaded: sooner than a whole start, later than 10 s.
+    rasa = stack.service("rasa")
+    first = stack.pid("rasa")
+    kill(first)
+    until(lambda: rasa.process is not None and rasa.process.pid != first and stack.ready("rasa"), 30, 0.05)
+    assert rasa.process is not None and rasa.standby is not None
+    promoted = rasa.process.pid
+    # The next standby is started once the promoted one serves (and after the restart pause, 0.5 s).
+    until(lambda: rasa.standby is not None and rasa.standby.process is not None, 30, 0.05)
+    assert not rasa.standby.loaded()
+    kill(promoted)
+    started = time.monotonic()
+    user = _user()
+    until(lambda: _normal(stack.say(user, "hi", timeout=5)), 180, 0.1)
+    back_s = time.monotonic() - started
+    assert back_s <= RASA_WHOLE_START_WITHIN_S
+    _report("rasa killed twice, the second time as its next standby starts", back_s=back_s)
