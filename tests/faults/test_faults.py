@@ -431,7 +431,7 @@ def test_rasa_hung_is_killed_and_restarted(stack: FaultStack) -> None:
 
 def test_rasa_killed_again_before_its_next_standby_has_loaded_is_back_once_it_has(stack: FaultStack) -> None:
     # The limit of the standby: it is one deep. Killed a second time while the next standby still loads, the
-    # loading one is promoted and answers once loaded: sooner than a whole start, later than 10 s.
+    # loading one is promoted and answers once loaded: about a whole start, later than 10 s.
     rasa = stack.service("rasa")
     first = stack.pid("rasa")
     kill(first)
