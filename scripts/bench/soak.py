@@ -118,9 +118,9 @@ class SoakResult:
 
 
 def _rss_mib(pid: int) -> float:
-    """Resident memory of `pid` and its descendants, in MiB."""
+    """Resident memory of `pid` and its descendants, in MiB (`descendants` includes `pid` itself)."""
     total = 0
-    for member in [pid, *descendants(pid, process_parents())]:
+    for member in descendants(pid, process_parents()):
         try:
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
