@@ -12,6 +12,10 @@ file goes stale (`bot.worker_liveness`), is killed and restarted the same
 way. A child that crashes `CRASH_LIMIT` times within `CRASH_WINDOW_S` is not tried again: the launcher stops
 everything and exits with the reason (a loop of restarts helps nobody). `keymedic cluster` supervises its
 processes the same way (issue 19).
+
+Rasa, whose start is far longer than the others' (TensorFlow's imports and the model load), has a `Standby`
+in a local run: a second Rasa, loaded but not serving, promoted the moment the serving one dies, and followed
+by a new standby once it serves (`bot.standby`; docs/reliability.md, "Rasa's start").
 """
 
 from __future__ import annotations
@@ -424,6 +428,9 @@ def _start_standby(service: Service, env: dict[str, str], log_dir: Path) -> None
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    # A file left by an earlier process with the same pid (one that died as it was promoted) must not
+    # promote this one; it looks only once loaded, seconds from now.
+    standby_contract.promote_file(standby.promote_dir, standby.process.pid).unlink(missing_ok=True)
 
 
 def _promote(service: Service) -> bool:
