@@ -50,9 +50,11 @@ def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
     return raw
 
 
-def _flag(name: str) -> bool:
+def _flag(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if not raw:
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
@@ -172,6 +174,10 @@ class Settings:
     outbox_lease_s: float = 120.0
     # `KEYMEDIC_LOG_LEVEL`: debug, info, warning or error, for every process of a run (docs/operating.md).
     log_level: str = "info"
+    # `KEYMEDIC_RASA_STANDBY` (default 1): `keymedic run` keeps a second Rasa loaded, not serving, that takes
+    # over when the serving one dies; 0 saves its memory and a killed Rasa is then back after a whole start
+    # (docs/reliability.md, "Rasa's start").
+    rasa_standby: bool = True
     # -- Slack (docs/slack.md) --
     # `KEYMEDIC_SLACK_SIGNING_SECRET`: the app's signing secret; every request to the Slack webhook must carry
     # its HMAC. `KEYMEDIC_SLACK_BOT_TOKEN`: the bot token (`xoxb-…`) replies are posted with. Both unset: the
@@ -311,6 +317,7 @@ def load_settings() -> Settings:
         outbox_retry_cap_s=_float("KEYMEDIC_OUTBOX_RETRY_CAP", 3600.0),
         outbox_lease_s=_float("KEYMEDIC_OUTBOX_LEASE", 120.0),
         log_level=_choice("KEYMEDIC_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"),
+        rasa_standby=_flag("KEYMEDIC_RASA_STANDBY", default=True),
         slack_signing_secret=os.environ.get("KEYMEDIC_SLACK_SIGNING_SECRET", "").strip(),
         slack_bot_token=os.environ.get("KEYMEDIC_SLACK_BOT_TOKEN", "").strip(),
         slack_api_url=os.environ.get("KEYMEDIC_SLACK_API_URL", "").strip(),

@@ -12,6 +12,10 @@ file goes stale (`bot.worker_liveness`), is killed and restarted the same
 way. A child that crashes `CRASH_LIMIT` times within `CRASH_WINDOW_S` is not tried again: the launcher stops
 everything and exits with the reason (a loop of restarts helps nobody). `keymedic cluster` supervises its
 processes the same way (issue 19).
+
+Rasa, whose start is far longer than the others' (TensorFlow's imports and the model load), has a `Standby`
+in a local run: a second Rasa, loaded but not serving, promoted the moment the serving one dies, and followed
+by a new standby once it serves (`bot.standby`; docs/reliability.md, "Rasa's start").
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
+from bot import standby as standby_contract
 from bot import worker_liveness
 from bot.config import PROJECT_ROOT, Settings, load_settings
 from bot.observability.health import rasa_model_loaded
@@ -39,6 +44,7 @@ from bot.sandbox.scenarios import SANDBOX_EXCHANGES
 
 __all__ = [
     "Service",
+    "Standby",
     "port_open",
     "http_ok",
     "local_services",
@@ -77,6 +83,29 @@ LIVENESS_FAILURES = 3
 
 
 @dataclass
+class Standby:
+    """A second process of a service, started with `PROMOTE_DIR_ENV` set: it loads everything, then waits
+    without serving until the supervisor promotes it, the moment the serving process dies (bot/standby.py).
+    Rasa's, so a killed Rasa answers again without a whole start (docs/reliability.md, "Rasa's start")."""
+
+    promote_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    log_offset: int = 0
+
+    def loaded(self) -> bool:
+        """Whether the running standby has loaded and is waiting to be promoted (its log says so)."""
+        if self.process is None or self.log_path is None:
+            return False
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self.log_offset)
+                return standby_contract.READY_LINE in log.read().decode("utf-8", "replace")
+        except OSError:
+            return False
+
+
+@dataclass
 class Service:
     """One child process and how to tell that it is ready."""
 
@@ -95,6 +124,8 @@ class Service:
     # For a process without a port (the job worker): the file it rewrites while alive, stale after
     # `worker_liveness.STALE_AFTER_S` (bot/worker_liveness.py); checked like `live_path`.
     heartbeat: Path | None = None
+    # Kept loaded by the supervisor (not by `start_services`) to take over when this process dies.
+    standby: Standby | None = None
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     # Where this start's lines begin in the log (a restart appends), so `ready_line` counts only this start.
@@ -338,6 +369,7 @@ def local_services(settings: Settings, model: Path) -> list[Service]:
             url=f"http://127.0.0.1:{settings.rasa_port}",
             # Rasa's "Hello from Rasa", as Kubernetes' livenessProbe (deploy/kubernetes/rasa.yaml).
             live_path="/",
+            standby=Standby(settings.var_dir / "run") if settings.rasa_standby else None,
         ),
     ]
 
@@ -373,6 +405,50 @@ def _start(service: Service, env: dict[str, str], log_dir: Path, *, restart: boo
         )
 
 
+def _standby_log(service: Service, log_dir: Path) -> Path:
+    """Of `<name>.log` and `<name>.2.log`, the one the serving process does not write to: after a promotion
+    the serving process goes on writing to its standby's log, and its own next standby takes the other."""
+    first, second = log_dir / f"{service.name}.log", log_dir / f"{service.name}.2.log"
+    return second if service.log_path in (None, first) else first
+
+
+def _start_standby(service: Service, env: dict[str, str], log_dir: Path) -> None:
+    standby = service.standby
+    assert standby is not None
+    standby.promote_dir.mkdir(parents=True, exist_ok=True)
+    standby.log_path = _standby_log(service, log_dir)
+    standby.log_offset = standby.log_path.stat().st_size if standby.log_path.exists() else 0
+    with open(standby.log_path, "ab") as log:
+        standby.process = subprocess.Popen(
+            service.argv,
+            cwd=PROJECT_ROOT,
+            env={**env, **service.extra_env, standby_contract.PROMOTE_DIR_ENV: str(standby.promote_dir)},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    # A file left by an earlier process with the same pid (one that died as it was promoted) must not
+    # promote this one; it looks only once loaded, seconds from now.
+    standby_contract.promote_file(standby.promote_dir, standby.process.pid).unlink(missing_ok=True)
+
+
+def _promote(service: Service) -> bool:
+    """Put `service`'s running standby in place of its dead process; False when it has none running."""
+    standby = service.standby
+    if standby is None or standby.process is None or standby.process.poll() is not None:
+        return False
+    # The file first: the standby binds the port as soon as it sees it (at once when already loaded).
+    standby_contract.promote_file(standby.promote_dir, standby.process.pid).touch()
+    service.process, service.log_path, service.log_offset = (
+        standby.process,
+        standby.log_path,
+        standby.log_offset,
+    )
+    standby.process = None
+    return True
+
+
 def _wait_ready(service: Service, deadline: float) -> None:
     assert service.process is not None
     while not _is_ready(service):
@@ -404,19 +480,23 @@ def start_services(services: list[Service], env: dict[str, str], log_dir: Path) 
 
 
 def stop_services(services: list[Service]) -> None:
-    """Stop the running services, last started first; kill what ignores SIGTERM for too long."""
-    running = [s for s in reversed(services) if s.process is not None and s.process.poll() is None]
-    for service in running:
-        assert service.process is not None
-        os.killpg(service.process.pid, signal.SIGTERM)
+    """Stop the running services and their standbys, last started first; kill what ignores SIGTERM for too
+    long."""
+    processes = [
+        process
+        for service in reversed(services)
+        for process in (service.standby.process if service.standby else None, service.process)
+    ]
+    running = [process for process in processes if process is not None and process.poll() is None]
+    for process in running:
+        os.killpg(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_S
-    for service in running:
-        assert service.process is not None
+    for process in running:
         try:
-            service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(service.process.pid, signal.SIGKILL)
-            service.process.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @dataclass
@@ -428,6 +508,9 @@ class _Watch:
     starting: bool = False
     live_failures: int = 0
     next_live_check: float = 0.0
+    # When to start the service's next standby (None: not due, one runs or the service is starting).
+    standby_at: float | None = 0.0
+    standby_announced: bool = False
 
 
 def _live(service: Service) -> bool:
@@ -448,8 +531,53 @@ def _say(message: str) -> None:
     print(f"keymedic: {message}", file=sys.stderr, flush=True)
 
 
+def _crashed(service: Service, watch: _Watch, now: float, what: str, code: int) -> float:
+    """Count a crash of `what` (the service, or its standby); the pause before its restart; raise when giving
+    up. Both count against the one budget: a standby that cannot load is a service that cannot start."""
+    while watch.crashes and now - watch.crashes[0] > CRASH_WINDOW_S:
+        watch.crashes.popleft()
+    watch.crashes.append(now)
+    if len(watch.crashes) >= CRASH_LIMIT:
+        log = service.standby.log_path if what != service.name and service.standby else service.log_path
+        raise RuntimeError(
+            f"{what} stopped {len(watch.crashes)} times within {CRASH_WINDOW_S:.0f} s (last exit "
+            f"code {code}); giving up. Last lines of {log}:\n{_tail(log)}"
+        )
+    return RESTART_BACKOFF_S[min(len(watch.crashes), len(RESTART_BACKOFF_S)) - 1]
+
+
+def _look_after_standby(service: Service, watch: _Watch, env: dict[str, str], log_dir: Path) -> None:
+    """Start the standby when due (only while the service serves: the two never load at once); notice its
+    crash."""
+    standby = service.standby
+    if standby is None:
+        return
+    now = time.monotonic()
+    if standby.process is None:
+        if watch.standby_at is not None and now >= watch.standby_at and not watch.starting:
+            if watch.restart_at is None and service.process is not None and service.process.poll() is None:
+                watch.standby_at = None
+                watch.standby_announced = False
+                _start_standby(service, env, log_dir)
+        return
+    if not watch.standby_announced and standby.loaded():
+        watch.standby_announced = True
+        _say(f"{service.name}'s standby is loaded, ready to take over (log: {standby.log_path})")
+    code = standby.process.poll()
+    if code is not None:
+        standby.process = None
+        pause = _crashed(service, watch, now, f"{service.name}'s standby", code)
+        _say(
+            f"{service.name}'s standby stopped with code {code}; starting another in {pause:g} s (crash "
+            f"{len(watch.crashes)} of {CRASH_LIMIT} allowed within {CRASH_WINDOW_S:.0f} s). Last lines of "
+            f"{standby.log_path}:\n{_tail(standby.log_path)}"
+        )
+        watch.standby_at = now + pause
+
+
 def _look_after(service: Service, watch: _Watch, env: dict[str, str], log_dir: Path) -> None:
     """One look at one service: restart it when due, notice a crash or a hang; raise when giving up."""
+    _look_after_standby(service, watch, env, log_dir)
     now = time.monotonic()
     if watch.restart_at is not None:
         if now >= watch.restart_at:
@@ -462,22 +590,28 @@ def _look_after(service: Service, watch: _Watch, env: dict[str, str], log_dir: P
     assert service.process is not None
     code = service.process.poll()
     if code is not None:
-        while watch.crashes and now - watch.crashes[0] > CRASH_WINDOW_S:
-            watch.crashes.popleft()
-        watch.crashes.append(now)
+        pause = _crashed(service, watch, now, service.name, code)
         tail = _tail(service.log_path)
-        if len(watch.crashes) >= CRASH_LIMIT:
-            raise RuntimeError(
-                f"{service.name} stopped {len(watch.crashes)} times within {CRASH_WINDOW_S:.0f} s (last exit "
-                f"code {code}); giving up. Last lines of {service.log_path}:\n{tail}"
+        if _promote(service):
+            # No pause: the standby has loaded already, and the crash budget still bounds a loop of them.
+            watch.starting = True
+            watch.live_failures = 0
+            _say(
+                f"{service.name} stopped with code {code}; its standby takes over (crash "
+                f"{len(watch.crashes)} of {CRASH_LIMIT} allowed within {CRASH_WINDOW_S:.0f} s; log now "
+                f"{service.log_path}); the others keep serving. Last lines of the stopped one's log:\n{tail}"
             )
-        pause = RESTART_BACKOFF_S[min(len(watch.crashes), len(RESTART_BACKOFF_S)) - 1]
+            # The next standby once this one serves, after the pause a restart would have waited.
+            watch.standby_at = now + pause
+            return
         _say(
             f"{service.name} stopped with code {code}; restarting it in {pause:g} s (crash "
             f"{len(watch.crashes)} of {CRASH_LIMIT} allowed within {CRASH_WINDOW_S:.0f} s); the others keep "
             f"serving. Last lines of {service.log_path}:\n{tail}"
         )
         watch.restart_at = now + pause
+        if service.standby is not None and watch.standby_at is None and service.standby.process is None:
+            watch.standby_at = now + pause
         return
     if watch.starting:
         if _is_ready(service):

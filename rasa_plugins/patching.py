@@ -19,6 +19,7 @@ import hashlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 __all__ = ["Patch", "RasaChanged", "RASA_VERSION", "source_sha256"]
@@ -39,9 +40,10 @@ def source_sha256(function: Callable[..., Any]) -> str:
 @dataclass(frozen=True)
 class Patch:
     """`owner.name` becomes `replacement` (a staticmethod when `static`), when the original's source hashes to
-    `original_sha256`."""
+    `original_sha256`. `owner` is a class, or a module for a module-level function that the module itself
+    looks up by name when it calls it."""
 
-    owner: type
+    owner: type | ModuleType
     name: str
     replacement: Callable[..., Any]
     original_sha256: str
@@ -50,6 +52,8 @@ class Patch:
 
     @property
     def label(self) -> str:
+        if isinstance(self.owner, ModuleType):
+            return f"{self.owner.__name__}.{self.name}"
         return f"{self.owner.__module__}.{self.owner.__qualname__}.{self.name}"
 
     def current(self) -> Callable[..., Any]:
@@ -88,4 +92,4 @@ class Patch:
 
 
 # (owner, name) -> Rasa's function, kept when a patch replaces it.
-_originals: dict[tuple[type, str], Callable[..., Any]] = {}
+_originals: dict[tuple[type | ModuleType, str], Callable[..., Any]] = {}

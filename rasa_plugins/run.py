@@ -15,6 +15,8 @@ Before Rasa starts it checks what KeyMedic requires of every Rasa process:
 Then it installs KeyMedic's replacements of Rasa functions, in this one place (`rasa_plugins.startup`;
 docs/store.md, "Rasa plug-ins"), and refuses to start when one no longer fits the installed Rasa.
 
+A standby (`bot.standby`) loads the model and waits, unbound, until promoted (`rasa_plugins.standby`).
+
 With `KEYMEDIC_RASA_METRICS_PORT` set, it also serves the families counted in the Rasa server's own process
 (`keymedic_turns_not_saved_total`, docs/operating.md) on that port of 127.0.0.1 (`GET /metrics`).
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from bot.config import load_settings
 from bot.production import rasa_credentials_violations, refuse_to_start
+from bot.standby import PROMOTE_DIR_ENV
 
 __all__ = ["main", "rasa_token_argument", "serve_metrics"]
 
@@ -93,7 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RasaChanged as error:
         print(f"{PROCESS}: {error}", file=sys.stderr)
         return 1
-    serve_metrics(os.environ.get("KEYMEDIC_RASA_METRICS_PORT"))
+    metrics_port = os.environ.get("KEYMEDIC_RASA_METRICS_PORT")
+    if os.environ.get(PROMOTE_DIR_ENV, "").strip():
+        # A standby must not take the serving Rasa's metrics port; it serves them once promoted.
+        from rasa_plugins import standby
+
+        standby.on_promoted.append(lambda: serve_metrics(metrics_port))
+    else:
+        serve_metrics(metrics_port)
     from rasa.__main__ import main as rasa_main
 
     sys.argv = ["rasa", "run", *args, rasa_token_argument(settings.rasa_token)]

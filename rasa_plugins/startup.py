@@ -10,6 +10,8 @@ Rasa 3.6 has no hook for what these do, so each replaces a function on one of Ra
 - `event_types`: `Event.resolve_by_type`, event classes from a table, not a class-tree walk per event;
 - `graph_runner`: `DaskGraphRunner.run`, the prediction graph run in a plan made once, not by dask per call;
 - `fast_load`: `RasaModel.load`, each TensorFlow model's weights built without a throw-away training step;
+- `standby`: `rasa.core.run.load_agent_on_start`, which in a standby Rasa (started by `keymedic run` to take
+  over when the serving one dies) waits, model loaded and port unbound, until it is promoted;
 - `tracker_store`: `FailSafeTrackerStore.save`, `.retrieve`, `.retrieve_full_tracker`, so that a turn the
   windowed store could not save fails loudly instead of being answered from memory and forgotten.
 
@@ -33,6 +35,7 @@ from rasa_plugins import (
     event_types,
     fast_load,
     graph_runner,
+    standby,
     tracker_store,
 )
 from rasa_plugins.patching import RASA_VERSION, Patch, RasaChanged
@@ -49,6 +52,7 @@ PATCHES: tuple[Patch, ...] = (
     *graph_runner.PATCHES,
     *fast_load.PATCHES,
     *tracker_store.PATCHES,
+    *standby.PATCHES,
 )
 
 

@@ -157,6 +157,8 @@ def cluster_services(settings: Settings, model: Path, options: ClusterOptions) -
                 ready=partial(rasa_model_loaded, f"http://127.0.0.1:{port}", rasa_token(settings)),
                 url=f"http://127.0.0.1:{port}",
                 wait=i == len(rasa_ports) - 1,
+                # The other replicas are a cluster's standby: a dead one is taken out of the balancer.
+                standby=None,
             )
         )
     rasa_frontend = haproxy.Frontend(

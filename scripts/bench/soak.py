@@ -118,9 +118,9 @@ class SoakResult:
 
 
 def _rss_mib(pid: int) -> float:
-    """Resident memory of `pid` and its descendants, in MiB."""
+    """Resident memory of `pid` and its descendants, in MiB (`descendants` includes `pid` itself)."""
     total = 0
-    for member in [pid, *descendants(pid, process_parents())]:
+    for member in descendants(pid, process_parents()):
         try:
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -131,11 +131,16 @@ def _rss_mib(pid: int) -> float:
 
 
 def _memory(services: list[Service]) -> dict[str, float]:
-    return {
+    """Each running process's RSS, Rasa's standby (bot/launcher.py `Standby`) as `<name> standby`."""
+    found = {
         s.name: _rss_mib(s.process.pid)
         for s in services
         if s.process is not None and s.process.poll() is None
     }
+    for s in services:
+        if s.standby is not None and s.standby.process is not None and s.standby.process.poll() is None:
+            found[f"{s.name} standby"] = _rss_mib(s.standby.process.pid)
+    return found
 
 
 @contextmanager
@@ -292,6 +297,10 @@ def soak(
         rasa = next(s for s in services if s.name == "rasa")
         rasa_url = rasa.url
         pids = {s.name: s.process.pid for s in services if s.process is not None}
+        # Measured once Rasa's standby has loaded too: it starts after the serving Rasa is ready.
+        loaded_by = time.monotonic() + 180
+        while rasa.standby is not None and not rasa.standby.loaded() and time.monotonic() < loaded_by:
+            time.sleep(0.5)
         memory_start = _memory(services)
         say(f"soak: {CONVERSATIONS} conversations for {minutes:g} min, a fault every {FAULT_EVERY_S:.0f} s")
         conversations = [Conversation(f"soak-{i}-{uuid.uuid4().hex[:6]}") for i in range(CONVERSATIONS)]

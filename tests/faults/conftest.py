@@ -189,6 +189,8 @@ def stack(fault_stack: FaultStack) -> Iterator[FaultStack]:
     """The shared run, checked healthy before and after each fault (a fault must not outlive its test)."""
     assert not fault_stack.supervisor_errors
     until(lambda: all(fault_stack.answers(s.name) for s in fault_stack.services), 180, 0.5)
+    # And Rasa's standby loaded: a fault meets the run as an operator has it, not its standby's load.
+    until(lambda: all(s.standby.loaded() for s in fault_stack.services if s.standby), 180, 0.5)
     yield fault_stack
     assert not fault_stack.supervisor_errors, fault_stack.supervisor_errors
 

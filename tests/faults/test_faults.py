@@ -38,10 +38,12 @@ NEEDS_ACTIONS = "my kraken key stopped working"
 DEMO = "demo"
 
 
-# Rasa killed: answering again within. NOT the issue's 10 s: a Rasa start is Python importing TensorFlow and
-# Rasa (6-30 s on these shared cores, by load) and the model load (13-20 s since rasa_plugins/fast_load.py;
-# 46-70 s before). Measured 16.9-27.6 s at load average 3-5 (docs/reliability.md); room left for load.
-RASA_BACK_WITHIN_S = 60.0
+# Rasa killed: answering again within, the issue's target. A whole Rasa start is 15-20 s here (imports, then
+# the model load: docs/reliability.md, "Rasa's start"); the standby kept loaded by the supervisor takes over
+# instead, and is answering well under a second after the kill.
+RASA_BACK_WITHIN_S = 10.0
+# A whole Rasa start, with room for the machine's load (measured 15-27 s at load average 3-6).
+RASA_WHOLE_START_WITHIN_S = 60.0
 # A frozen worker's heartbeat is stale after 5 s; the supervisor checks every 2 s and kills on the third
 # failed check (bot/launcher.py), so about 10 s, with slack for a loaded machine.
 WORKER_HANG_DETECTED_WITHIN_S = 15.0
@@ -70,6 +72,21 @@ def _answered_normally_again(stack: FaultStack, timeout: float) -> tuple[float, 
         return _normal(stack.say(user, NEEDS_ACTIONS, timeout=15))
 
     return until(attempt, timeout, 0.5), sent
+
+
+def _memory_mib(pid: int) -> dict[str, int]:
+    """Resident, proportional and private (unique) memory of one process, in MiB (smaps_rollup)."""
+    kib: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
+            name, _, rest = line.partition(":")
+            if name in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
+                kib[name] = int(rest.split()[0])
+    return {
+        "rss": kib["Rss"] // 1024,
+        "pss": kib["Pss"] // 1024,
+        "private": (kib["Private_Clean"] + kib["Private_Dirty"]) // 1024,
+    }
 
 
 def _no_turn_lost_or_doubled(stack: FaultStack, user: str, sent: list[str]) -> None:
@@ -358,20 +375,44 @@ def test_a_burst_of_1_mb_messages_is_refused_and_other_users_still_answered(stac
 # -- Rasa itself (last: each costs a model load) ---------------------------------------------------------
 
 
-def test_rasa_killed_is_restarted_and_earlier_turns_are_kept(stack: FaultStack) -> None:
+def test_rasa_killed_the_user_is_answered_again_within_10_s_and_the_others_are_untouched(
+    stack: FaultStack,
+) -> None:
+    rasa = stack.service("rasa")
+    assert rasa.standby is not None and rasa.standby.loaded()  # the steady state (the `stack` fixture)
+    others = {name: stack.pid(name) for name in ("sandbox", "actions", "worker", "web")}
     user = _user()
     assert _normal(stack.say(user, "hi"))
+    assert rasa.standby.process is not None
+    serving, waiting = _memory_mib(stack.pid("rasa")), _memory_mib(rasa.standby.process.pid)
     kill(stack.pid("rasa"))
     started = time.monotonic()
+    # Sent at once: not delivered (the widget shows it reconnecting), or answered by the promoted standby.
+    # Either way it is stored exactly when it was answered.
     during = stack.say(user, "are you there?", timeout=5)
-    assert during.error  # the user's client sees the message was not delivered (the widget: reconnecting)
-    until(lambda: _normal(stack.say(user, "hi again", timeout=5)), 180, 1.0)
+    attempts = 0
+
+    def answered_again() -> bool:
+        nonlocal attempts
+        attempts += 1
+        return _normal(stack.say(user, f"hi again {attempts}", timeout=5))
+
+    until(answered_again, 60, 0.1)
     back_s = time.monotonic() - started
-    assert back_s <= RASA_BACK_WITHIN_S
+    assert back_s <= RASA_BACK_WITHIN_S, back_s
+    # The others never restarted and served throughout.
+    assert {name: stack.pid(name) for name in others} == others
+    assert all(stack.answers(name) for name in others)
     messages = stack.user_messages(user)
-    assert messages[0] == "hi" and messages[-1] == "hi again" and "are you there?" not in messages
-    assert len(messages) == len(set(messages)) or set(messages) == {"hi", "hi again"}
-    _report("rasa killed", back_s=back_s)
+    answered_during = ["are you there?"] if _normal(during) else []
+    assert messages == ["hi", *answered_during, f"hi again {attempts}"], messages
+    _report(
+        "rasa killed",
+        back_s=back_s,
+        during=replies_of(during)[:40],
+        **{f"serving_{k}_mib": v for k, v in serving.items()},
+        **{f"standby_{k}_mib": v for k, v in waiting.items()},
+    )
 
 
 def test_rasa_hung_is_killed_and_restarted(stack: FaultStack) -> None:
@@ -381,7 +422,29 @@ def test_rasa_hung_is_killed_and_restarted(stack: FaultStack) -> None:
     until(lambda: stack.service("rasa").process is not None and stack.service("rasa").process.pid != hung, 60)
     killed_s = time.monotonic() - started
     user = _user()
-    until(lambda: _normal(stack.say(user, "hi", timeout=5)), 180, 1.0)
+    until(lambda: _normal(stack.say(user, "hi", timeout=5)), 180, 0.1)
     back_s = time.monotonic() - started
     assert killed_s <= ANSWER_WITHIN_S + 5 and back_s <= killed_s + RASA_BACK_WITHIN_S
+    assert all(stack.answers(name) for name in ("sandbox", "actions", "worker", "web"))
     _report("rasa hung", detected_s=killed_s, back_s=back_s)
+
+
+def test_rasa_killed_again_before_its_next_standby_has_loaded_is_back_once_it_has(stack: FaultStack) -> None:
+    # The limit of the standby: it is one deep. Killed a second time while the next standby still loads, the
+    # loading one is promoted and answers once loaded: about a whole start, later than 10 s.
+    rasa = stack.service("rasa")
+    first = stack.pid("rasa")
+    kill(first)
+    until(lambda: rasa.process is not None and rasa.process.pid != first and stack.ready("rasa"), 30, 0.05)
+    assert rasa.process is not None and rasa.standby is not None
+    promoted = rasa.process.pid
+    # The next standby is started once the promoted one serves (and after the restart pause, 0.5 s).
+    until(lambda: rasa.standby is not None and rasa.standby.process is not None, 30, 0.05)
+    assert not rasa.standby.loaded()
+    kill(promoted)
+    started = time.monotonic()
+    user = _user()
+    until(lambda: _normal(stack.say(user, "hi", timeout=5)), 180, 0.1)
+    back_s = time.monotonic() - started
+    assert back_s <= RASA_WHOLE_START_WITHIN_S
+    _report("rasa killed twice, the second time as its next standby starts", back_s=back_s)

@@ -1,10 +1,14 @@
-"""The soak run's bookkeeping (`scripts.bench.soak`): what counts as a lost turn, and how long it runs."""
+"""The soak run's bookkeeping (`scripts.bench.soak`): what counts as a lost turn, how long it runs, and a
+process's memory."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from scripts.bench.soak import DEFAULT_MINUTES, lost_turns, minutes_from_environment
+from scripts.bench.soak import DEFAULT_MINUTES, _rss_mib, lost_turns, minutes_from_environment
 
 
 def test_every_answered_message_stored_in_order_is_no_loss() -> None:
@@ -27,3 +31,13 @@ def test_the_soak_runs_30_minutes_unless_told_otherwise(monkeypatch: pytest.Monk
     assert minutes_from_environment(quick=True) == 2
     monkeypatch.setenv("KEYMEDIC_SOAK_MINUTES", "5")
     assert minutes_from_environment(quick=False) == 5
+
+
+def test_a_process_without_children_is_counted_once() -> None:
+    # `descendants` includes the root: adding it again had doubled every process's figure.
+    resident_mib = next(
+        int(line.split()[1]) / 1024
+        for line in Path(f"/proc/{os.getpid()}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
+    assert abs(_rss_mib(os.getpid()) - resident_mib) < resident_mib * 0.2

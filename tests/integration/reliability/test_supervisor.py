@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from bot import launcher
-from bot.launcher import Service, free_port, http_ok
+from bot.launcher import Service, Standby, free_port, http_ok
+from bot.standby import PROMOTE_DIR_ENV, READY_LINE
 
 pytestmark = pytest.mark.integration
 
@@ -133,3 +134,115 @@ def test_a_child_that_keeps_crashing_makes_the_run_give_up_with_the_reason(
     assert "restarting it in 0.2 s" in err  # each crash was logged with its backoff
     assert took < 15
     assert bystander.process is not None and bystander.process.poll() is not None  # everything stopped
+
+
+# A child that keeps the standby contract (bot/standby.py) as Rasa does (rasa_plugins/standby.py): started as
+# a standby it says it is loaded and binds its port only once promoted; otherwise it serves at once.
+STANDBY_CHILD = f"""
+import http.server, os, pathlib, sys, time
+folder = os.environ.get({PROMOTE_DIR_ENV!r}, "")
+if folder:
+    time.sleep(float(sys.argv[2]))  # loading
+    print({READY_LINE!r}, flush=True)
+    mine = pathlib.Path(folder) / f"promote.{{os.getpid()}}"
+    while not mine.exists():
+        time.sleep(0.05)
+handler = http.server.SimpleHTTPRequestHandler
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
+"""
+
+
+def _with_standby(name: str, tmp_path: Path, load_s: float = 0.3) -> Service:
+    port = free_port()
+    return Service(
+        name=name,
+        argv=[sys.executable, "-c", STANDBY_CHILD, str(port), str(load_s)],
+        url=f"http://127.0.0.1:{port}",
+        ready=http_ok(f"http://127.0.0.1:{port}/"),
+        live_path="/",
+        standby=Standby(tmp_path / "run"),
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_killed_child_with_a_standby_is_replaced_by_it_at_once_and_a_new_standby_follows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim, bystander = _with_standby("victim", tmp_path), _server("bystander")
+    measured: dict[str, float] = {}
+    pids: list[int] = []
+
+    def scenario() -> None:
+        assert victim.standby is not None and bystander.process is not None
+        _until(victim.standby.loaded, 10)
+        assert victim.process is not None and victim.standby.process is not None
+        killed, standby_pid, bystander_pid = (
+            victim.process.pid,
+            victim.standby.process.pid,
+            bystander.process.pid,
+        )
+        os.killpg(killed, signal.SIGKILL)
+        started = time.monotonic()
+        _until(lambda: _answers(victim), 10)
+        measured["back_s"] = time.monotonic() - started
+        assert victim.process.pid == standby_pid  # the standby took over; no new start
+        # A new standby once the promoted one serves, loaded in its turn.
+        _until(lambda: victim.standby is not None and victim.standby.loaded(), 10)
+        assert victim.standby.process is not None and victim.standby.process.pid not in (killed, standby_pid)
+        assert bystander.process.pid == bystander_pid and _answers(bystander)
+        pids.extend([victim.process.pid, victim.standby.process.pid])
+
+    assert _supervise_while([victim, bystander], tmp_path, scenario) == 0
+    # No pause before the promotion: the supervisor looks every 0.25 s and the standby polls every 0.05 s.
+    assert measured["back_s"] < 1.5
+    err = capsys.readouterr().err
+    assert "victim stopped with code -9; its standby takes over" in err
+    # Ctrl-C stopped the serving process and its standby alike.
+    assert not any(map(_alive, pids))
+
+
+def test_a_hung_child_with_a_standby_is_killed_and_replaced_by_it(tmp_path: Path) -> None:
+    victim = _with_standby("victim", tmp_path)
+
+    def scenario() -> None:
+        assert victim.standby is not None and victim.process is not None
+        _until(victim.standby.loaded, 10)
+        assert victim.standby.process is not None
+        hung, standby_pid = victim.process.pid, victim.standby.process.pid
+        os.kill(hung, signal.SIGSTOP)
+        _until(
+            lambda: victim.process is not None and victim.process.pid == standby_pid and _answers(victim), 15
+        )
+
+    assert _supervise_while([victim], tmp_path, scenario) == 0
+
+
+def test_a_standby_that_keeps_crashing_makes_the_run_give_up_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    crashing_standby = (
+        f"import os, sys, http.server\n"
+        f"if os.environ.get({PROMOTE_DIR_ENV!r}): sys.exit(4)\n"
+        f"http.server.ThreadingHTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler)"
+        f".serve_forever()\n"
+    )
+    service = Service(
+        name="rasa",
+        argv=[sys.executable, "-c", crashing_standby],
+        url=f"http://127.0.0.1:{port}",
+        ready=http_ok(f"http://127.0.0.1:{port}/"),
+        live_path="/",
+        standby=Standby(tmp_path / "run"),
+    )
+    assert launcher.supervise([service], dict(os.environ), tmp_path / "logs", "up") == 1
+    err = capsys.readouterr().err
+    assert f"rasa's standby stopped {launcher.CRASH_LIMIT} times" in err and "last exit code 4" in err
+    assert service.process is not None and service.process.poll() is not None  # everything stopped
