@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 import httpx
 
-from bot.diagnosis.model import Credentials, Item, ItemOutcome, Status, Unavailable, UnavailableKind
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item, ItemOutcome, Status, Unavailable, UnavailableKind
 
 if TYPE_CHECKING:
     from bot.exchanges._http import Session

@@ -36,7 +36,6 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from bot.diagnosis.model import Credentials, Item
 from bot.exchanges._base import (
     DETAIL_IP_NOT_REPORTED,
     FIX_IP,
@@ -57,6 +56,8 @@ from bot.exchanges._base import (
 )
 from bot.exchanges._http import Session, check_status, json_body
 from bot.secret import Secret
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item
 
 __all__ = [
     "CoinbaseAuth",

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from bot.assistant import SupportDesk
-from bot.diagnosis.model import Credentials
 from bot.exchange_ids import DISPLAY_NAMES
 from bot.sandbox.scenarios import credentials_for
 from bot.secret import mask
+from bot.types.credentials import Credentials
 from tests.e2e.conftest import RasaStack
 
 pytestmark = pytest.mark.e2e

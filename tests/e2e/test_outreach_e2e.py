@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from bot.config import PROJECT_ROOT
-from bot.diagnosis.model import Credentials
 from bot.outreach.repository import SENT, OutreachRecord, OutreachRepository
 from bot.sandbox.scenarios import credentials_for
 from bot.store import services
@@ -22,6 +21,7 @@ from bot.store.crypto import load_key_ring
 from bot.store.db import Database, create_database
 from bot.store.model import SyncStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
 from tests.e2e.conftest import RasaStack
 
 pytestmark = pytest.mark.e2e

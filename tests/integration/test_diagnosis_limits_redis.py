@@ -14,7 +14,6 @@ from bot.assistant import SupportDesk
 from bot.config import load_settings
 from bot.demo import prepare_database
 from bot.diagnosis import DiagnosisRateLimited, limits
-from bot.diagnosis.model import Credentials
 from bot.diagnosis.ratelimit import RedisStore, Window
 from bot.exchanges._http import aclose_shared_client
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
@@ -24,6 +23,7 @@ from bot.store import services
 from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
 
 pytestmark = pytest.mark.integration
 
@@ -124,8 +124,8 @@ async def test_a_new_slack_thread_on_another_replica_does_not_reset_the_users_co
 def test_a_ban_and_a_refusal_seen_by_one_replica_hold_for_the_other(namespace: str) -> None:
     """Refusals and bans live in Redis under the deployment's namespace (bot/diagnosis/refusals.py), named by
     HMACs: what one replica learned, another answers without asking the exchange."""
-    from bot.diagnosis.model import Diagnosis, Item, ItemOutcome, Status, Unavailable
     from bot.diagnosis.refusals import RedisSignals, Refusals
+    from bot.types.diagnosis import Diagnosis, Item, ItemOutcome, Status, Unavailable
 
     def replica_refusals() -> Refusals:
         client = redis.Redis.from_url(REDIS_URL)

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.diagnosis.model import Credentials
 from bot.handoff.rasa import RasaConversations
 from bot.outreach.repository import PENDING, SENT, SKIPPED, OutreachRecord, OutreachRepository
 from bot.outreach.service import INTENT, OutreachClaim, OutreachRetry, claim_outreach, run_outreach
@@ -27,6 +26,7 @@ from bot.store.crypto import new_key_entry, parse_key_ring
 from bot.store.db import Database
 from bot.store.model import SyncStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
 from tests.helpers import free_port
 from tests.integration.handoff.conftest import serve
 

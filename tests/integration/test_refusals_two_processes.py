@@ -42,7 +42,7 @@ ANSWER_DELAY_S = 0.3
 _WORKER = """
 import asyncio, json, sys
 from bot.diagnosis import diagnose
-from bot.diagnosis.model import Credentials
+from bot.types.credentials import Credentials
 
 async def main():
     creds = Credentials.from_mapping(json.loads(sys.stdin.readline()))

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import islice
 
-from bot.diagnosis.model import Credentials
-from bot.sync.source import HistorySource, SourceTransaction, WalletRef
+from bot.types.credentials import Credentials
+from bot.types.history import HistorySource, SourceTransaction, WalletRef
 
 __all__ = ["FakeHistorySource", "FakeSourceFailure", "generate_history", "fake_sources"]
 

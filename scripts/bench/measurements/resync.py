@@ -133,12 +133,12 @@ def _setup(url: str, count: int) -> dict[str, Any]:
     """Child 1: the wallet — a first sync of the whole history, then the manual edits."""
     from sqlalchemy import insert, select
 
-    from bot.diagnosis.model import Credentials
     from bot.secret import Secret
     from bot.store import orm, services
     from bot.store.db import create_database
     from bot.store.model import SyncStatus, utcnow
     from bot.sync.runner import sync_wallet
+    from bot.types.credentials import Credentials
     from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 
     database = create_database(url)
@@ -197,7 +197,7 @@ def _resync(url: str, count: int, wallet_id: int, edits: int, first_sync_s: floa
     from bot.store.db import create_database
     from bot.store.model import SyncStatus
     from bot.sync.runner import sync_wallet
-    from bot.sync.source import SourceTransaction
+    from bot.types.history import SourceTransaction
     from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 
     def history() -> Iterator[SourceTransaction]:

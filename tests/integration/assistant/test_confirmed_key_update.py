@@ -13,7 +13,6 @@ import pytest
 from bot.assistant import SupportDesk
 from bot.config import load_settings
 from bot.demo import prepare_database
-from bot.diagnosis.model import Item
 from bot.diagnosis.service import reset_rate_limits
 from bot.exchanges._http import aclose_shared_client
 from bot.intake import submit_credentials
@@ -25,6 +24,7 @@ from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.model import CredentialStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.diagnosis import Item
 
 pytestmark = pytest.mark.integration
 

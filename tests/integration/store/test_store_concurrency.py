@@ -24,7 +24,7 @@ ROUNDS = 4
 CHILD = f"""
 import json, os, sys, time
 from bot.config import load_settings
-from bot.diagnosis.model import Credentials
+from bot.types.credentials import Credentials
 from bot.secret import Secret
 from bot.store import services
 from bot.store.crypto import load_key_ring

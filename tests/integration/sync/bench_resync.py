@@ -21,13 +21,13 @@ from pathlib import Path
 
 
 def one_case(backend: str, count: int) -> dict[str, object]:
-    from bot.diagnosis.model import Credentials
     from bot.secret import Secret
     from bot.store import services
     from bot.store.crypto import new_key_entry, parse_key_ring
     from bot.store.db import create_database
     from bot.store.unit_of_work import SqlAlchemyUnitOfWork
     from bot.sync.runner import sync_wallet
+    from bot.types.credentials import Credentials
     from tests.support.store import create_postgres_database, drop_postgres_database, migrated_sqlite
     from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 

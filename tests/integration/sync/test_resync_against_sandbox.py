@@ -3,7 +3,7 @@ registered adapter (`bot.sync.source.ADAPTERS`), signed by the exchange client, 
 
 Twice, with the user's manual edits in between: the edits survive and nothing duplicates. A key revoked on
 the exchange fails the sync, leaves the wallet exactly as it was and records why, in a form a hand-off can
-recognise (`bot.sync.errors.key_rejection`).
+recognise (`bot.types.history.key_rejection`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from bot.diagnosis.model import Credentials
 from bot.jobs import run_resync
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
 from bot.sandbox.server import serve_in_thread
@@ -26,7 +25,8 @@ from bot.store.crypto import new_key_entry, parse_key_ring
 from bot.store.db import Database, create_database
 from bot.store.model import CredentialStatus, SyncStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
-from bot.sync.errors import key_rejection
+from bot.types.credentials import Credentials
+from bot.types.history import key_rejection
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.diagnosis.model import Credentials
 from bot.secret import Secret
 from bot.store import services
 from bot.store.crypto import new_key_entry, parse_key_ring
@@ -18,6 +17,7 @@ from bot.store.db import Database
 from bot.store.model import SyncStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.sync import source as sync_source
+from bot.types.credentials import Credentials
 from tests.support.sync import FakeHistorySource, generate_history
 
 pytestmark = pytest.mark.integration

@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import func, select
 
 import bot.sync.runner as runner
-from bot.diagnosis.model import Credentials
 from bot.secret import Secret
 from bot.store import orm, services
 from bot.store.model import CredentialStatus, SyncStatus, utcnow
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.sync import source as sync_source
 from bot.sync.runner import sync_wallet
-from bot.sync.source import HistoryError, SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import HistoryError, SourceTransaction
 from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 
 pytestmark = pytest.mark.integration

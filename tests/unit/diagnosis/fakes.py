@@ -12,7 +12,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bot.diagnosis.model import Credentials
+from bot.types.credentials import Credentials
 
 # A secret that must never show up in an exception, a log line or the CLI's output.
 CANARY = "CANARYcanary1234567890CANARYcanary12345678"

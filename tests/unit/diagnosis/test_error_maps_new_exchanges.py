@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bot.diagnosis import diagnose
-from bot.diagnosis.model import Item, Status
+from bot.types.diagnosis import Item, Status
 from tests.unit.diagnosis.fakes import credentials, fake, ok
 
 FAIL, UNKNOWN, PASS = Status.FAIL, Status.UNKNOWN, Status.PASS

@@ -18,8 +18,8 @@ import pytest
 from bot.config import load_settings
 from bot.diagnosis import diagnose, limits
 from bot.diagnosis.flight import MemoryFlights, RedisFlights
-from bot.diagnosis.model import Item, Status
 from bot.diagnosis.service import reset_rate_limits
+from bot.types.diagnosis import Item, Status
 from tests.unit.diagnosis.fakes import CREDENTIALS, VALID, credentials, ok
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot.diagnosis import DiagnosisRateLimited, UnsupportedExchange, diagnose
-from bot.diagnosis.model import Diagnosis, Item, ItemOutcome, Status, Unavailable
+from bot.types.diagnosis import Diagnosis, Item, ItemOutcome, Status, Unavailable
 from tests.unit.diagnosis.fakes import FakeExchange, credentials, fake
 
 

@@ -10,11 +10,11 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._history import HistoryReader
 from bot.exchanges._http import RetryPolicy
 from bot.sandbox.scenarios import credentials_for
-from bot.sync.source import SourceTransaction, WalletRef
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction, WalletRef
 
 BASE_URL = "https://api.example.test"
 

@@ -12,8 +12,8 @@ import pytest
 
 from bot.exchanges._base import ExchangeTimeout
 from bot.exchanges.kraken_history import KrakenHistory, kraken_asset
-from bot.sync.errors import KeyRejected, key_rejection
 from bot.sync.runner import describe_failure
+from bot.types.history import KeyRejected, key_rejection
 from tests.unit.exchanges.history_fakes import FakeExchange, FakeSleep, flat, ok, read_all, reader
 
 
@@ -151,9 +151,9 @@ async def test_each_call_gets_its_own_deadline() -> None:
 
 
 async def test_a_malformed_stored_key_fails_before_any_request() -> None:
-    from bot.diagnosis.model import Credentials
     from bot.secret import Secret
-    from bot.sync.source import HistoryError, WalletRef
+    from bot.types.credentials import Credentials
+    from bot.types.history import HistoryError, WalletRef
 
     exchange = ledgers_of(3)
     history = reader(KrakenHistory, exchange)
