@@ -69,6 +69,17 @@ class RasaStack:
         [service] = [s for s in self.services if s.name == name]
         start_services([service], self.env, self.log_dir)
 
+    def worker_idle(self) -> bool:
+        """Whether the worker has started jobs and ended every one, by its log: Huey logs `Executing <task>`
+        as a job starts and `<task> executed in …` or `Unhandled exception in task …` as it ends (the task
+        ids are scrubbed from the log, so they are counted). A barrier for "nothing more is sent": every
+        pass that could still send is over."""
+        path = self.log_dir / "worker.log"
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        started = sum("Executing bot.jobs." in line for line in lines)
+        ended = sum(" executed in " in line or "Unhandled exception in task" in line for line in lines)
+        return started > 0 and started == ended
+
     @property
     def rasa_token(self) -> str:
         """Rasa's `--auth-token`: its HTTP API (trackers, parse, trigger_intent) answers 401 without it."""

@@ -26,6 +26,7 @@ from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from channels.identity import session_id_for
 from tests.e2e.conftest import RasaStack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -153,7 +154,9 @@ def test_a_helpdesk_that_fails_three_times_gets_exactly_one_notification(
 
     delivery_id = helpdesk.wait_accepted(ticket)
     assert helpdesk.statuses(delivery_id) == [500, 500, 500, 200]
-    time.sleep(3)  # longer than the stack's retry cap: nothing more arrives once it was accepted
+    # Nothing more arrives once it was accepted: every pass the worker started, the accepted one's included,
+    # is over (the next one finds nothing due).
+    eventually(rasa_stack.worker_idle, "the worker to end every pass it started", timeout=WAIT_S)
     assert helpdesk.deliveries_of(ticket) == [delivery_id]
     assert helpdesk.statuses(delivery_id) == [500, 500, 500, 200] and helpdesk.duplicates[delivery_id] == 0
     with _agent(rasa_stack) as agent:
@@ -186,7 +189,7 @@ def test_the_notification_survives_the_worker_and_web_app_stopping_between_attem
     statuses = helpdesk.statuses(delivery_id)
     # At least the three refusals and one acceptance; one more 500 only if the stop cut an attempt short.
     assert statuses[-1] == 200 and statuses.count(200) == 1 and statuses.count(500) >= FAILURES
-    time.sleep(3)
+    eventually(rasa_stack.worker_idle, "the worker to end every pass it started", timeout=WAIT_S)
     assert helpdesk.deliveries_of(ticket) == [delivery_id] and helpdesk.duplicates[delivery_id] == 0
     with _agent(rasa_stack) as agent:  # the restarted web app serves the ticket, delivered
         [notification] = agent.get(f"/{ticket}").json()["ticket"]["notifications"]
