@@ -3,7 +3,6 @@ thread of the same user does not start it afresh. Each test uses its own key nam
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,20 +23,9 @@ from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.types.credentials import Credentials
+from tests.support.redis import REDIS_URL
 
 pytestmark = pytest.mark.integration
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    name = f"kmtest{uuid.uuid4().hex[:12]}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match=f"{name}:*"):
-        client.delete(key)
-    client.close()
 
 
 def replica(namespace: str) -> RedisStore:

@@ -25,6 +25,7 @@ from bot.handoff.services import SUPPORT_REASONS, close_ticket
 from bot.handoff.webhook import WebhookSender
 from bot.store import orm
 from bot.store.model import OutboxMessage
+from tests.support.clock import FakeWallClock
 
 from .conftest import KEY_ENTRY, Tickets, WebhookReceiver, run_receiver
 
@@ -57,16 +58,6 @@ def wait_until(condition: Callable[[], bool], what: str, deadline_s: float = DEA
         if time.monotonic() > give_up:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-class Clock:
-    """A test's clock, starting a moment after the tickets it delivers were opened."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc) + timedelta(seconds=1)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 # -- the ticket writes its notification ----------------------------------------------------------------------
@@ -131,7 +122,8 @@ async def test_three_failures_then_one_delivery_with_backoff(
     tickets: Tickets, uow_factory: Any, receiver: WebhookReceiver
 ) -> None:
     ticket_id = await tickets.open("conv-1")
-    clock = Clock()
+    # A moment after the tickets it delivers were opened.
+    clock = FakeWallClock(datetime.now(timezone.utc) + timedelta(seconds=1))
     start = clock.now
     policy = RetryPolicy(base_s=30, cap_s=3600, lease_s=120)
     send = sender(receiver)

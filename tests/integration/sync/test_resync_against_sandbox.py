@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,6 +26,7 @@ from bot.store.model import CredentialStatus, SyncStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.types.credentials import Credentials
 from bot.types.history import key_rejection
+from tests.support.sync import snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -74,29 +74,6 @@ def connect(uow: SqlAlchemyUnitOfWork, exchange: str) -> services.CredentialUpda
         credentials=sandbox_credentials(exchange, "valid"),
         diagnosis_passed=True,
     )
-
-
-def snapshot(uow: SqlAlchemyUnitOfWork, wallet_id: int) -> list[tuple[Any, ...]]:
-    """What the user sees: every transaction's source fields and its edit."""
-    with uow:
-        edits = {tx.id: edit for tx, edit in uow.transactions.edits_for_wallet(wallet_id)}
-        rows = []
-        for tx in uow.transactions.for_wallet(wallet_id):
-            edit = edits.get(tx.id)
-            rows.append(
-                (
-                    tx.id,
-                    tx.exchange_tx_id,
-                    tx.kind,
-                    tx.asset,
-                    tx.amount,
-                    tx.fee,
-                    tx.occurred_at,
-                    tx.raw,
-                    (edit.category, edit.note, edit.cost_basis) if edit else None,
-                )
-            )
-        return sorted(rows, key=lambda row: row[0])
 
 
 @pytest.mark.parametrize("exchange", SANDBOX_EXCHANGES)
