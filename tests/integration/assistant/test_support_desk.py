@@ -162,4 +162,6 @@ async def test_connecting_a_new_exchange_makes_one_wallet_without_a_key(desk: Su
 
 def test_settings_replace_keeps_the_desk_lazy() -> None:
     # Building a desk touches nothing: rasa_sdk instantiates every action (and so its desk) at import time.
-    SupportDesk(replace(load_settings(), database_url="sqlite:////nonexistent/dir/db.sqlite"))
+    desk = SupportDesk(replace(load_settings(), database_url="sqlite:////nonexistent/dir/db.sqlite"))
+    assert desk.settings.database_url == "sqlite:////nonexistent/dir/db.sqlite"
+    assert not Path("/nonexistent").exists()  # no database file, no directory for one
