@@ -24,7 +24,6 @@ import httpx
 
 from bot.exchanges._base import (
     FIX_IP,
-    FIX_NO_ACTIVITY,
     FIX_SECRET,
     AuthRejected,
     ClockSkew,
@@ -34,6 +33,7 @@ from bot.exchanges._base import (
     ServerError,
     UnexpectedResponse,
     Verdict,
+    activity_outcome,
     failed,
     fix_trade_or_withdraw,
     passed,
@@ -196,17 +196,13 @@ class BinanceClient(ExchangeClient):
                 activity.append("deposits in the last 90 days")
 
         await settle_all(findings, [balances(), deposits()])
-        if activity:
-            findings.add(passed(Item.HAS_ACTIVITY, "Found " + " and ".join(activity) + "."))
-        else:
-            findings.add(
-                undecided(
-                    Item.HAS_ACTIVITY,
-                    f"No balances and no deposits in the last 90 days. {self.display_name} can't list an "
-                    "account's whole history in one call, so older activity may still exist.",
-                    fix=FIX_NO_ACTIVITY,
-                )
+        findings.add(
+            activity_outcome(
+                activity,
+                f"No balances and no deposits in the last 90 days. {self.display_name} can't list an "
+                "account's whole history in one call, so older activity may still exist.",
             )
+        )
 
 
 class BinanceUsClient(BinanceClient):

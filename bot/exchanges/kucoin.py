@@ -27,7 +27,6 @@ import httpx
 
 from bot.exchanges._base import (
     FIX_IP,
-    FIX_NO_ACTIVITY,
     FIX_PASSPHRASE,
     FIX_READ,
     FIX_SECRET,
@@ -39,6 +38,7 @@ from bot.exchanges._base import (
     ServerError,
     UnexpectedResponse,
     Verdict,
+    activity_outcome,
     api_target,
     failed,
     fix_trade_or_withdraw,
@@ -249,17 +249,13 @@ class KucoinClient(ExchangeClient):
                 activity.append("recent ledger entries")
 
         await settle_all(findings, [accounts(), ledgers()])
-        if activity:
-            findings.add(passed(Item.HAS_ACTIVITY, "Found " + " and ".join(activity) + "."))
-        else:
-            findings.add(
-                undecided(
-                    Item.HAS_ACTIVITY,
-                    "No balance and no recent ledger entries; KuCoin's ledger shows a limited time window, "
-                    "so older activity may still exist.",
-                    fix=FIX_NO_ACTIVITY,
-                )
+        findings.add(
+            activity_outcome(
+                activity,
+                "No balance and no recent ledger entries; KuCoin's ledger shows a limited time window, "
+                "so older activity may still exist.",
             )
+        )
 
 
 _WITHDRAW_WORDS: Final = ("withdraw", "transfer")

@@ -27,7 +27,6 @@ import httpx
 
 from bot.exchanges._base import (
     FIX_IP,
-    FIX_NO_ACTIVITY,
     FIX_PASSPHRASE,
     FIX_READ,
     FIX_SECRET,
@@ -39,6 +38,7 @@ from bot.exchanges._base import (
     ServerError,
     UnexpectedResponse,
     Verdict,
+    activity_outcome,
     api_target,
     failed,
     fix_trade_or_withdraw,
@@ -209,17 +209,13 @@ class OkxClient(ExchangeClient):
                 activity.append("account bills in the last 3 months")
 
         await settle_all(findings, [balance(), bills()])
-        if activity:
-            findings.add(passed(Item.HAS_ACTIVITY, "Found " + " and ".join(activity) + "."))
-        else:
-            findings.add(
-                undecided(
-                    Item.HAS_ACTIVITY,
-                    "No balance and no bills in the last 3 months; OKX's API doesn't show older history in "
-                    "one call.",
-                    fix=FIX_NO_ACTIVITY,
-                )
+        findings.add(
+            activity_outcome(
+                activity,
+                "No balance and no bills in the last 3 months; OKX's API doesn't show older history in "
+                "one call.",
             )
+        )
 
 
 def _config_outcomes(config: dict[str, Any]) -> Verdict:
