@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.server import serve_in_thread
 from bot.store.crypto import KeyRing
 from bot.store.db import Database, create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
@@ -78,3 +79,11 @@ def namespace() -> Iterator[str]:
     """A Redis key prefix of this test's own, emptied when it ends (tests/support/redis.py)."""
     with redis_namespace() as name:
         yield name
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    """The exchange sandbox on a free port, for the module (a module that needs other settings, such as a
+    bigger history, defines its own)."""
+    with serve_in_thread() as url:
+        yield url

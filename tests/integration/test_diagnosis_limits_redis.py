@@ -3,7 +3,7 @@ thread of the same user does not start it afresh. Each test uses its own key nam
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,6 @@ from bot.diagnosis import DiagnosisRateLimited, limits
 from bot.diagnosis.ratelimit import RedisStore, Window
 from bot.exchanges._http import aclose_shared_client
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
-from bot.sandbox.server import serve_in_thread
 from bot.secret import Secret
 from bot.store import services
 from bot.store.crypto import load_key_ring
@@ -57,12 +56,6 @@ def test_the_window_slides_on_redis_time(namespace: str) -> None:
 
     time.sleep(0.35)
     assert store.acquire(window) == 0
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    with serve_in_thread() as url:
-        yield url
 
 
 @pytest.fixture
