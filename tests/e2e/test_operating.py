@@ -23,7 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.launcher import isolated_settings
 from bot.observability.health import rasa_model_loaded
 from bot.sandbox.scenarios import credentials_for
-from tests.e2e.conftest import RasaStack, start_rasa_stack
+from tests.e2e.conftest import RasaStack, start_rasa_stack, texts
+from tests.e2e.conftest import wait_for_resync as resynced
 from tests.support.waiting import eventually
 from tests.unit.observability.secrets import secret_fragments
 
@@ -65,10 +66,6 @@ def say(stack: RasaStack, sender: str, text: str) -> list[dict[str, Any]]:
     return stack.say(sender, text)
 
 
-def texts(replies: list[dict[str, Any]]) -> str:
-    return "\n".join(str(r.get("text") or "") for r in replies)
-
-
 def update_key(stack: RasaStack, opening: str, exchange: str, scenario: str) -> str:
     """Report a broken key, enter a sandbox key in the secure form, have it tested; the bot's answer."""
     say(stack, DEMO, "/restart")
@@ -87,12 +84,7 @@ def update_key(stack: RasaStack, opening: str, exchange: str, scenario: str) -> 
 
 
 def wait_for_resync(stack: RasaStack) -> None:
-    eventually(
-        lambda: "syncing again" in texts(say(stack, DEMO, "is the sync done yet?")),
-        "the bot to say the resync finished",
-        timeout=90,
-        interval=1,
-    )
+    resynced(lambda said: say(stack, DEMO, said), "")
 
 
 def log_line(path: Path, *fragments: str) -> str:
