@@ -14,10 +14,10 @@ from rasa_sdk.types import DomainDict
 from actions.common import DeskAction, channel_of, wallet_id_of
 from actions.key_update import sync_check_reminder
 from bot.assistant.replies import checklist_fix, sync_started_reply
-from bot.diagnosis.model import Item
 from bot.exchange_ids import normalize_exchange
 from bot.knowledge import CHECKLIST_ORDER, checklist_questions, guide_for
 from bot.store.services import DiagnosisNotPassed, NotFound, PendingCredentialInvalid
+from bot.types.diagnosis import Item
 
 # One yes/no slot per checklist question, named after the first item the question settles.
 CHECKLIST_SLOTS: dict[Item, str] = {group[0]: f"checklist_{group[0].value}" for group in CHECKLIST_ORDER}

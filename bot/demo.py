@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from bot.config import Settings
     from bot.store.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
-    from bot.sync.source import SourceTransaction
+    from bot.types.history import SourceTransaction
 
 __all__ = [
     "DEMO_HANDLE",
@@ -66,11 +66,11 @@ def seed_demo(uow: AbstractUnitOfWork, *, sandbox_history_size: int | None = Non
     `KEYMEDIC_SANDBOX_HISTORY_SIZE`); with the sandbox's, a same-day resync finds every demo row unchanged.
     """
     from bot.config import load_settings
-    from bot.diagnosis.model import Credentials
     from bot.sandbox.scenarios import credentials_for
     from bot.store import services
     from bot.store.model import Credential, CredentialStatus, SyncRun, SyncStatus, Wallet
     from bot.sync.runner import staging_row
+    from bot.types.credentials import Credentials
 
     size = load_settings().sandbox_history_size if sandbox_history_size is None else sandbox_history_size
     # The sandbox dates its rows in the 80 days before today (bot/sandbox/_history.py), so the demo's own
@@ -154,10 +154,11 @@ async def _read_sandbox_history(exchange: str, history_size: int) -> list[Source
 
     import httpx
 
-    from bot.diagnosis.model import Credentials
     from bot.exchanges._history import HistoryReader
     from bot.sandbox.scenarios import credentials_for
-    from bot.sync.source import ADAPTERS, WalletRef
+    from bot.sync.source import ADAPTERS
+    from bot.types.credentials import Credentials
+    from bot.types.history import WalletRef
 
     module_name, _, class_name = ADAPTERS[exchange].partition(":")
     reader_class = getattr(importlib.import_module(module_name), class_name)

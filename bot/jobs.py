@@ -47,7 +47,6 @@ __all__ = [
     "outreach_after_sync",
     "enqueue_outreach",
     "run_outreach_job",
-    "run_purge_pending",
     "run_recover_syncs",
     "recover_syncs",
     "purge_pending",
@@ -124,7 +123,7 @@ def resync_wallet(sync_run_id: int) -> dict[str, Any]:
     """Resync the wallet of sync run `sync_run_id` (idempotent); a failure on the key queues the outreach."""
     outcome = run_resync(sync_run_id)
     if outcome.get("ran") and outcome.get("status") == "failed":
-        from bot.sync.errors import key_rejection
+        from bot.types.history import key_rejection
 
         if key_rejection(outcome.get("error")) is not None:
             enqueue_outreach(sync_run_id)
@@ -320,27 +319,13 @@ def enqueue_outreach(sync_run_id: int) -> None:
         log.warning("could not queue the outreach for sync run %s (%s)", sync_run_id, type(error).__name__)
 
 
-def run_purge_pending() -> dict[str, Any]:
-    """Delete expired and rejected pending credentials (`bot.store.purge`), with the process's settings."""
-    from bot.config import load_settings
-    from bot.store.purge import purge_pending_credentials
-    from bot.store.unit_of_work import UnitOfWorkFactory
-
-    factory = UnitOfWorkFactory(load_settings())
-    try:
-        report = purge_pending_credentials(factory())
-    finally:
-        factory.database.dispose()
-    if report.expired or report.rejected:
-        log.info("purged pending credentials: expired=%d rejected=%d", report.expired, report.rejected)
-    return report.to_dict()
-
-
 # An encrypted key nobody will use is a liability, not a record: gone within ten minutes of being rejected
 # or expiring. Idempotent, so two workers running it at once only find less to delete.
 @huey.periodic_task(crontab(minute="*/10"))  # type: ignore[untyped-decorator]
 def purge_pending() -> dict[str, Any]:
     """Delete expired and rejected pending credentials (every ten minutes)."""
+    from bot.store.purge import run_purge_pending
+
     return run_purge_pending()
 
 

@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["BEAT_EVERY_S", "STALE_AFTER_S", "JOB_STUCK_S", "Heartbeat", "age", "alive", "main"]
@@ -39,11 +39,17 @@ class Heartbeat:
     """
 
     def __init__(
-        self, path: Path, *, every_s: float = BEAT_EVERY_S, job_stuck_s: float = JOB_STUCK_S
+        self,
+        path: Path,
+        *,
+        every_s: float = BEAT_EVERY_S,
+        job_stuck_s: float = JOB_STUCK_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = path
         self.every_s = every_s
         self.job_stuck_s = job_stuck_s
+        self._clock = clock  # times the jobs; a test passes a fake one
         self._running: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -51,7 +57,7 @@ class Heartbeat:
 
     def job_started(self, key: str) -> None:
         with self._lock:
-            self._running[key] = time.monotonic()
+            self._running[key] = self._clock()
 
     def job_ended(self, key: str) -> None:
         with self._lock:
@@ -61,7 +67,7 @@ class Heartbeat:
         """How long the longest-running job has been running (0 when none runs)."""
         with self._lock:
             started = min(self._running.values(), default=None)
-        return 0.0 if started is None else time.monotonic() - started
+        return 0.0 if started is None else self._clock() - started
 
     def beat(self) -> bool:
         """Rewrite the file now, unless a job is stuck; whether it was written."""

@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings, load_settings
 from bot.diagnosis import diagnose as live_diagnose
-from bot.diagnosis.model import Diagnosis, Item
 from bot.exchange_ids import EXCHANGE_IDS, display_name
 from bot.handoff.services import ticket_opened
 from bot.intake import TokenError, credential_form_payload, inspect_intake_token, issue_intake_token
@@ -30,10 +29,11 @@ from bot.store import services
 from bot.store.model import Ticket, utcnow
 from bot.store.services import NotFound
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork, shared_uow_factory
+from bot.types.diagnosis import Diagnosis, Item
 
 if TYPE_CHECKING:
-    from bot.diagnosis.model import Credentials
     from bot.store.model import RemovalImpact
+    from bot.types.credentials import Credentials
 
 __all__ = ["SupportDesk", "WalletView", "KeyCheck", "KeyUpdated", "SyncReport", "DiagnoseFn"]
 
@@ -311,7 +311,7 @@ class SupportDesk:
         confirmed: Iterable[Item],
     ) -> KeyUpdated:
         """Swap in a key whose recorded live test left only items the user may vouch for, once the user has
-        confirmed each in the checklist (`bot.diagnosis.confirmation`), and queue its resync. The record, not
+        confirmed each in the checklist (`bot.types.confirmation`), and queue its resync. The record, not
         the conversation, decides: a refused key or an unconfirmed item raises `DiagnosisNotPassed`."""
         given = frozenset(confirmed)
 

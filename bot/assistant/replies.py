@@ -7,9 +7,9 @@ terminal) gets the same sentences.
 from __future__ import annotations
 
 from bot.assistant.desk import SyncReport
-from bot.diagnosis.model import Diagnosis, Item
 from bot.exchange_ids import EXCHANGE_IDS, display_name
 from bot.store.model import RemovalImpact
+from bot.types.diagnosis import Diagnosis, Item
 
 __all__ = [
     "exchange_title",

@@ -1,10 +1,12 @@
 """Key diagnosis: test a pasted exchange API key live and say which checklist item fails, with the fix.
 
-    from bot.diagnosis import Credentials, diagnose
+    from bot.diagnosis import diagnose
+    from bot.types.credentials import Credentials
     diagnosis = await diagnose("kraken", Credentials(api_key, Secret(api_secret)), user_id="u1")
 
-`diagnose` loads on first use: the exchange clients import this package's model, and the action server
-imports this package when it starts, so importing it stays cheap and free of cycles.
+The types a diagnosis speaks (`Credentials`, `Diagnosis`, `Item`, `Status`, ...) live in `bot.types`, below
+the exchange clients that fill them in. `diagnose` loads on first use: the action server imports this package
+when it starts, and the service pulls in httpx and the exchange clients, so importing it stays cheap.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.diagnosis.errors import DiagnosisError, DiagnosisRateLimited, UnsupportedExchange
-from bot.diagnosis.model import Credentials, Diagnosis, Item, ItemOutcome, Status, Unavailable
 
 if TYPE_CHECKING:
     from bot.diagnosis.service import LIVE_EXCHANGES, diagnose
@@ -20,12 +21,6 @@ if TYPE_CHECKING:
 __all__ = [
     "diagnose",
     "LIVE_EXCHANGES",
-    "Credentials",
-    "Diagnosis",
-    "Item",
-    "ItemOutcome",
-    "Status",
-    "Unavailable",
     "DiagnosisError",
     "DiagnosisRateLimited",
     "UnsupportedExchange",

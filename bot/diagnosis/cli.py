@@ -14,7 +14,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.diagnosis.model import Credentials, Diagnosis
+    from bot.types.credentials import Credentials
+    from bot.types.diagnosis import Diagnosis
 
 __all__ = ["add_arguments", "run"]
 
@@ -46,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from bot.diagnosis.errors import DiagnosisError
-    from bot.diagnosis.model import Credentials
     from bot.exchange_ids import normalize_exchange
+    from bot.types.credentials import Credentials
 
     exchange = normalize_exchange(args.exchange)
     if exchange is None:

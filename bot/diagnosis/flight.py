@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from bot.diagnosis.model import Diagnosis
 from bot.diagnosis.refusals import MemorySignals, RedisSignals, diagnosis_from_dict
+from bot.types.diagnosis import Diagnosis
 
 __all__ = ["FlightStore", "MemoryFlights", "RedisFlights", "Ticket", "published_outcome", "outcome_value"]
 

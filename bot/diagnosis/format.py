@@ -17,9 +17,10 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
-from bot.diagnosis.model import Credentials, Item, ItemOutcome, Status
 from bot.exchanges._base import ExchangeClient
 from bot.secret import Secret
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item, ItemOutcome, Status
 
 __all__ = ["FormatResult", "check_format"]
 

@@ -38,9 +38,10 @@ from bot.diagnosis.flight import (
     outcome_value,
     published_outcome,
 )
-from bot.diagnosis.model import Credentials, Diagnosis
 from bot.diagnosis.ratelimit import LimitStore, MemoryStore, RedisStore, Window, key_fingerprint
 from bot.diagnosis.refusals import MemorySignals, RedisSignals, Refusals, credential_fingerprint
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Diagnosis
 
 __all__ = ["Limiter", "limiter_for", "windows_for", "reset"]
 

@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from bot.diagnosis.model import Credentials, Diagnosis, Item, ItemOutcome, Status, Unavailable
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Diagnosis, Item, ItemOutcome, Status, Unavailable
 
 __all__ = [
     "SignalStore",

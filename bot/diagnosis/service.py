@@ -22,12 +22,13 @@ from bot.diagnosis import limits
 from bot.diagnosis.errors import DiagnosisRateLimited, UnsupportedExchange
 from bot.diagnosis.flight import Ticket
 from bot.diagnosis.format import FormatResult, check_format
-from bot.diagnosis.model import Credentials, Diagnosis, Item, ItemOutcome, Status, Unavailable
 from bot.exchange_ids import DISPLAY_NAMES, EXCHANGE_IDS
 from bot.exchanges import LIVE_CLIENTS, client_class
 from bot.exchanges._base import AuthRejected, ExchangeClient, ExchangeUnavailable, Findings, undecided
 from bot.exchanges._http import Deadline, Session, shared_client
 from bot.observability import metrics
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Diagnosis, Item, ItemOutcome, Status, Unavailable
 
 __all__ = ["diagnose", "LIVE_EXCHANGES", "reset_rate_limits"]
 

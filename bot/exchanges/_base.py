@@ -28,13 +28,14 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, ClassVar, Final
 
 import httpx
 
-from bot.diagnosis.model import Credentials, Item, ItemOutcome, Status, Unavailable, UnavailableKind
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item, ItemOutcome, Status, Unavailable, UnavailableKind
 
 if TYPE_CHECKING:
     from bot.exchanges._http import Session
@@ -54,6 +55,7 @@ __all__ = [
     "failed",
     "undecided",
     "not_applicable",
+    "activity_outcome",
     "Findings",
     "ExchangeClient",
     "settle_all",
@@ -319,6 +321,17 @@ FIX_NO_ACTIVITY: Final = (
     "The exchange shows no transactions on this account, so there is nothing to sync yet. If you haven't "
     "deposited or traded, that's expected; otherwise check the key was created on the account you trade on."
 )
+
+
+def activity_outcome(activity: Sequence[str], none_found: str) -> ItemOutcome:
+    """`HAS_ACTIVITY` from what the probe's calls found (`["a balance", "trades"]`): a pass naming it, or,
+    with nothing found, unknown with `none_found`, the exchange's own caveat (no single call shows all of
+    an account's history, so "nothing" is never a failure), and the fix."""
+    if activity:
+        return passed(Item.HAS_ACTIVITY, "Found " + " and ".join(activity) + ".")
+    return undecided(Item.HAS_ACTIVITY, none_found, fix=FIX_NO_ACTIVITY)
+
+
 DETAIL_IP_NOT_REPORTED: Final = (
     "This exchange doesn't report whether an IP allowlist is set on a key. Please check that the key has "
     "no IP restriction."

@@ -12,7 +12,7 @@ adapters"):
 - **a patient retry policy**: up to 5 attempts, back-off from 1 s to 30 s, honouring `Retry-After` (within the
   call's deadline), for 429/5xx/network errors only.
 
-An authentication error is never retried: it stops the sync as `bot.sync.errors.KeyRejected` with the
+An authentication error is never retried: it stops the sync as `bot.types.history.KeyRejected` with the
 exchange's raw code. Calls are sequential: Kraken and Gemini refuse a nonce lower than one already accepted
 (reference/exchanges.md §0.2), and pages of one cursor depend on each other anyway.
 """
@@ -29,12 +29,11 @@ from typing import Any, ClassVar, Final
 import httpx
 
 from bot.config import exchange_base_url, load_settings
-from bot.diagnosis.model import Credentials
 from bot.exchange_ids import DISPLAY_NAMES
 from bot.exchanges._base import AuthRejected, ExchangeClient, UnexpectedResponse
 from bot.exchanges._http import RetryPolicy, Session, new_client
-from bot.sync.errors import KeyRejected
-from bot.sync.source import HistoryError, SourceTransaction, WalletRef
+from bot.types.credentials import Credentials
+from bot.types.history import HistoryError, KeyRejected, SourceTransaction, WalletRef
 
 __all__ = [
     "SYNC_RETRY_POLICY",
@@ -58,8 +57,8 @@ Page = Sequence[SourceTransaction]
 
 
 class HistoryReader(abc.ABC):
-    """A `bot.sync.source.HistorySource` for one exchange. The constructor's arguments all have defaults (the
-    `ADAPTERS` seam calls it with none); tests pass a client on an `httpx.MockTransport`."""
+    """A `bot.types.history.HistorySource` for one exchange. The constructor's arguments all have defaults
+    (the `ADAPTERS` seam calls it with none); tests pass a client on an `httpx.MockTransport`."""
 
     exchange: ClassVar[str]
     # The exchange's live client: its default base URL and its key-shape check.

@@ -102,6 +102,8 @@ class RetryPolicy:
     base_delay_s: float = 0.25
     max_delay_s: float = 2.0
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, compare=False)
+    # What a per-call deadline reads (`Session(per_call_s=...)`); a test passes a fake, as it does `sleep`.
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before attempt `attempt + 1`; the exchange's `Retry-After` wins when given."""
@@ -248,7 +250,7 @@ class Session:
         deadline = self.deadline
         if deadline is None:
             assert self.per_call_s is not None
-            deadline = Deadline(self.per_call_s)
+            deadline = Deadline(self.per_call_s, self.policy.clock)
         attempt = 0
         while True:
             attempt += 1

@@ -22,10 +22,8 @@ from typing import Any, Final
 
 import httpx
 
-from bot.diagnosis.model import Credentials, Item
 from bot.exchanges._base import (
     FIX_IP,
-    FIX_NO_ACTIVITY,
     FIX_SECRET,
     AuthRejected,
     ClockSkew,
@@ -35,6 +33,7 @@ from bot.exchanges._base import (
     ServerError,
     UnexpectedResponse,
     Verdict,
+    activity_outcome,
     failed,
     fix_trade_or_withdraw,
     passed,
@@ -45,6 +44,8 @@ from bot.exchanges._base import (
 )
 from bot.exchanges._http import Session, check_status, json_body
 from bot.secret import Secret
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item
 
 __all__ = ["BinanceAuth", "BinanceClient", "BinanceUsClient", "sign", "ERRORS"]
 
@@ -195,17 +196,13 @@ class BinanceClient(ExchangeClient):
                 activity.append("deposits in the last 90 days")
 
         await settle_all(findings, [balances(), deposits()])
-        if activity:
-            findings.add(passed(Item.HAS_ACTIVITY, "Found " + " and ".join(activity) + "."))
-        else:
-            findings.add(
-                undecided(
-                    Item.HAS_ACTIVITY,
-                    f"No balances and no deposits in the last 90 days. {self.display_name} can't list an "
-                    "account's whole history in one call, so older activity may still exist.",
-                    fix=FIX_NO_ACTIVITY,
-                )
+        findings.add(
+            activity_outcome(
+                activity,
+                f"No balances and no deposits in the last 90 days. {self.display_name} can't list an "
+                "account's whole history in one call, so older activity may still exist.",
             )
+        )
 
 
 class BinanceUsClient(BinanceClient):

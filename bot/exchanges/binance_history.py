@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._base import UnexpectedResponse
 from bot.exchanges._history import (
     HistoryReader,
@@ -37,7 +36,8 @@ from bot.exchanges._history import (
 )
 from bot.exchanges._http import Session
 from bot.exchanges.binance import BinanceAuth, BinanceClient, BinanceUsClient
-from bot.sync.source import SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction
 
 __all__ = [
     "BinanceHistory",

@@ -14,12 +14,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._base import UnexpectedResponse
 from bot.exchanges._history import HistoryReader, Page, decimal, from_ms, shape_error
 from bot.exchanges._http import Session
 from bot.exchanges.bitfinex import BitfinexAuth, BitfinexClient, decode
-from bot.sync.source import SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction
 
 __all__ = ["BitfinexHistory", "ledger_transaction", "ENDPOINT", "PAGE_SIZE"]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._history import (
     HistoryReader,
     Page,
@@ -27,7 +26,8 @@ from bot.exchanges._history import (
 )
 from bot.exchanges._http import Session
 from bot.exchanges.bitstamp import BitstampAuth, BitstampClient, decode
-from bot.sync.source import SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction
 
 __all__ = ["BitstampHistory", "user_transactions"]
 

@@ -22,10 +22,8 @@ from typing import Any, Final
 
 import httpx
 
-from bot.diagnosis.model import Credentials, Item
 from bot.exchanges._base import (
     FIX_IP,
-    FIX_NO_ACTIVITY,
     FIX_READ,
     FIX_SECRET,
     AuthRejected,
@@ -36,6 +34,7 @@ from bot.exchanges._base import (
     ServerError,
     UnexpectedResponse,
     Verdict,
+    activity_outcome,
     failed,
     fix_trade_or_withdraw,
     passed,
@@ -46,6 +45,8 @@ from bot.exchanges._base import (
 )
 from bot.exchanges._http import Session, check_status, json_body
 from bot.secret import Secret
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item
 
 __all__ = ["BybitAuth", "BybitClient", "sign", "decode", "ERRORS", "RECV_WINDOW_MS"]
 
@@ -214,17 +215,13 @@ class BybitClient(ExchangeClient):
         if not activity:
             # Only an empty account is worth a second read: fewer requests per check under load.
             await settle_all(findings, [log()])
-        if activity:
-            findings.add(passed(Item.HAS_ACTIVITY, "Found " + " and ".join(activity) + "."))
-        else:
-            findings.add(
-                undecided(
-                    Item.HAS_ACTIVITY,
-                    "No balance and no transactions in the last 7 days; Bybit's API reads history 7 days at "
-                    "a time, so older activity isn't visible in one call.",
-                    fix=FIX_NO_ACTIVITY,
-                )
+        findings.add(
+            activity_outcome(
+                activity,
+                "No balance and no transactions in the last 7 days; Bybit's API reads history 7 days at "
+                "a time, so older activity isn't visible in one call.",
             )
+        )
 
 
 def key_info_outcomes(info: dict[str, Any], *, now: float) -> Verdict:

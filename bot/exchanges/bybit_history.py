@@ -15,7 +15,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._history import (
     CursorGuard,
     HistoryReader,
@@ -28,7 +27,8 @@ from bot.exchanges._history import (
 )
 from bot.exchanges._http import Session
 from bot.exchanges.bybit import BybitAuth, BybitClient, decode
-from bot.sync.source import SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction
 
 __all__ = ["BybitHistory", "log_transaction", "ENDPOINT", "WINDOW_MS", "HISTORY_DAYS"]
 

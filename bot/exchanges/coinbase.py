@@ -36,16 +36,15 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from bot.diagnosis.model import Credentials, Item
 from bot.exchanges._base import (
     DETAIL_IP_NOT_REPORTED,
     FIX_IP,
-    FIX_NO_ACTIVITY,
     AuthRejected,
     ExchangeClient,
     Findings,
     UnexpectedResponse,
     Verdict,
+    activity_outcome,
     api_target,
     failed,
     fix_trade_or_withdraw,
@@ -57,6 +56,8 @@ from bot.exchanges._base import (
 )
 from bot.exchanges._http import Session, check_status, json_body
 from bot.secret import Secret
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item
 
 __all__ = [
     "CoinbaseAuth",
@@ -321,18 +322,14 @@ class CoinbaseClient(ExchangeClient):
                 activity.append("trades")
 
         await settle_all(findings, [accounts(), fills()])
-        if activity:
-            findings.add(passed(Item.HAS_ACTIVITY, "Found " + " and ".join(activity) + "."))
-        else:
-            findings.add(
-                undecided(
-                    Item.HAS_ACTIVITY,
-                    "No balance and no trades. Deposits and withdrawals alone don't show in these answers. A "
-                    "CDP key also sees only its own portfolio, so check it was created for the portfolio you "
-                    "use.",
-                    fix=FIX_NO_ACTIVITY,
-                )
+        findings.add(
+            activity_outcome(
+                activity,
+                "No balance and no trades. Deposits and withdrawals alone don't show in these answers. A "
+                "CDP key also sees only its own portfolio, so check it was created for the portfolio you "
+                "use.",
             )
+        )
 
 
 def _permission_outcomes(permissions: dict[str, Any]) -> Verdict:

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._history import (
     CursorGuard,
     HistoryReader,
@@ -31,7 +30,8 @@ from bot.exchanges._history import (
 )
 from bot.exchanges._http import Session
 from bot.exchanges.coinbase import CoinbaseAuth, CoinbaseClient, decode
-from bot.sync.source import SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction
 
 __all__ = ["CoinbaseHistory", "fill_transactions"]
 

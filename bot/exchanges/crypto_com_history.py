@@ -13,12 +13,12 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._base import UnexpectedResponse
 from bot.exchanges._history import HistoryReader, Page, decimal, from_ms, records, shape_error
 from bot.exchanges._http import Session
 from bot.exchanges.crypto_com import API_PREFIX, CryptoComAuth, CryptoComClient, decode
-from bot.sync.source import SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction
 
 __all__ = ["CryptoComHistory", "journal_transaction", "METHOD", "WINDOW_MS", "PAGE_SIZE"]
 

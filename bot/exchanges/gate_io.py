@@ -21,10 +21,8 @@ from typing import Any, Final
 
 import httpx
 
-from bot.diagnosis.model import Credentials, Item, Status
 from bot.exchanges._base import (
     FIX_IP,
-    FIX_NO_ACTIVITY,
     FIX_READ,
     FIX_SECRET,
     AuthRejected,
@@ -35,6 +33,7 @@ from bot.exchanges._base import (
     ServerError,
     UnexpectedResponse,
     Verdict,
+    activity_outcome,
     api_target,
     failed,
     fix_trade_or_withdraw,
@@ -46,6 +45,8 @@ from bot.exchanges._base import (
 )
 from bot.exchanges._http import Session, check_status, json_body
 from bot.secret import Secret
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item, Status
 
 __all__ = ["GateAuth", "GateClient", "sign", "decode", "ERRORS"]
 
@@ -203,17 +204,13 @@ class GateClient(ExchangeClient):
             )
             if isinstance(rows, list) and rows:
                 activity.append("a deposit")
-        if activity:
-            findings.add(passed(Item.HAS_ACTIVITY, "Found " + " and ".join(activity) + "."))
-        else:
-            findings.add(
-                undecided(
-                    Item.HAS_ACTIVITY,
-                    "No spot balance and no deposit in Gate.io's recent window; older activity isn't visible "
-                    "in one call.",
-                    fix=FIX_NO_ACTIVITY,
-                )
+        findings.add(
+            activity_outcome(
+                activity,
+                "No spot balance and no deposit in Gate.io's recent window; older activity isn't visible "
+                "in one call.",
             )
+        )
 
 
 def _matches(masked: str, api_key: str) -> bool:

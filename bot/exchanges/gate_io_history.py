@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._history import HistoryReader, Page, decimal, from_ms, records, shape_error
 from bot.exchanges._http import Session
 from bot.exchanges.gate_io import GateAuth, GateClient, decode
-from bot.sync.source import SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction
 
 __all__ = ["GateHistory", "book_transaction", "ENDPOINT", "PAGE_SIZE"]
 

@@ -20,7 +20,6 @@ from typing import Any, Final
 
 import httpx
 
-from bot.diagnosis.model import Credentials, Item
 from bot.exchanges._base import (
     DETAIL_IP_NOT_REPORTED,
     FIX_IP,
@@ -45,6 +44,8 @@ from bot.exchanges._base import (
 )
 from bot.exchanges._http import Session, check_status, json_body
 from bot.secret import Secret
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item
 
 __all__ = ["GeminiAuth", "GeminiClient", "encode_payload", "sign", "next_nonce", "ERRORS"]
 

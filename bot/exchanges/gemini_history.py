@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._base import UnexpectedResponse
 from bot.exchanges._history import (
     HistoryReader,
@@ -33,7 +32,8 @@ from bot.exchanges._history import (
 )
 from bot.exchanges._http import Session
 from bot.exchanges.gemini import GeminiAuth, GeminiClient, decode
-from bot.sync.source import SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction
 
 __all__ = ["GeminiHistory", "trade_transactions", "transfer_transactions", "split_symbol"]
 

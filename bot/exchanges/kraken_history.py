@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._history import HistoryReader, Page, decimal, fee_or_none, from_s, shape_error
 from bot.exchanges._http import Session
 from bot.exchanges.kraken import KrakenAuth, KrakenClient, decode
-from bot.sync.source import SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction
 
 __all__ = ["KrakenHistory", "kraken_asset", "ledger_transaction"]
 

@@ -25,10 +25,8 @@ from typing import Any, Final
 
 import httpx
 
-from bot.diagnosis.model import Credentials, Item
 from bot.exchanges._base import (
     FIX_IP,
-    FIX_NO_ACTIVITY,
     FIX_PASSPHRASE,
     FIX_READ,
     FIX_SECRET,
@@ -40,6 +38,7 @@ from bot.exchanges._base import (
     ServerError,
     UnexpectedResponse,
     Verdict,
+    activity_outcome,
     api_target,
     failed,
     fix_trade_or_withdraw,
@@ -51,6 +50,8 @@ from bot.exchanges._base import (
 )
 from bot.exchanges._http import Session, check_status, json_body
 from bot.secret import Secret
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item
 
 __all__ = ["KucoinAuth", "KucoinClient", "sign", "sign_passphrase", "ERRORS", "DEFAULT_KEY_VERSION"]
 
@@ -248,17 +249,13 @@ class KucoinClient(ExchangeClient):
                 activity.append("recent ledger entries")
 
         await settle_all(findings, [accounts(), ledgers()])
-        if activity:
-            findings.add(passed(Item.HAS_ACTIVITY, "Found " + " and ".join(activity) + "."))
-        else:
-            findings.add(
-                undecided(
-                    Item.HAS_ACTIVITY,
-                    "No balance and no recent ledger entries; KuCoin's ledger shows a limited time window, "
-                    "so older activity may still exist.",
-                    fix=FIX_NO_ACTIVITY,
-                )
+        findings.add(
+            activity_outcome(
+                activity,
+                "No balance and no recent ledger entries; KuCoin's ledger shows a limited time window, "
+                "so older activity may still exist.",
             )
+        )
 
 
 _WITHDRAW_WORDS: Final = ("withdraw", "transfer")

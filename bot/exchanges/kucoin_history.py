@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._history import (
     HistoryReader,
     Page,
@@ -27,7 +26,8 @@ from bot.exchanges._history import (
 )
 from bot.exchanges._http import Session
 from bot.exchanges.kucoin import DEFAULT_KEY_VERSION, KucoinAuth, KucoinClient, decode
-from bot.sync.source import HistoryError, SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import HistoryError, SourceTransaction
 
 __all__ = ["KucoinHistory", "ledger_transaction"]
 

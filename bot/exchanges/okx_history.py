@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._history import (
     CursorGuard,
     HistoryReader,
@@ -29,7 +28,8 @@ from bot.exchanges._history import (
 )
 from bot.exchanges._http import Session
 from bot.exchanges.okx import OkxAuth, OkxClient, decode
-from bot.sync.source import HistoryError, SourceTransaction
+from bot.types.credentials import Credentials
+from bot.types.history import HistoryError, SourceTransaction
 
 __all__ = ["OkxHistory", "bill_transaction", "ENDPOINTS"]
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 from urllib.parse import parse_qsl
 
-from bot.diagnosis.model import Credentials
 from bot.intake.errors import (
     InvalidField,
     MalformedBody,
@@ -22,6 +21,7 @@ from bot.intake.errors import (
     UnsupportedMediaType,
 )
 from bot.secret import Secret
+from bot.types.credentials import Credentials
 
 __all__ = ["MAX_BODY_BYTES", "FieldSpec", "fields_for", "parse_body", "validate_fields"]
 

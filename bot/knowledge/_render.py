@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from bot.diagnosis.model import Item
 from bot.knowledge._guides import ExchangeGuide
+from bot.types.diagnosis import Item
 
 __all__ = [
     "ChecklistQuestion",

@@ -1,7 +1,7 @@
 """The Prometheus metric families of KeyMedic, defined once (docs/operating.md "Metrics").
 
 Every label comes from a closed set (the exchange ids of DESIGN §3, the checklist items and statuses of
-`bot.diagnosis.model`, the action names of the domain, a few fixed kinds), so no user id, conversation id,
+`bot.types.diagnosis`, the action names of the domain, a few fixed kinds), so no user id, conversation id,
 key or free text can ever become a label value: anything outside its set is recorded as `other`. That also
 bounds the number of time series, which Prometheus needs.
 
@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from bot.exchange_ids import EXCHANGE_IDS
 
 if TYPE_CHECKING:  # the sandbox serves /health through this package and must not import what it checks
-    from bot.diagnosis.model import Diagnosis
+    from bot.types.diagnosis import Diagnosis
 
 __all__ = [
     "REGISTRY",
@@ -65,7 +65,7 @@ _ACTION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.
 ERROR_KINDS: Final[frozenset[str]] = frozenset({"unreachable", "rate_limited", "auth", "clock_skew"})
 CHANNELS: Final[frozenset[str]] = frozenset({"rest", "socketio", "slack"})
 _EXCHANGES: Final[frozenset[str]] = frozenset(EXCHANGE_IDS)
-# The checklist items and statuses of `bot.diagnosis.model.Item` and `Status` (a unit test keeps them equal).
+# The checklist items and statuses of `bot.types.diagnosis.Item` and `Status` (a unit test keeps them equal).
 ITEMS: Final[frozenset[str]] = frozenset(
     {"format", "key_known", "secret_ok", "passphrase_ok", "activated", "read_permission",
      "no_trade_or_withdraw", "no_ip_restriction", "has_activity"}

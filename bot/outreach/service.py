@@ -41,7 +41,7 @@ from bot.handoff.rasa import (
 from bot.outreach.repository import PENDING, SENT, SKIPPED, OutreachRepository
 from bot.store.model import SyncStatus, utcnow
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
-from bot.sync.errors import key_rejection
+from bot.types.history import key_rejection
 
 __all__ = [
     "INTENT",

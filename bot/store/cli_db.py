@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.store import migrate
 
     if args.db_command == "purge-pending":
-        from bot.jobs import run_purge_pending
+        from bot.store.purge import run_purge_pending
 
         report = run_purge_pending()
         print(

@@ -254,7 +254,7 @@ class RemovalImpact:
 @dataclass(eq=False)
 class DiagnosisRecord:
     """One live test of a key (DESIGN §4): each checklist item's outcome with the exchange's raw code, as
-    `bot.diagnosis.model.Diagnosis.to_dict()` gives it — never the key itself. The key update reads it to know
+    `bot.types.diagnosis.Diagnosis.to_dict()` gives it — never the key itself. The key update reads it to know
     the test passed; the hand-off ticket and the analytics read it to know what failed."""
 
     wallet_id: int

@@ -12,24 +12,29 @@ the database, encrypted, for ever. Purged rows are deleted outright (their diagn
   it will never be swapped in. A test that could not reach the exchange (`unavailable`) or left items
   `unknown` is no rejection: the user may test the same submission again.
 
-`keymedic db purge-pending` runs it once; `bot.jobs.purge_pending` runs it every ten minutes. Both are
+`keymedic db purge-pending` runs it once and `bot.jobs.purge_pending` every ten minutes, both through
+`run_purge_pending` (here, not in `bot.jobs`, so the command needs nothing above the store). Both are
 idempotent: a second pass finds nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, select
 
+from bot.config import load_settings
 from bot.store import orm
 from bot.store.model import CredentialStatus, utcnow
 from bot.store.repository import _rowcount
-from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.store.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWorkFactory
 
-__all__ = ["PurgeReport", "purge_pending_credentials", "rejected"]
+__all__ = ["PurgeReport", "purge_pending_credentials", "rejected", "run_purge_pending"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,3 +86,15 @@ def purge_pending_credentials(uow: SqlAlchemyUnitOfWork, *, now: datetime | None
             )
         uow.commit()
     return PurgeReport(expired=expired, rejected=count)
+
+
+def run_purge_pending() -> dict[str, Any]:
+    """Delete expired and rejected pending credentials, with the process's settings."""
+    factory = UnitOfWorkFactory(load_settings())
+    try:
+        report = purge_pending_credentials(factory())
+    finally:
+        factory.database.dispose()
+    if report.expired or report.rejected:
+        log.info("purged pending credentials: expired=%d rejected=%d", report.expired, report.rejected)
+    return report.to_dict()

@@ -17,8 +17,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final, Protocol
 
-from bot.diagnosis.confirmation import open_items_to_confirm
-from bot.diagnosis.model import Credentials, Item
 from bot.secret import Secret, mask
 from bot.store.crypto import Sealed, credential_aad
 from bot.store.model import (
@@ -38,6 +36,9 @@ from bot.store.model import (
     utcnow,
 )
 from bot.store.unit_of_work import AbstractUnitOfWork
+from bot.types.confirmation import open_items_to_confirm
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item
 
 __all__ = [
     "StoreError",
@@ -92,7 +93,7 @@ class PendingCredentialInvalid(StoreError):
 
 
 class PassedDiagnosis(Protocol):
-    """What `replace_credential` needs from a diagnosis (`bot.diagnosis.model.Diagnosis` has it)."""
+    """What `replace_credential` needs from a diagnosis (`bot.types.diagnosis.Diagnosis` has it)."""
 
     @property
     def all_passed(self) -> bool: ...
@@ -493,7 +494,7 @@ def replace_confirmed_credential(
     now: datetime | None = None,
 ) -> CredentialUpdate:
     """Swap in a pending credential whose latest live test left only items the user may confirm, and which
-    the user confirmed in the checklist (`bot.diagnosis.confirmation` says which items and why). The
+    the user confirmed in the checklist (`bot.types.confirmation` says which items and why). The
     confirmations are written onto that test's record (`outcome["user_confirmed"]`: items, when, which
     conversation), so the hand-off ticket and support see what was taken on the user's word.
 

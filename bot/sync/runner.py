@@ -20,19 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from bot.diagnosis.model import Credentials
 from bot.secret import mask
 from bot.store import orm
 from bot.store.model import CredentialStatus, SyncStatus, utcnow
 from bot.store.services import open_credential, retire
 from bot.store.unit_of_work import AbstractUnitOfWork
-from bot.sync.source import (
-    HistorySource,
-    HistorySourceFactory,
-    SourceTransaction,
-    WalletRef,
-    default_history_source,
-)
+from bot.sync.source import default_history_source
+from bot.types.credentials import Credentials
+from bot.types.history import HistorySource, HistorySourceFactory, SourceTransaction, WalletRef
 
 __all__ = ["SyncOutcome", "sync_wallet", "describe_failure", "staging_row", "STAGE_BATCH", "STALE_AFTER"]
 

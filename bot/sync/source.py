@@ -1,38 +1,21 @@
-"""Where a resync reads a wallet's history from: the `HistorySource` protocol, and the seam for adapters.
+"""Where a resync reads a wallet's history from: the registry of `HistorySource` adapters.
 
-The real adapters wrap the exchange clients in `bot/exchanges/` (another piece of work). An adapter is a class
-with an async generator `pages(wallet, credentials)` that yields the exchange's history page by page.
-Register one by adding a line to `ADAPTERS` below: `"kraken": "bot.exchanges.kraken_history:KrakenHistory"`
-names a zero-argument callable (a class is fine) that returns a `HistorySource`. It is imported only when a
-sync of that exchange runs, so importing this module stays cheap.
+The protocol and its types live in `bot.types.history` (the exchange adapters implement them, and
+`bot.exchanges` sits below this package). An adapter is a class with an async generator
+`pages(wallet, credentials)` that yields the exchange's history page by page. Register one by adding a line
+to `ADAPTERS` below: `"kraken": "bot.exchanges.kraken_history:KrakenHistory"` names a zero-argument callable
+(a class is fine) that returns a `HistorySource`. It is imported only when a sync of that exchange runs, so
+importing this module stays cheap.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, Protocol
+from collections.abc import Callable
 
-from bot.diagnosis.model import Credentials
+from bot.types.history import HistoryError, HistorySource
 
-__all__ = [
-    "SourceTransaction",
-    "WalletRef",
-    "HistorySource",
-    "HistorySourceFactory",
-    "HistoryError",
-    "NoHistorySource",
-    "ADAPTERS",
-    "default_history_source",
-]
-
-
-class HistoryError(Exception):
-    """Root of the errors a history source raises. Its message is stored on the sync run, so it must never
-    contain a secret (the runner also masks the wallet's own secrets in it, as a second line of defence)."""
+__all__ = ["NoHistorySource", "ADAPTERS", "default_history_source"]
 
 
 class NoHistorySource(HistoryError):
@@ -40,43 +23,6 @@ class NoHistorySource(HistoryError):
         super().__init__(f"KeyMedic cannot read {exchange} history yet")
         self.exchange = exchange
 
-
-@dataclass(frozen=True)
-class SourceTransaction:
-    """One transaction as the exchange reports it; `exchange_tx_id` (its own id there) is the merge key."""
-
-    exchange_tx_id: str
-    kind: str
-    asset: str
-    amount: Decimal
-    occurred_at: datetime
-    fee: Decimal | None = None
-    fee_asset: str | None = None
-    raw: Mapping[str, Any] | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class WalletRef:
-    """What a source needs to know about the wallet it reads."""
-
-    wallet_id: int
-    exchange: str
-    account_label: str
-
-
-class HistorySource(Protocol):
-    """Reads a wallet's full transaction history from its exchange."""
-
-    def pages(
-        self, wallet: WalletRef, credentials: Credentials
-    ) -> AsyncIterator[Sequence[SourceTransaction]]:
-        """Yield the history one page at a time (any order; the same id twice means the later one wins).
-        Raise a `HistoryError` (or let a client error through) when it cannot be read completely: a partial
-        history is never applied."""
-        ...
-
-
-HistorySourceFactory = Callable[[str], HistorySource]
 
 # exchange id -> "module:callable" returning a HistorySource (see the module docstring).
 ADAPTERS: dict[str, str] = {

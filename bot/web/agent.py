@@ -45,9 +45,10 @@ from bot.store.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 __all__ = [
     "register",
     "shared",
+    "ask_csat",
+    "refresh_transcript",
     "reply_and_record",
     "resume_and_record",
-    "ask_csat",
     "AGENT_PREFIX",
     "MAX_REPLY_CHARS",
 ]
@@ -187,10 +188,10 @@ async def ask_csat(state: _Agent, conversation_id: str) -> bool:
     return True
 
 
-@_authorized
-async def get_ticket(request: web.Request, state: _Agent, agent: Agent, ticket_id: int) -> web.Response:
-    conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
-    refreshed = False
+async def refresh_transcript(state: _Agent, ticket_id: int, conversation_id: str, *, caller: str) -> bool:
+    """Re-read the conversation from Rasa and store its transcript, redacted, before a ticket is shown. Best
+    effort: when Rasa does not answer within `REFRESH_TIMEOUT_S` the stored transcript is shown, and this
+    says so (False), logged under `caller`."""
     try:
         events = await asyncio.wait_for(state.rasa.events(conversation_id), REFRESH_TIMEOUT_S)
         await _in_thread(
@@ -201,9 +202,16 @@ async def get_ticket(request: web.Request, state: _Agent, agent: Agent, ticket_i
             state.redactor,
             now=state.clock(),
         )
-        refreshed = True
     except (RasaUnavailable, asyncio.TimeoutError) as error:
-        logger.info("agent API: transcript of ticket %d not refreshed (%s)", ticket_id, type(error).__name__)
+        logger.info("%s: transcript of ticket %d not refreshed (%s)", caller, ticket_id, type(error).__name__)
+        return False
+    return True
+
+
+@_authorized
+async def get_ticket(request: web.Request, state: _Agent, agent: Agent, ticket_id: int) -> web.Response:
+    conversation_id = await _in_thread(services.conversation_of, state.uow_factory(), ticket_id)
+    refreshed = await refresh_transcript(state, ticket_id, conversation_id, caller="agent API")
     view = await _in_thread(services.ticket_view, state.uow_factory(), ticket_id)
     return web.json_response({"ticket": view, "transcript_refreshed": refreshed})
 

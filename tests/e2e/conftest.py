@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,6 +39,27 @@ from bot.launcher import (
     stop_services,
 )
 from bot.training import ensure_model
+from tests.support.waiting import eventually
+
+Replies = list[dict[str, object]]
+
+
+def texts(replies: Replies) -> str:
+    """The bot's replies to one message, as one text."""
+    return "\n".join(str(r.get("text") or "") for r in replies)
+
+
+def wait_for_resync(say: Callable[[str], Replies], answer: str, *, timeout: float = 90.0) -> str:
+    """The bot's answer once it says the wallet is syncing again: `answer` (its last one) when it already
+    does, else its answer to "is the sync done yet?", asked through `say` every second until it does."""
+
+    def done() -> str:
+        text = texts(say("is the sync done yet?"))
+        return text if "syncing again" in text else ""
+
+    if "syncing again" in answer:
+        return answer
+    return eventually(done, "the bot to say the resync finished", timeout=timeout, interval=1)
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,17 @@ class RasaStack:
         """Start a stopped service again and wait until it is ready (its log starts afresh)."""
         [service] = [s for s in self.services if s.name == name]
         start_services([service], self.env, self.log_dir)
+
+    def worker_idle(self) -> bool:
+        """Whether the worker has started jobs and ended every one, by its log: Huey logs `Executing <task>`
+        as a job starts and `<task> executed in …` or `Unhandled exception in task …` as it ends (the task
+        ids are scrubbed from the log, so they are counted). A barrier for "nothing more is sent": every
+        pass that could still send is over."""
+        path = self.log_dir / "worker.log"
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        started = sum("Executing bot.jobs." in line for line in lines)
+        ended = sum(" executed in " in line or "Unhandled exception in task" in line for line in lines)
+        return started > 0 and started == ended
 
     @property
     def rasa_token(self) -> str:

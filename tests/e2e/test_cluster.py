@@ -32,10 +32,16 @@ from bot.cluster.haproxy import UPSTREAM_HEADER
 from bot.cluster.stores import ensure_postgres_database, resolve_stores
 from bot.cluster.topology import ClusterOptions, cluster_environment, cluster_services
 from bot.demo import prepare_database
-from bot.launcher import Service, isolated_environment, isolated_settings, start_services, stop_services
+from bot.launcher import (
+    Service,
+    free_port,
+    isolated_environment,
+    isolated_settings,
+    start_services,
+    stop_services,
+)
 from bot.training import ensure_model
 from channels.identity import session_id_for
-from tests.helpers import free_port
 from tests.support.store import create_postgres_database, drop_postgres_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rasa_model]

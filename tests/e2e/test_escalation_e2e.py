@@ -25,7 +25,8 @@ from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from channels.identity import session_id_for
-from tests.e2e.conftest import RasaStack
+from tests.e2e.conftest import RasaStack, texts
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -126,10 +127,6 @@ def _ticket_number(text: str) -> int:
     return int(match.group(1))
 
 
-def _texts(replies: list[dict[str, Any]]) -> str:
-    return "\n".join(str(r.get("text") or "") for r in replies)
-
-
 def _tickets_and_notifications(stack: RasaStack, conversation_id: str) -> tuple[list[int], int]:
     database = create_database(stack.settings.database_url)
     try:
@@ -149,11 +146,13 @@ def _tickets_and_notifications(stack: RasaStack, conversation_id: str) -> tuple[
 def test_a_helpdesk_that_fails_three_times_gets_exactly_one_notification(
     rasa_stack: RasaStack, helpdesk: Helpdesk
 ) -> None:
-    ticket = _ticket_number(_texts(rasa_stack.say("esc-webhook", "I want to talk to a person")))
+    ticket = _ticket_number(texts(rasa_stack.say("esc-webhook", "I want to talk to a person")))
 
     delivery_id = helpdesk.wait_accepted(ticket)
     assert helpdesk.statuses(delivery_id) == [500, 500, 500, 200]
-    time.sleep(3)  # longer than the stack's retry cap: nothing more arrives once it was accepted
+    # Nothing more arrives once it was accepted: every pass the worker started, the accepted one's included,
+    # is over (the next one finds nothing due).
+    eventually(rasa_stack.worker_idle, "the worker to end every pass it started", timeout=WAIT_S)
     assert helpdesk.deliveries_of(ticket) == [delivery_id]
     assert helpdesk.statuses(delivery_id) == [500, 500, 500, 200] and helpdesk.duplicates[delivery_id] == 0
     with _agent(rasa_stack) as agent:
@@ -168,7 +167,7 @@ def test_a_helpdesk_that_fails_three_times_gets_exactly_one_notification(
 def test_the_notification_survives_the_worker_and_web_app_stopping_between_attempts(
     rasa_stack: RasaStack, helpdesk: Helpdesk
 ) -> None:
-    ticket = _ticket_number(_texts(rasa_stack.say("esc-restart", "I want to talk to a person")))
+    ticket = _ticket_number(texts(rasa_stack.say("esc-restart", "I want to talk to a person")))
     deadline = time.monotonic() + WAIT_S
     while not any(len(helpdesk.statuses(d)) >= 2 for d in helpdesk.deliveries_of(ticket)):
         assert time.monotonic() < deadline, "the first two attempts never came"
@@ -186,7 +185,7 @@ def test_the_notification_survives_the_worker_and_web_app_stopping_between_attem
     statuses = helpdesk.statuses(delivery_id)
     # At least the three refusals and one acceptance; one more 500 only if the stop cut an attempt short.
     assert statuses[-1] == 200 and statuses.count(200) == 1 and statuses.count(500) >= FAILURES
-    time.sleep(3)
+    eventually(rasa_stack.worker_idle, "the worker to end every pass it started", timeout=WAIT_S)
     assert helpdesk.deliveries_of(ticket) == [delivery_id] and helpdesk.duplicates[delivery_id] == 0
     with _agent(rasa_stack) as agent:  # the restarted web app serves the ticket, delivered
         [notification] = agent.get(f"/{ticket}").json()["ticket"]["notifications"]
@@ -200,7 +199,7 @@ def test_a_retried_message_makes_one_ticket_and_one_notification(
     with ThreadPoolExecutor(2) as pool:
         replies = list(pool.map(lambda _: rasa_stack.say(sender, "I want to talk to a person"), range(2)))
 
-    numbers = {_ticket_number(_texts(r)) for r in replies if "ticket #" in _texts(r)}
+    numbers = {_ticket_number(texts(r)) for r in replies if "ticket #" in texts(r)}
     assert len(numbers) == 1, replies
     [ticket] = numbers
     assert _tickets_and_notifications(rasa_stack, sender) == ([ticket], 1)

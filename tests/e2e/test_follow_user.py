@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.assistant import SupportDesk
-from tests.e2e.conftest import RasaStack
+from tests.e2e.conftest import RasaStack, texts
 
 pytestmark = pytest.mark.e2e
 
@@ -36,13 +36,9 @@ def _demo_conversation(stack: RasaStack) -> str:
     return sender
 
 
-def _texts(replies: list[dict[str, Any]]) -> str:
-    return "\n".join(str(r.get("text") or "") for r in replies)
-
-
 def _form_wallet(replies: list[dict[str, Any]]) -> int:
     forms = [r["custom"] for r in replies if isinstance(r.get("custom"), dict)]
-    assert forms, f"no credential form in {_texts(replies)}"
+    assert forms, f"no credential form in {texts(replies)}"
     wallet: int = forms[-1]["wallet_id"]
     return wallet
 
@@ -59,13 +55,13 @@ async def test_a_change_of_wallet_in_the_middle_of_the_key_form_moves_the_form(r
     replies = rasa_stack.say(me, "oh hang on, it's my kucoin wallet that's broken, not kraken")
 
     assert _form_wallet(replies) == wallets["kucoin"]
-    assert "KuCoin" in _texts(replies)
+    assert "KuCoin" in texts(replies)
 
 
 async def test_a_misspelt_exchange_is_understood(rasa_stack: RasaStack) -> None:
     wallets = await _wallets(rasa_stack)
     me = _demo_conversation(rasa_stack)
-    assert "Which exchange" in _texts(rasa_stack.say(me, "my wallet isn't syncing anymore"))
+    assert "Which exchange" in texts(rasa_stack.say(me, "my wallet isn't syncing anymore"))
 
     replies = rasa_stack.say(me, "coinbsae")
 
@@ -78,7 +74,7 @@ async def test_an_unsure_exchange_is_asked_about_and_a_typed_yes_settles_it(rasa
     rasa_stack.say(me, "the sync of my wallet broke")
 
     asked = rasa_stack.say(me, "ucoin")
-    assert "Did you mean KuCoin?" in _texts(asked)
+    assert "Did you mean KuCoin?" in texts(asked)
 
     assert _form_wallet(rasa_stack.say(me, "yep")) == wallets["kucoin"]
 
@@ -91,7 +87,7 @@ async def test_a_trigger_and_a_question_in_one_message_get_both_answers(rasa_sta
         me, "coinbase keeps rejecting my api key, which permissions should the new one have?"
     )
 
-    text = _texts(replies)
+    text = texts(replies)
     assert "read access only" in text  # the permissions answer
     # A trigger's explanation (read as a broken or a revoked key: both lead to a new key).
     assert "no longer works" in text or "revoke access" in text
@@ -104,7 +100,7 @@ async def test_a_frustrated_request_for_a_person_reaches_support(rasa_stack: Ras
 
     replies = rasa_stack.say(me, "honestly this bot is hopeless, just put me through to a human")
 
-    assert "passed this to our support team" in _texts(replies)
+    assert "passed this to our support team" in texts(replies)
 
 
 async def test_a_typed_yes_to_the_support_offer_after_the_removal_warning_opens_a_ticket(
@@ -112,11 +108,11 @@ async def test_a_typed_yes_to_the_support_offer_after_the_removal_warning_opens_
 ) -> None:
     me = _demo_conversation(rasa_stack)
     warning = rasa_stack.say(me, "think I'll just get rid of the kraken wallet")
-    assert "permanently delete" in _texts(warning)
+    assert "permanently delete" in texts(warning)
 
     replies = rasa_stack.say(me, "ok yeah")
 
-    assert "passed this to our support team" in _texts(replies)
+    assert "passed this to our support team" in texts(replies)
 
 
 async def test_a_two_part_message_in_the_middle_of_the_key_form_gets_both_answers(
@@ -127,9 +123,9 @@ async def test_a_two_part_message_in_the_middle_of_the_key_form_gets_both_answer
 
     replies = rasa_stack.say(me, "the key says invalid now btw, where would I find the passphrase?")
 
-    assert "passphrase" in _texts(replies).lower()
+    assert "passphrase" in texts(replies).lower()
     # The passphrase answer itself, for the form's exchange (bot/knowledge/faq.yml).
-    assert "KuCoin asks you to set a passphrase when you create the key" in _texts(replies)
+    assert "KuCoin asks you to set a passphrase when you create the key" in texts(replies)
 
 
 def test_the_real_model_reads_held_out_two_part_messages_as_a_trigger(rasa_stack: RasaStack) -> None:

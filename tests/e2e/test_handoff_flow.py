@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from tests.e2e.conftest import RasaStack
+from tests.e2e.conftest import RasaStack, texts
 from tests.unit.test_no_removal_steps import removal_steps
 
 # Also on Rasa's own tracker store (tests/e2e/conftest.py): a store could change what these see.
@@ -35,10 +35,6 @@ def _link_to_demo_user(stack: RasaStack, sender: str = USER) -> None:
     database.dispose()
 
 
-def _texts(replies: list[dict[str, object]]) -> str:
-    return "\n".join(str(r.get("text") or "") for r in replies)
-
-
 def test_escalation_pauses_the_bot_and_the_agent_takes_it_from_there(rasa_stack: RasaStack) -> None:
     _link_to_demo_user(rasa_stack)
     with httpx.Client(
@@ -50,10 +46,10 @@ def test_escalation_pauses_the_bot_and_the_agent_takes_it_from_there(rasa_stack:
 
 
 def _escalate_and_hand_over(rasa_stack: RasaStack, agent: httpx.Client) -> None:
-    before = _texts(rasa_stack.say(USER, "can I just delete my kraken exchange and add it again?"))
+    before = texts(rasa_stack.say(USER, "can I just delete my kraken exchange and add it again?"))
     assert "Wallets page" not in before  # no steps without an approval
 
-    handed_over = _texts(rasa_stack.say(USER, "I want to talk to a human"))
+    handed_over = texts(rasa_stack.say(USER, "I want to talk to a human"))
     match = re.search(r"ticket #(\d+)", handed_over)
     assert match, handed_over
     ticket = int(match.group(1))
@@ -78,7 +74,7 @@ def _escalate_and_hand_over(rasa_stack: RasaStack, agent: httpx.Client) -> None:
     # Recorded under the credential's agent (the local run's operator), not the name the body gives.
     assert approved.json()["removal_approval"]["by"] == "local-operator@localhost"
     assert agent.post(f"/{ticket}/resume", json={"agent": "sam"}).is_success
-    after = _texts(rasa_stack.say(USER, "ok so can I delete kraken and add it again?"))
+    after = texts(rasa_stack.say(USER, "ok so can I delete kraken and add it again?"))
     assert "Support approved removing Kraken" in after
     assert "8 manual edits" in after
 
@@ -114,7 +110,7 @@ def test_removal_conversations_never_show_removal_steps(rasa_stack: RasaStack, n
     sender = f"demo-removal-{name.replace(' ', '-')}"
     _link_to_demo_user(rasa_stack, sender)
     for said, expected in REMOVAL_CONVERSATIONS[name]:
-        text = _texts(rasa_stack.say(sender, said))
+        text = texts(rasa_stack.say(sender, said))
         assert expected in text, (said, text)
         assert removal_steps(text) == [], (said, text)
 
@@ -129,16 +125,16 @@ def test_removal_steps_wait_for_the_approval_even_after_support_resumed_the_bot(
         headers={"Authorization": f"Bearer {rasa_stack.agent_token}"},
         timeout=15,
     ) as agent:
-        handed_over = _texts(rasa_stack.say(sender, "I want to talk to a person"))
+        handed_over = texts(rasa_stack.say(sender, "I want to talk to a person"))
         match = re.search(r"ticket #(\d+)", handed_over)
         assert match, handed_over
         ticket = int(match.group(1))
         assert agent.post(f"/{ticket}/resume", json={"agent": "sam"}).is_success  # resumed, not approved
 
-        before = _texts(rasa_stack.say(sender, "so can I delete kraken and add it again?"))
+        before = texts(rasa_stack.say(sender, "so can I delete kraken and add it again?"))
         assert "8 manual edits" in before
         assert removal_steps(before) == []
 
         assert agent.post(f"/{ticket}/approve-removal", json={"agent": "sam"}).is_success
-        after = _texts(rasa_stack.say(sender, "ok so can I delete kraken and add it again?"))
+        after = texts(rasa_stack.say(sender, "ok so can I delete kraken and add it again?"))
         assert removal_steps(after), after  # the one reply with steps, once support approved

@@ -4,7 +4,6 @@ with the manual edits intact; and removal, which is answered with what it would 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 
 from bot.assistant import SupportDesk
 from bot.sandbox.scenarios import credentials_for
-from tests.e2e.conftest import RasaStack
+from tests.e2e.conftest import RasaStack, texts, wait_for_resync
 
 # Also on Rasa's own tracker store (tests/e2e/conftest.py): a store could change what these see.
 pytestmark = [pytest.mark.e2e, pytest.mark.both_stores]
@@ -20,10 +19,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.both_stores]
 DEMO = "demo"
 # endpoints.yml `window_turns` of the windowed tracker store (rasa_plugins/tracker_store.py).
 WINDOW_TURNS = 8
-
-
-def _texts(replies: list[dict[str, Any]]) -> str:
-    return "\n".join(str(r.get("text") or "") for r in replies)
 
 
 def _form(replies: list[dict[str, Any]]) -> dict[str, Any]:
@@ -66,7 +61,7 @@ async def test_a_revoked_kraken_key_is_replaced_in_place_and_resynced_with_edits
     replies = rasa_stack.say(DEMO, "my kraken wallet says the api key is invalid")
     form = _form(replies)
     assert form["wallet_id"] == kraken
-    assert "not in the chat" in _texts(replies)
+    assert "not in the chat" in texts(replies)
 
     posted = httpx.post(
         form["submit_url"],
@@ -77,15 +72,11 @@ async def test_a_revoked_kraken_key_is_replaced_in_place_and_resynced_with_edits
     reference = posted.json()["reference"]
 
     replies = rasa_stack.say(DEMO, f'/credentials_submitted{{"credential_ref": "{reference}"}}')
-    text = _texts(replies)
+    text = texts(replies)
     assert "passed every check" in text
     assert "existing Kraken connection now uses the new key" in text
 
-    deadline = time.monotonic() + 60
-    while "syncing again" not in text:
-        assert time.monotonic() < deadline, f"the resync never finished: {text}"
-        time.sleep(1)
-        text = _texts(rasa_stack.say(DEMO, "is the sync done yet?"))
+    text = wait_for_resync(lambda said: rasa_stack.say(DEMO, said), text, timeout=60)
 
     assert list((await _demo_wallets(rasa_stack)).values()).count(kraken) == 1
     assert await desk.removal_impact("rest", DEMO, kraken) == edits_before
@@ -110,7 +101,7 @@ async def test_a_key_with_withdrawals_on_is_refused_with_the_fix(rasa_stack: Ras
         timeout=10,
     )
     reference = posted.json()["reference"]
-    text = _texts(rasa_stack.say(DEMO, f'/credentials_submitted{{"credential_ref": "{reference}"}}'))
+    text = texts(rasa_stack.say(DEMO, f'/credentials_submitted{{"credential_ref": "{reference}"}}'))
     assert "doesn't work yet" in text
     assert "Nothing was saved" in text
 
@@ -120,13 +111,13 @@ def test_a_side_question_in_the_form_gets_its_answer_and_the_form_again_without_
 ) -> None:
     rasa_stack.say(DEMO, "/restart")
     first = rasa_stack.say(DEMO, "my kraken wallet stopped syncing")
-    assert "Here's how to make the new Kraken key" in _texts(first)
+    assert "Here's how to make the new Kraken key" in texts(first)
     again = rasa_stack.say(DEMO, "do I need a passphrase")
-    assert "passphrase" in _texts(again)
-    assert "Here's how to make" not in _texts(again)
+    assert "passphrase" in texts(again)
+    assert "Here's how to make" not in texts(again)
     assert _form(again)["wallet_id"] == _form(first)["wallet_id"]
-    assert _form(again)["form_url"] in _texts(again)
-    ending = _texts(rasa_stack.say(DEMO, "thanks")) + _texts(rasa_stack.say(DEMO, "no that's all"))
+    assert _form(again)["form_url"] in texts(again)
+    ending = texts(rasa_stack.say(DEMO, "thanks")) + texts(rasa_stack.say(DEMO, "no that's all"))
     assert "You're welcome" in ending and "anything else" not in ending
     assert "nothing was changed" in ending
 
@@ -135,7 +126,7 @@ def test_removal_is_answered_with_the_edits_at_stake_and_support_never_with_step
     rasa_stack: RasaStack,
 ) -> None:
     rasa_stack.say(DEMO, "/restart")
-    text = _texts(rasa_stack.say(DEMO, "can I just delete my kraken exchange and add it again?"))
+    text = texts(rasa_stack.say(DEMO, "can I just delete my kraken exchange and add it again?"))
     assert "8 manual edits" in text
     assert "support" in text
     for instruction in ("Wallets page", "[...]", "Remove wallet", "click remove"):
@@ -152,7 +143,7 @@ def _update_binance_key(rasa_stack: RasaStack) -> int:
         timeout=10,
     )
     reference = posted.json()["reference"]
-    text = _texts(rasa_stack.say(DEMO, f'/credentials_submitted{{"credential_ref": "{reference}"}}'))
+    text = texts(rasa_stack.say(DEMO, f'/credentials_submitted{{"credential_ref": "{reference}"}}'))
     assert "existing Binance connection now uses the new key" in text
     wallet: int = form["wallet_id"]
     return wallet
@@ -164,7 +155,7 @@ async def test_after_a_saved_key_another_wallet_is_asked_for_not_assumed(rasa_st
     assert _update_binance_key(rasa_stack) == wallets["binance"]
 
     # The Binance update is finished; "my other wallet" is not Binance, so KeyMedic asks which one.
-    text = _texts(rasa_stack.say(DEMO, "my other wallet stopped syncing too"))
+    text = texts(rasa_stack.say(DEMO, "my other wallet stopped syncing too"))
     assert "Which exchange is it?" in text
     form = _form(rasa_stack.say(DEMO, "kucoin"))
     assert form["wallet_id"] == wallets["kucoin"]
@@ -182,7 +173,7 @@ async def test_a_saved_key_older_than_the_tracker_window_still_counts(rasa_stack
     for _ in range(WINDOW_TURNS + 3):  # turns that name no wallet push the save out of the window
         assert rasa_stack.say(DEMO, "hello")
 
-    text = _texts(rasa_stack.say(DEMO, "my other wallet stopped syncing too"))
+    text = texts(rasa_stack.say(DEMO, "my other wallet stopped syncing too"))
     assert "Which exchange is it?" in text
     form = _form(rasa_stack.say(DEMO, "kucoin"))
     assert form["wallet_id"] == wallets["kucoin"]
@@ -207,6 +198,6 @@ async def test_a_typed_reference_ending_in_a_dash_is_tested_whole(rasa_stack: Ra
         if reference.endswith("-"):
             break
     assert reference.endswith("-")
-    text = _texts(rasa_stack.say(DEMO, f"done, the form gave me {reference}"))
+    text = texts(rasa_stack.say(DEMO, f"done, the form gave me {reference}"))
     assert "passed every check" in text, text
     assert "existing KuCoin connection now uses the new key" in text

@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from bot.assistant import SupportDesk
-from bot.diagnosis.model import Credentials
 from bot.exchange_ids import DISPLAY_NAMES
 from bot.sandbox.scenarios import credentials_for
 from bot.secret import mask
-from tests.e2e.conftest import RasaStack
+from bot.types.credentials import Credentials
+from tests.e2e.conftest import RasaStack, texts, wait_for_resync
 
 pytestmark = pytest.mark.e2e
 
@@ -25,10 +25,6 @@ NEW = ["bybit", "gate_io", "crypto_com", "bitfinex"]
 SAID = {"bybit": "bybit", "gate_io": "gate.io", "crypto_com": "crypto.com", "bitfinex": "bitfinex"}
 # What each exchange's API doesn't report about a key, so the bot asks (reference §0.5).
 ASKS = {"crypto_com": ["trading", "IP restrictions"], "bitfinex": ["IP restrictions"]}
-
-
-def _texts(replies: list[dict[str, Any]]) -> str:
-    return "\n".join(str(r.get("text") or "") for r in replies)
 
 
 def _form(replies: list[dict[str, Any]]) -> dict[str, Any]:
@@ -75,7 +71,7 @@ def _submit(stack: RasaStack, sender: str, form: dict[str, Any], exchange: str, 
     )
     assert posted.status_code == 201, posted.text
     reference = posted.json()["reference"]
-    return _texts(stack.say(sender, f'/credentials_submitted{{"credential_ref": "{reference}"}}'))
+    return texts(stack.say(sender, f'/credentials_submitted{{"credential_ref": "{reference}"}}'))
 
 
 @pytest.mark.parametrize("exchange", ["bybit", "gate_io"])
@@ -91,11 +87,7 @@ async def test_a_new_key_is_tested_live_and_replaces_the_broken_one_in_place(
     assert "passed every check" in text, text
     assert f"existing {DISPLAY_NAMES[exchange]} connection now uses the new key" in text  # type: ignore[index]
 
-    deadline = time.monotonic() + 90
-    while "syncing again" not in text:
-        assert time.monotonic() < deadline, f"the resync never finished: {text}"
-        time.sleep(1)
-        text = _texts(rasa_stack.say(sender, "is the sync done yet?"))
+    text = wait_for_resync(lambda said: rasa_stack.say(sender, said), text)
     wallets = await SupportDesk(rasa_stack.settings).wallets("rest", sender)
     assert [w.wallet_id for w in wallets if w.exchange == exchange] == [wallet_id]
 
@@ -105,7 +97,7 @@ def _answer_yes_until_done(stack: RasaStack, sender: str, text: str, most: int) 
     asked = []
     while "now uses the new key" not in text and "checks out" not in text and len(asked) <= most:
         asked.append(text)
-        text = _texts(stack.say(sender, "yes"))
+        text = texts(stack.say(sender, "yes"))
     return asked, text
 
 
@@ -150,11 +142,7 @@ async def test_what_the_exchange_cannot_report_is_asked_and_the_confirmed_key_is
     version_after, masked = _active_key(rasa_stack, wallet_id)
     assert version_after > version_before
     assert masked == mask(credentials_for(exchange, "valid")["api_key"])
-    deadline = time.monotonic() + 90
-    while "syncing again" not in text:
-        assert time.monotonic() < deadline, f"the resync never finished: {text}"
-        time.sleep(1)
-        text = _texts(rasa_stack.say(sender, "is the sync done yet?"))
+    text = wait_for_resync(lambda said: rasa_stack.say(sender, said), text)
     wallets = await SupportDesk(rasa_stack.settings).wallets("rest", sender)
     assert [w.wallet_id for w in wallets if w.exchange == exchange] == [wallet_id]
 

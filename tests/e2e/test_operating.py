@@ -11,9 +11,9 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.launcher import isolated_settings
 from bot.observability.health import rasa_model_loaded
 from bot.sandbox.scenarios import credentials_for
-from tests.e2e.conftest import RasaStack, start_rasa_stack
+from tests.e2e.conftest import RasaStack, start_rasa_stack, texts
+from tests.e2e.conftest import wait_for_resync as resynced
+from tests.support.waiting import eventually
 from tests.unit.observability.secrets import secret_fragments
 
 pytestmark = pytest.mark.e2e
@@ -64,10 +66,6 @@ def say(stack: RasaStack, sender: str, text: str) -> list[dict[str, Any]]:
     return stack.say(sender, text)
 
 
-def texts(replies: list[dict[str, Any]]) -> str:
-    return "\n".join(str(r.get("text") or "") for r in replies)
-
-
 def update_key(stack: RasaStack, opening: str, exchange: str, scenario: str) -> str:
     """Report a broken key, enter a sandbox key in the secure form, have it tested; the bot's answer."""
     say(stack, DEMO, "/restart")
@@ -86,12 +84,13 @@ def update_key(stack: RasaStack, opening: str, exchange: str, scenario: str) -> 
 
 
 def wait_for_resync(stack: RasaStack) -> None:
-    deadline = time.monotonic() + 90
-    text = ""
-    while "syncing again" not in text:
-        assert time.monotonic() < deadline, f"the resync never finished: {text}"
-        time.sleep(1)
-        text = texts(say(stack, DEMO, "is the sync done yet?"))
+    resynced(lambda said: say(stack, DEMO, said), "")
+
+
+def log_line(path: Path, *fragments: str) -> str:
+    """The first line of the log at `path` holding every fragment, or "" (none yet)."""
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return next((line for line in lines if all(f in line for f in fragments)), "")
 
 
 def test_health_endpoints_of_every_process(debug_stack: RasaStack) -> None:
@@ -134,7 +133,14 @@ def test_a_debug_level_run_logs_no_secret_and_its_metrics_count_what_happened(de
         parts = " ".join(f"{name} {value}" for name, value in credentials.items())
         say(debug_stack, "ops-handoff", f"here is my new key, {parts}")
     say(debug_stack, "ops-handoff", "I want to talk to a person")
-    time.sleep(1.5)  # the last lines reach the log files
+    # Everything the test set off has written its lines: Rasa and the action server answered a later turn,
+    # sent once the hand-off's was answered, and the worker finished the delivery pass the hand-off queued
+    # (no webhook: its notification waits, and the pass says so).
+    say(debug_stack, "ops-barrier", "hi")
+    eventually(
+        lambda: log_line(s.var_dir / "logs" / "worker.log", "bot.jobs.deliver_outbox", "executed in"),
+        "the worker to finish the hand-off's delivery pass",
+    )
 
     # No secret in any log, in any form a log could hold it.
     logs = sorted(p for p in (s.var_dir / "logs").iterdir() if p.is_file())
@@ -170,7 +176,6 @@ def test_a_debug_level_run_logs_no_secret_and_its_metrics_count_what_happened(de
     assert any(line.get("conversation_id") == DEMO for line in actions_lines)
 
     actions = samples(actions_url)
-    web = samples(web_url)
     diag = "keymedic_diagnoses_total"
     assert value(actions, diag, exchange="kraken", item="format", outcome="pass") == 1
     assert value(actions, diag, exchange="coinbase", item="no_trade_or_withdraw", outcome="fail") == 1
@@ -184,14 +189,14 @@ def test_a_debug_level_run_logs_no_secret_and_its_metrics_count_what_happened(de
     def grew(name: str, **labels: str) -> float:
         return value(web, name, **labels) - value(web_before, name, **labels)
 
+    def with_last_resync() -> Samples | None:
+        found = samples(web_url)
+        binance = ("keymedic_resyncs_total", (("exchange", "binance"), ("status", "succeeded")))
+        return found if found.get(binance, 0.0) > web_before.get(binance, 0.0) else None
+
     # Job figures come from the database and are cached for ten seconds per scrape: wait out one cache
     # lifetime for the last resync's row rather than reading a scrape that may predate it.
-    deadline = time.monotonic() + 30
-    while grew("keymedic_resyncs_total", exchange="binance", status="succeeded") < 1:
-        if time.monotonic() > deadline:
-            break
-        time.sleep(1)
-        web = samples(web_url)
+    web = eventually(with_last_resync, "the job figures to count the last resync", timeout=30, interval=1)
 
     assert grew("keymedic_resyncs_total", exchange="kraken", status="succeeded") == 1
     assert grew("keymedic_resyncs_total", exchange="kucoin", status="succeeded") == 1

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from bot.config import PROJECT_ROOT
-from bot.diagnosis.model import Credentials
 from bot.outreach.repository import SENT, OutreachRecord, OutreachRepository
 from bot.sandbox.scenarios import credentials_for
 from bot.store import services
@@ -22,13 +21,16 @@ from bot.store.crypto import load_key_ring
 from bot.store.db import Database, create_database
 from bot.store.model import SyncStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
 from tests.e2e.conftest import RasaStack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
 DEMO = "demo"
 OFFER = "Your Kraken wallet stopped syncing"
 WAIT_S = 90.0
+T = TypeVar("T")
 
 
 def _uow(stack: RasaStack, database: Database) -> SqlAlchemyUnitOfWork:
@@ -54,14 +56,27 @@ def _offers(stack: RasaStack, conversation: str) -> list[dict[str, Any]]:
     return [e for e in tracker["events"] if e.get("event") == "bot" and OFFER in str(e.get("text"))]
 
 
-def _wait_for(what: str, check: Any) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.5)
+def _eventually(what: str, check: Callable[[], T]) -> T:
+    return eventually(check, what, timeout=WAIT_S, interval=0.5)
+
+
+def _demo_wallet(stack: RasaStack, database: Database, exchange: str) -> int:
+    """The demo user's wallet id on `exchange`."""
+    uow = _uow(stack, database)
+    with uow:
+        demo = uow.users.by_handle(DEMO)
+        assert demo is not None and demo.id is not None
+        [wallet] = [w for w in uow.wallets.for_user(demo.id) if w.exchange == exchange]
+        assert wallet.id is not None
+        return wallet.id
+
+
+@pytest.fixture
+def database(rasa_stack: RasaStack) -> Iterator[Database]:
+    """KeyMedic's database of the running stack, as another process sees it."""
+    database = create_database(rasa_stack.settings.database_url)
+    yield database
+    database.dispose()
 
 
 def _run_status(stack: RasaStack, database: Database, sync_run_id: int) -> SyncStatus:
@@ -78,22 +93,11 @@ def _outreach_rows(stack: RasaStack, database: Database, wallet_id: int) -> list
         return OutreachRepository(uow.session).for_wallet(wallet_id)
 
 
-def test_a_revoked_key_brings_one_offer_a_day_into_the_users_conversation(rasa_stack: RasaStack) -> None:
-    database = create_database(rasa_stack.settings.database_url)
-    try:
-        _offer_once_a_day(rasa_stack, database)
-    finally:
-        database.dispose()
-
-
-def _offer_once_a_day(stack: RasaStack, database: Database) -> None:
-    uow = _uow(stack, database)
-    with uow:
-        demo = uow.users.by_handle(DEMO)
-        assert demo is not None and demo.id is not None
-        [wallet] = [w for w in uow.wallets.for_user(demo.id) if w.exchange == "kraken"]
-        assert wallet.id is not None
-        kraken = wallet.id
+def test_a_revoked_key_brings_one_offer_a_day_into_the_users_conversation(
+    rasa_stack: RasaStack, database: Database
+) -> None:
+    stack = rasa_stack
+    kraken = _demo_wallet(stack, database, "kraken")
     # The user was here last (other tests talk to the demo user in conversations of their own).
     stack.say(DEMO, "/restart")
     stack.say(DEMO, "hi")
@@ -109,12 +113,12 @@ def _offer_once_a_day(stack: RasaStack, database: Database) -> None:
     )
     _enqueue_resync(stack, update.sync_run_id)
 
-    offers = _wait_for("the outreach offer", lambda: _offers(stack, DEMO)[before:])
+    offers = _eventually("the outreach offer", lambda: _offers(stack, DEMO)[before:])
     assert len(offers) == 1
     buttons = offers[0].get("data", {}).get("buttons") or []
     assert [b.get("payload") for b in buttons] == ["/affirm", "/deny"]
     assert _run_status(stack, database, update.sync_run_id) is SyncStatus.FAILED
-    [row] = _wait_for(
+    [row] = _eventually(
         "the outreach row settled",
         lambda: [r for r in _outreach_rows(stack, database, kraken) if r.status == SENT],
     )
@@ -125,7 +129,7 @@ def _offer_once_a_day(stack: RasaStack, database: Database) -> None:
     assert second != update.sync_run_id
     _enqueue_resync(stack, second)
     worker_log = stack.log_dir / "worker.log"
-    _wait_for(
+    _eventually(
         "the second outreach job",
         lambda: f"outreach for sync run {second}: already_today" in worker_log.read_text(errors="replace"),
     )
@@ -139,22 +143,9 @@ def _offer_once_a_day(stack: RasaStack, database: Database) -> None:
     assert forms and forms[-1]["wallet_id"] == kraken, replies
 
 
-def test_a_conversation_paused_for_support_gets_no_offer(rasa_stack: RasaStack) -> None:
-    database = create_database(rasa_stack.settings.database_url)
-    try:
-        _paused_is_left_alone(rasa_stack, database)
-    finally:
-        database.dispose()
-
-
-def _paused_is_left_alone(stack: RasaStack, database: Database) -> None:
-    uow = _uow(stack, database)
-    with uow:
-        demo = uow.users.by_handle(DEMO)
-        assert demo is not None and demo.id is not None
-        [wallet] = [w for w in uow.wallets.for_user(demo.id) if w.exchange == "coinbase"]
-        assert wallet.id is not None
-        coinbase = wallet.id
+def test_a_conversation_paused_for_support_gets_no_offer(rasa_stack: RasaStack, database: Database) -> None:
+    stack = rasa_stack
+    coinbase = _demo_wallet(stack, database, "coinbase")
     stack.say(DEMO, "/restart")
     handed_over = " ".join(str(r.get("text")) for r in stack.say(DEMO, "I want to talk to a person"))
     assert "ticket #" in handed_over
@@ -169,7 +160,7 @@ def _paused_is_left_alone(stack: RasaStack, database: Database) -> None:
     )
     _enqueue_resync(stack, update.sync_run_id)
     worker_log = stack.log_dir / "worker.log"
-    _wait_for(
+    _eventually(
         "the outreach job",
         lambda: (
             f"outreach for sync run {update.sync_run_id}: paused" in worker_log.read_text(errors="replace")

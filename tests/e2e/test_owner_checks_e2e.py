@@ -7,16 +7,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import RasaStack
+from tests.e2e.conftest import RasaStack, texts
 
 pytestmark = pytest.mark.e2e
 
 # The demo's first Kraken sync (bot/demo.py seeds the Kraken wallet first): run 1, wallet 1.
 DEMO_RUN, DEMO_WALLET = "1", "1"
-
-
-def _texts(replies: list[dict[str, Any]]) -> str:
-    return "\n".join(str(r.get("text") or "") for r in replies)
 
 
 def _events(stack: RasaStack, sender: str) -> list[dict[str, Any]]:
@@ -27,11 +23,11 @@ def _events(stack: RasaStack, sender: str) -> list[dict[str, Any]]:
 
 def test_another_users_resync_is_neither_reported_nor_watched(rasa_stack: RasaStack) -> None:
     replies = rasa_stack.say("mallory", f'/ask_sync_status{{"sync_run_id": "{DEMO_RUN}"}}')
-    assert _texts(replies) == "I couldn't find that resync among your wallets."
+    assert texts(replies) == "I couldn't find that resync among your wallets."
     assert not [e for e in _events(rasa_stack, "mallory") if e.get("event") == "reminder"]
     # The owner asking the same gets the report: the refusal is about who asks, not about the id.
     demo = rasa_stack.say("demo", f'/ask_sync_status{{"sync_run_id": "{DEMO_RUN}"}}')
-    assert "Kraken" in _texts(demo) and "couldn't find" not in _texts(demo)
+    assert "Kraken" in texts(demo) and "couldn't find" not in texts(demo)
 
 
 def test_another_users_wallet_typed_in_gets_no_secure_form(rasa_stack: RasaStack) -> None:

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from channels.slack_output import conversation_id
-from tests.support.slack import SlackCall, SlackStack, message_event, start_slack_stack
+from tests.support.slack import SlackStack, message_event, start_slack_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rasa_model]
 
@@ -32,17 +32,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackStack]:
     with start_slack_stack(tmp_path_factory.mktemp("slack-e2e"), names) as running:
         running.link("demo", SLACK_USER)
         yield running
-
-
-def quiet(stack: SlackStack, thread_ts: str, *, quiet_s: float = 3.0) -> list[SlackCall]:
-    """The thread's bot messages once the bot has said nothing new for `quiet_s` seconds."""
-    seen = -1
-    while True:
-        calls = stack.fake.calls_to("chat.postMessage", thread_ts=thread_ts)
-        if len(calls) == seen:
-            return calls
-        seen = len(calls)
-        time.sleep(quiet_s)
 
 
 def tickets_of(stack: SlackStack, conversation: str) -> int:
@@ -77,7 +66,9 @@ def test_escalating_from_a_slack_thread_opens_one_ticket_and_the_agent_answers_i
         event_id="EvREMOVE",
     )
     stack.fake.wait_for("chat.postMessage", thread_ts=ts)
-    calls = quiet(stack, ts)
+    question = "can I just delete my kraken exchange and add it again?"
+    assert stack.wait_for_turns(conversation, 1) == [question]
+    calls = stack.fake.calls_to("chat.postMessage", thread_ts=ts)
     offer = next(
         c.arguments
         for c in calls
@@ -142,7 +133,9 @@ def test_escalating_from_a_slack_thread_opens_one_ticket_and_the_agent_answers_i
         event_id="EvREMOVE",
         retry=1,
     )
-    before = len(quiet(stack, ts))
+    # The hand-over's turn is over (the click, once), and the retry was refused before anything was done.
+    assert stack.wait_for_turns(conversation, 2) == [question, "/request_human"]
+    before = len(stack.fake.calls_to("chat.postMessage", thread_ts=ts))
     stack.send(
         message_event(
             user=SLACK_USER,
@@ -153,7 +146,9 @@ def test_escalating_from_a_slack_thread_opens_one_ticket_and_the_agent_answers_i
         ),
         event_id="EvWAITING",
     )
-    assert len(quiet(stack, ts)) == before  # paused: the bot says nothing
+    # Paused: the message is kept, and the bot says nothing.
+    assert stack.wait_for_turns(conversation, 3) == [question, "/request_human", "hello? anyone there?"]
+    assert len(stack.fake.calls_to("chat.postMessage", thread_ts=ts)) == before
     assert tickets_of(stack, conversation) == 1
     handoffs = [
         c for c in stack.fake.calls_to("chat.postMessage", thread_ts=ts) if "ticket #" in c.arguments["text"]

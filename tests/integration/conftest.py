@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.server import serve_in_thread
 from bot.store.crypto import KeyRing
 from bot.store.db import Database, create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests.support.redis import redis_namespace
 from tests.support.store import (
     create_postgres_database,
     drop_postgres_database,
@@ -70,3 +72,18 @@ def keys() -> KeyRing:
 @pytest.fixture
 def uow(database: Database, keys: KeyRing) -> SqlAlchemyUnitOfWork:
     return SqlAlchemyUnitOfWork(database, keys)
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A Redis key prefix of this test's own, emptied when it ends (tests/support/redis.py)."""
+    with redis_namespace() as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    """The exchange sandbox on a free port, for the module (a module that needs other settings, such as a
+    bigger history, defines its own)."""
+    with serve_in_thread() as url:
+        yield url

@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from bot.diagnosis import diagnose
-from bot.diagnosis.model import Credentials, Item, Status
 from bot.diagnosis.service import reset_rate_limits
 from bot.exchanges._http import aclose_shared_client
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item, Status
 
 scenarios = pytest.importorskip("bot.sandbox.scenarios")
 server = pytest.importorskip("bot.sandbox.server")

@@ -3,8 +3,7 @@ thread of the same user does not start it afresh. Each test uses its own key nam
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,30 +13,18 @@ from bot.assistant import SupportDesk
 from bot.config import load_settings
 from bot.demo import prepare_database
 from bot.diagnosis import DiagnosisRateLimited, limits
-from bot.diagnosis.model import Credentials
 from bot.diagnosis.ratelimit import RedisStore, Window
 from bot.exchanges._http import aclose_shared_client
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
-from bot.sandbox.server import serve_in_thread
 from bot.secret import Secret
 from bot.store import services
 from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
+from tests.support.redis import REDIS_URL
 
 pytestmark = pytest.mark.integration
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    name = f"kmtest{uuid.uuid4().hex[:12]}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match=f"{name}:*"):
-        client.delete(key)
-    client.close()
 
 
 def replica(namespace: str) -> RedisStore:
@@ -69,12 +56,6 @@ def test_the_window_slides_on_redis_time(namespace: str) -> None:
 
     time.sleep(0.35)
     assert store.acquire(window) == 0
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    with serve_in_thread() as url:
-        yield url
 
 
 @pytest.fixture
@@ -124,8 +105,8 @@ async def test_a_new_slack_thread_on_another_replica_does_not_reset_the_users_co
 def test_a_ban_and_a_refusal_seen_by_one_replica_hold_for_the_other(namespace: str) -> None:
     """Refusals and bans live in Redis under the deployment's namespace (bot/diagnosis/refusals.py), named by
     HMACs: what one replica learned, another answers without asking the exchange."""
-    from bot.diagnosis.model import Diagnosis, Item, ItemOutcome, Status, Unavailable
     from bot.diagnosis.refusals import RedisSignals, Refusals
+    from bot.types.diagnosis import Diagnosis, Item, ItemOutcome, Status, Unavailable
 
     def replica_refusals() -> Refusals:
         client = redis.Redis.from_url(REDIS_URL)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.diagnosis.model import Credentials
 from bot.handoff.rasa import RasaConversations
+from bot.launcher import free_port
 from bot.outreach.repository import PENDING, SENT, SKIPPED, OutreachRecord, OutreachRepository
 from bot.outreach.service import INTENT, OutreachClaim, OutreachRetry, claim_outreach, run_outreach
 from bot.secret import Secret
@@ -27,8 +27,8 @@ from bot.store.crypto import new_key_entry, parse_key_ring
 from bot.store.db import Database
 from bot.store.model import SyncStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
-from tests.helpers import free_port
-from tests.integration.handoff.conftest import serve
+from bot.types.credentials import Credentials
+from tests.support.web import serve
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,14 +24,12 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
-from bot.config import PROJECT_ROOT
-from tests.helpers import free_port
+from tests.support.action_server import running_action_servers
+from tests.support.redis import REDIS_URL
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 BUDGET = 3
 # How long the counting exchange takes to answer.
 ANSWER_DELAY_S = 0.3
@@ -42,7 +39,7 @@ ANSWER_DELAY_S = 0.3
 _WORKER = """
 import asyncio, json, sys
 from bot.diagnosis import diagnose
-from bot.diagnosis.model import Credentials
+from bot.types.credentials import Credentials
 
 async def main():
     creds = Credentials.from_mapping(json.loads(sys.stdin.readline()))
@@ -85,16 +82,6 @@ def kraken_refusing() -> Iterator[tuple[str, list[str]]]:
     yield f"http://127.0.0.1:{server.server_address[1]}", seen
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    name = f"kmtest{uuid.uuid4().hex[:12]}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match=f"{name}:*"):
-        client.delete(key)
-    client.close()
 
 
 def test_two_processes_never_exceed_the_key_budget_and_stop_after_the_refusal(
@@ -185,38 +172,10 @@ def shared_env(
 
 @pytest.fixture
 def action_servers(shared_env: dict[str, str], tmp_path: Path) -> Iterator[list[str]]:
-    processes: list[tuple[subprocess.Popen[bytes], Path]] = []
-    urls = []
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("KEYMEDIC_")}, **shared_env}
-    try:
-        for index in range(2):
-            port = free_port()
-            log = tmp_path / f"actions-{index}.log"
-            with open(log, "wb") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "actions.server", "--port", str(port)],
-                    cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                )  # fmt: skip
-            processes.append((process, log))
-            urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 90
-        for url, (process, log) in zip(urls, processes, strict=True):
-            while True:
-                try:
-                    if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert process.poll() is None, log.read_text()
-                if time.monotonic() > deadline:
-                    pytest.fail("an action server did not start within 90 s")
-                time.sleep(0.2)
-        yield urls
-    finally:
-        for process, _ in processes:
-            process.terminate()
-        for process, _ in processes:
-            process.wait(10)
+    logs = [tmp_path / f"actions-{index}.log" for index in range(2)]
+    with running_action_servers(env, logs) as servers:
+        yield [server.url for server in servers]
 
 
 @pytest.fixture

@@ -307,6 +307,21 @@ class SlackStack:
         events: list[dict[str, Any]] = response.json().get("events") or []
         return events
 
+    def user_texts(self, conversation: str) -> list[str]:
+        """What the user said in the conversation, as Rasa stored it (redacted, the mention taken out)."""
+        return [str(e.get("text")) for e in self.tracker_events(conversation) if e.get("event") == "user"]
+
+    def wait_for_turns(self, conversation: str, count: int, timeout: float = 30.0) -> list[str]:
+        """The conversation's user texts once it holds at least `count` (or whatever it holds after `timeout`
+        seconds). Every answer to them has been posted by then: Rasa saves the tracker after it has sent a
+        turn's answers. And Rasa takes one conversation's messages one at a time, in order, so a message
+        the test sent earlier in the same thread is in them too, or will never be: a later message that
+        must be answered is the barrier for "the earlier one did nothing"."""
+        deadline = time.monotonic() + timeout
+        while len(texts := self.user_texts(conversation)) < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return texts
+
     def link(self, handle: str, slack_user: str) -> None:
         """Link a Slack user to the KeyMedic user `handle`, as a confirmed link does (created when new)."""
         from bot.config import load_settings

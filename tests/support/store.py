@@ -15,7 +15,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Engine, make_url
 
-from bot.store import migrate, orm
+from bot.secret import Secret
+from bot.store import migrate, orm, services
+from bot.store.unit_of_work import AbstractUnitOfWork
+from bot.types.credentials import Credentials
 
 __all__ = [
     "postgres_admin_url",
@@ -23,6 +26,7 @@ __all__ = [
     "drop_postgres_database",
     "migrated_sqlite",
     "truncate_all",
+    "kraken_wallet",
 ]
 
 
@@ -89,3 +93,21 @@ def truncate_all(engine: Engine) -> None:
         else:
             for table in reversed(orm.metadata.sorted_tables):
                 connection.execute(table.delete())
+
+
+def kraken_wallet(
+    uow: AbstractUnitOfWork, handle: str, api_key: str, api_secret: str
+) -> services.CredentialUpdate:
+    """`handle`'s Kraken wallet (the user made when new) with this key, tested and swapped in, as a key update
+    leaves it: its first resync queued (`update.sync_run_id`). Commits."""
+    with uow:
+        user = services.ensure_user(uow, handle)
+        uow.commit()
+    assert user.id is not None
+    return services.update_or_connect(
+        uow,
+        user_id=user.id,
+        exchange="kraken",
+        credentials=Credentials(api_key=api_key, api_secret=Secret(api_secret)),
+        diagnosis_passed=True,
+    )

@@ -1,4 +1,5 @@
-"""Test doubles for resync: `FakeHistorySource` (a paginated history in memory) and a history generator."""
+"""Test doubles for resync: `FakeHistorySource` (a paginated history in memory), a history generator, and
+`snapshot`, what the user sees of a wallet, to compare before and after a sync."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import islice
+from typing import Any
 
-from bot.diagnosis.model import Credentials
-from bot.sync.source import HistorySource, SourceTransaction, WalletRef
+from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
+from bot.types.history import HistorySource, SourceTransaction, WalletRef
 
-__all__ = ["FakeHistorySource", "FakeSourceFailure", "generate_history", "fake_sources"]
+__all__ = ["FakeHistorySource", "FakeSourceFailure", "generate_history", "fake_sources", "snapshot"]
 
 
 class FakeSourceFailure(Exception):
@@ -81,3 +84,27 @@ def generate_history(
             fee_asset=assets[i % len(assets)] if i % 3 == 0 else None,
             raw={"id": f"{prefix}-{i:07d}", "seq": i},
         )
+
+
+def snapshot(uow: SqlAlchemyUnitOfWork, wallet_id: int) -> list[tuple[Any, ...]]:
+    """Every transaction of the wallet, its origin and source fields, with its edit: what a user sees."""
+    with uow:
+        edits = {tx.id: edit for tx, edit in uow.transactions.edits_for_wallet(wallet_id)}
+        rows = []
+        for tx in uow.transactions.for_wallet(wallet_id):
+            edit = edits.get(tx.id)
+            rows.append(
+                (
+                    tx.id,
+                    tx.origin.value,
+                    tx.exchange_tx_id,
+                    tx.kind,
+                    tx.asset,
+                    tx.amount,
+                    tx.fee,
+                    tx.occurred_at,
+                    tx.raw,
+                    (edit.category, edit.note, edit.cost_basis) if edit else None,
+                )
+            )
+        return sorted(rows, key=lambda row: row[0])

@@ -36,12 +36,13 @@ from bot.assistant.replies import (
 )
 from bot.config import PROJECT_ROOT
 from bot.demo import IN_PROCESS_SANDBOX, sandbox_transport
-from bot.diagnosis.model import Credentials, Item
 from bot.diagnosis.service import diagnose, reset_rate_limits
 from bot.exchange_ids import EXCHANGE_IDS
 from bot.knowledge import api_page_link, checklist_questions, csv_backup_steps, guide_for, new_key_steps
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for, scenarios_for
 from bot.store.model import RemovalImpact
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item
 
 # What removal *steps* look like, sentence by sentence: a removal verb whose object is the connection (not an
 # API key, a whitelist or an IP restriction), together with where to click or what to do next in the app.

@@ -15,6 +15,8 @@ import pytest
 from bot import worker_liveness
 from bot.launcher import Service, Supervisor, _is_ready, _start
 from bot.worker_liveness import Heartbeat, alive, main
+from tests.support.clock import FakeClock
+from tests.support.waiting import eventually
 
 
 def test_a_beating_worker_is_alive_and_a_silent_one_goes_stale(tmp_path: Path) -> None:
@@ -24,23 +26,27 @@ def test_a_beating_worker_is_alive_and_a_silent_one_goes_stale(tmp_path: Path) -
     heartbeat.start()
     try:
         first = path.stat().st_mtime_ns
-        time.sleep(0.3)
-        assert path.stat().st_mtime_ns > first
+        eventually(
+            lambda: path.stat().st_mtime_ns > first, "a beat after the first", timeout=10, interval=0.01
+        )
         assert alive(path) and main([str(path)]) == 0
     finally:
         heartbeat.stop()
-    time.sleep(0.3)
+    # The last beat, made a second old: stopped, nothing freshens it.
+    last = time.time() - 1
+    os.utime(path, (last, last))
     assert not alive(path, stale_after_s=0.2)
     assert main([str(path), "0.2"]) == 1
 
 
 def test_a_job_running_past_the_bound_stops_the_beats_and_its_end_resumes_them(tmp_path: Path) -> None:
     path = tmp_path / "worker.heartbeat"
-    heartbeat = Heartbeat(path, every_s=0.05, job_stuck_s=0.2)
+    clock = FakeClock()
+    heartbeat = Heartbeat(path, every_s=0.05, job_stuck_s=0.2, clock=clock)
     assert heartbeat.beat()
     heartbeat.job_started("job-1")
     assert heartbeat.beat()  # a job in its first moments is no sign of trouble
-    time.sleep(0.3)
+    clock.now += 0.3
     written = path.stat().st_mtime_ns
     assert not heartbeat.beat()
     assert path.stat().st_mtime_ns == written

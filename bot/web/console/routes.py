@@ -20,7 +20,6 @@ what when the ticket moved on meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -263,20 +262,7 @@ async def _view(request: web.Request, ticket_id: int, *, refresh: bool = True) -
     state = agent_api.shared(request.app)
     conversation_id = await _run(services.conversation_of, state.uow_factory(), ticket_id)
     if refresh:
-        try:
-            events = await asyncio.wait_for(state.rasa.events(conversation_id), REFRESH_TIMEOUT_S)
-            await _run(
-                services.record_transcript,
-                state.uow_factory(),
-                conversation_id,
-                events,
-                state.redactor,
-                now=state.clock(),
-            )
-        except (RasaUnavailable, asyncio.TimeoutError) as error:
-            logger.info(
-                "console: transcript of ticket %d not refreshed (%s)", ticket_id, type(error).__name__
-            )
+        await agent_api.refresh_transcript(state, ticket_id, conversation_id, caller="console")
     view: dict[str, Any] = await _run(services.ticket_view, state.uow_factory(), ticket_id)
     return view
 

@@ -116,7 +116,7 @@ class ExchangeResult:
 
 
 def _passed(result: Any) -> bool:
-    from bot.diagnosis.model import Status
+    from bot.types.diagnosis import Status
 
     return result.unavailable is None and all(o.status is not Status.FAIL for o in result.items)
 
@@ -173,9 +173,9 @@ def _instrumented_client(ports: Sequence[int]) -> tuple[httpx.AsyncClient, dict[
 
 
 async def _measure_exchange(exchange: str, ports: Sequence[int], runs: int, batches: int) -> ExchangeResult:
-    from bot.diagnosis.model import Credentials
     from bot.diagnosis.service import diagnose, reset_rate_limits
     from bot.sandbox.scenarios import credentials_for
+    from bot.types.credentials import Credentials
 
     credentials = Credentials.from_mapping(credentials_for(exchange, "valid"))
     result = ExchangeResult(exchange)

@@ -133,28 +133,17 @@ def _setup(url: str, count: int) -> dict[str, Any]:
     """Child 1: the wallet — a first sync of the whole history, then the manual edits."""
     from sqlalchemy import insert, select
 
-    from bot.diagnosis.model import Credentials
-    from bot.secret import Secret
-    from bot.store import orm, services
+    from bot.store import orm
     from bot.store.db import create_database
     from bot.store.model import SyncStatus, utcnow
     from bot.sync.runner import sync_wallet
+    from tests.support.store import kraken_wallet
     from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 
     database = create_database(url)
     try:
         uow = _unit_of_work(database)
-        with uow:
-            user_id = services.ensure_user(uow, "bench").id
-            uow.commit()
-        assert user_id is not None
-        update = services.update_or_connect(
-            uow,
-            user_id=user_id,
-            exchange="kraken",
-            credentials=Credentials(api_key="BENCH-KEY-0000-abcd", api_secret=Secret("bench-secret-00000")),
-            diagnosis_passed=True,
-        )
+        update = kraken_wallet(uow, "bench", "BENCH-KEY-0000-abcd", "bench-secret-00000")
         started = time.perf_counter()
         first = asyncio.run(
             sync_wallet(
@@ -197,7 +186,7 @@ def _resync(url: str, count: int, wallet_id: int, edits: int, first_sync_s: floa
     from bot.store.db import create_database
     from bot.store.model import SyncStatus
     from bot.sync.runner import sync_wallet
-    from bot.sync.source import SourceTransaction
+    from bot.types.history import SourceTransaction
     from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 
     def history() -> Iterator[SourceTransaction]:

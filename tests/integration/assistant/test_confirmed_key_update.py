@@ -5,7 +5,7 @@ desk, real intake, live diagnosis against the sandbox over HTTP, the store on SQ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,28 +13,21 @@ import pytest
 from bot.assistant import SupportDesk
 from bot.config import load_settings
 from bot.demo import prepare_database
-from bot.diagnosis.model import Item
 from bot.diagnosis.service import reset_rate_limits
 from bot.exchanges._http import aclose_shared_client
 from bot.intake import submit_credentials
 from bot.jobs import run_resync
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
-from bot.sandbox.server import serve_in_thread
 from bot.store import services
 from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.model import CredentialStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.diagnosis import Item
 
 pytestmark = pytest.mark.integration
 
 CHANNEL, DEMO, CONVERSATION = "rest", "demo", "demo"
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    with serve_in_thread() as url:
-        yield url
 
 
 @pytest.fixture

@@ -16,12 +16,13 @@ from sqlalchemy import func, select
 from bot.assistant import SupportDesk
 from bot.config import load_settings
 from bot.demo import prepare_database
-from bot.diagnosis.model import Credentials, Item
 from bot.secret import Secret
 from bot.store import orm, services
 from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ diagnosis against the sandbox over HTTP, the store on SQLite, and the resync job
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +18,6 @@ from bot.exchanges._http import aclose_shared_client
 from bot.intake import submit_credentials
 from bot.jobs import run_resync
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
-from bot.sandbox.server import serve_in_thread
 from bot.store import services
 from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
@@ -27,12 +26,6 @@ from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 pytestmark = pytest.mark.integration
 
 CHANNEL, DEMO = "rest", "demo"
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    with serve_in_thread() as url:
-        yield url
 
 
 @pytest.fixture
@@ -162,4 +155,6 @@ async def test_connecting_a_new_exchange_makes_one_wallet_without_a_key(desk: Su
 
 def test_settings_replace_keeps_the_desk_lazy() -> None:
     # Building a desk touches nothing: rasa_sdk instantiates every action (and so its desk) at import time.
-    SupportDesk(replace(load_settings(), database_url="sqlite:////nonexistent/dir/db.sqlite"))
+    desk = SupportDesk(replace(load_settings(), database_url="sqlite:////nonexistent/dir/db.sqlite"))
+    assert desk.settings.database_url == "sqlite:////nonexistent/dir/db.sqlite"
+    assert not Path("/nonexistent").exists()  # no database file, no directory for one

@@ -46,30 +46,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackStack]:
         yield running
 
 
-def user_texts(stack: SlackStack, conversation: str) -> list[str]:
-    return [str(e.get("text")) for e in stack.tracker_events(conversation) if e.get("event") == "user"]
-
-
-def eventually_texts(
-    stack: SlackStack, conversation: str, expected: list[str], timeout: float = 30
-) -> list[str]:
-    """The conversation's user texts once they equal `expected` (Rasa saves the tracker after it has sent the
-    turn's answers), or whatever they are after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while (texts := user_texts(stack, conversation)) != expected and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return texts
-
-
-def settled(stack: SlackStack, method: str, thread_ts: str, *, quiet_s: float = 3.0) -> int:
-    """How many `method` calls the thread got once the bot has been quiet for `quiet_s` seconds."""
-    count = -1
-    while True:
-        now = len(stack.fake.calls_to(method, thread_ts=thread_ts))
-        if now == count:
-            return count
-        count = now
-        time.sleep(quiet_s)
+def answered(
+    stack: SlackStack,
+    text: str,
+    *,
+    channel: str,
+    ts: str,
+    thread_ts: str,
+    user: str = DEMO_SLACK,
+    channel_type: str = "im",
+    expected: list[str],
+) -> None:
+    """A barrier: `text`, sent now in the thread `thread_ts`, must be answered, and the thread's conversation
+    then holds exactly `expected`. Rasa takes one conversation's messages one at a time, in the order they
+    came, so anything sent before in that thread has been handled (or dropped) by then."""
+    stack.send(
+        message_event(
+            user=user, text=text, channel=channel, ts=ts, thread_ts=thread_ts, channel_type=channel_type
+        ),
+        event_id=f"Ev{ts}",
+    )
+    assert stack.wait_for_turns(conversation_id(stack.team, channel, thread_ts), len(expected)) == expected
 
 
 def test_slacks_url_verification_is_answered_once_signed(stack: SlackStack) -> None:
@@ -112,9 +109,11 @@ def test_unsigned_wrongly_signed_and_replayed_requests_are_refused_and_never_rea
         "replayed": (401, "stale_request"),
         "from the future": (401, "stale_request"),
     }
-    time.sleep(2)
-    assert stack.fake.calls_to("chat.postMessage", thread_ts=ts) == []
-    assert user_texts(stack, conversation_id(stack.team, "D0REFUSED", ts)) == []
+    # A refusal is answered before the event is read (`receive` verifies first), and the same event signed
+    # right is answered: the first and only time the bot hears "hi" in this thread.
+    assert stack.send(event, event_id="EvREFUSED5").status_code == 200
+    stack.fake.wait_for("chat.postMessage", thread_ts=ts)
+    assert stack.wait_for_turns(conversation_id(stack.team, "D0REFUSED", ts), 1) == ["hi"]
 
 
 def test_a_linked_users_direct_message_reaches_the_bot_and_the_answer_comes_back_in_its_thread(
@@ -129,7 +128,7 @@ def test_a_linked_users_direct_message_reaches_the_bot_and_the_answer_comes_back
     # The top-level message started a thread: every answer is in it, in the DM, posted with the bot token.
     assert first.arguments["channel"] == "D0DEMO" and first.arguments["thread_ts"] == ts
     assert first.token == "xoxb-keymedic-test-token"
-    assert eventually_texts(stack, conversation_id(stack.team, "D0DEMO", ts), ["hi"]) == ["hi"]
+    assert stack.wait_for_turns(conversation_id(stack.team, "D0DEMO", ts), 1) == ["hi"]
 
 
 def test_a_retried_event_and_the_same_message_twice_do_not_act_twice(stack: SlackStack) -> None:
@@ -137,19 +136,17 @@ def test_a_retried_event_and_the_same_message_twice_do_not_act_twice(stack: Slac
     event = message_event(
         user=DEMO_SLACK, text="what permissions should the key have?", channel="D0DEMO", ts=ts
     )
+    question = "what permissions should the key have?"
     assert stack.send(event, event_id="EvRETRY").status_code == 200
     stack.fake.wait_for("chat.postMessage", thread_ts=ts)
-    before = settled(stack, "chat.postMessage", ts)
+    assert stack.wait_for_turns(conversation_id(stack.team, "D0DEMO", ts), 1) == [question]
 
     # Slack's retry of the same event (its "http_timeout" retry), then the same message under another event
     # id (a channel message arrives as both `message` and `app_mention`): both acknowledged, neither acted on.
     retried = stack.send(event, event_id="EvRETRY", retry=1)
     again = stack.send(event, event_id="EvRETRY-OTHER-EVENT")
     assert retried.status_code == 200 and again.status_code == 200
-    assert settled(stack, "chat.postMessage", ts) == before
-    assert user_texts(stack, conversation_id(stack.team, "D0DEMO", ts)) == [
-        "what permissions should the key have?"
-    ]
+    answered(stack, "thanks", channel="D0DEMO", ts=new_ts(), thread_ts=ts, expected=[question, "thanks"])
 
 
 def test_a_double_clicked_button_has_one_effect(stack: SlackStack) -> None:
@@ -166,7 +163,8 @@ def test_a_double_clicked_button_has_one_effect(stack: SlackStack) -> None:
                 with_buttons = call.arguments
         time.sleep(0.2)
     assert with_buttons is not None, "the bot asked nothing with buttons"
-    settled(stack, "chat.postMessage", ts)
+    conversation = conversation_id(stack.team, "D0DEMO", ts)
+    assert stack.wait_for_turns(conversation, 1) == ["my wallet stopped syncing"]
     actions = next(b for b in with_buttons["blocks"] if b["type"] == "actions")
     button = next(e for e in actions["elements"] if "value" in e)
     # The message as Slack stores it: the ts Slack gave it, in the thread.
@@ -189,7 +187,7 @@ def test_a_double_clicked_button_has_one_effect(stack: SlackStack) -> None:
         "value": button["value"],
         "text": button["text"],
     }
-    before = user_texts(stack, conversation_id(stack.team, "D0DEMO", ts))
+    before = stack.user_texts(conversation)
 
     with ThreadPoolExecutor(2) as pool:
         answers = list(
@@ -199,9 +197,16 @@ def test_a_double_clicked_button_has_one_effect(stack: SlackStack) -> None:
             )
         )
     assert [a.status_code for a in answers] == [200, 200]
-    settled(stack, "chat.postMessage", ts)
-    after = user_texts(stack, conversation_id(stack.team, "D0DEMO", ts))
-    assert after[len(before) :] == [button["value"]]  # one click reached the bot, once
+    # One click reached the bot, once: a later message in the thread is answered after it, and after nothing
+    # else.
+    answered(
+        stack,
+        "thanks",
+        channel="D0DEMO",
+        ts=new_ts(),
+        thread_ts=ts,
+        expected=[*before, button["value"], "thanks"],
+    )
     # The clicked message now shows the choice instead of its buttons.
     [update] = stack.fake.calls_to("chat.update")
     assert update.arguments["ts"] == message["ts"] and not any(
@@ -226,10 +231,13 @@ def test_an_unlinked_slack_user_is_told_how_to_link_and_gets_no_account_data(sta
     assert prompt.arguments["text"] == escape(LINK_PROMPT)
     [button] = prompt.arguments["blocks"][1]["elements"]
     assert "/slack/link?token=sl_" in button["url"]
-    time.sleep(2)
-    # Nothing reached the bot, so nothing about any wallet could be said.
+    # Nothing reached the bot, so nothing about any wallet could be said: the prompt is the delivery's last
+    # act (`_deliver` returns after it), and a linked user's message sent after it is answered before any
+    # word of this thread.
+    later = new_ts()
+    answered(stack, "hi", channel="D0DEMO", ts=later, thread_ts=later, expected=["hi"])
     assert stack.fake.calls_to("chat.postMessage", thread_ts=ts) == []
-    assert user_texts(stack, conversation_id(stack.team, "D0STRANGER", ts)) == []
+    assert stack.user_texts(conversation_id(stack.team, "D0STRANGER", ts)) == []
 
 
 def _store(stack: SlackStack) -> Any:
@@ -319,7 +327,7 @@ def test_a_slack_link_is_made_only_by_the_slack_user_who_asked_sending_the_code_
     ts = new_ts()
     stack.send(message_event(user=carol, text="hi", channel="D0CAROL", ts=ts), event_id="EvCAROL4")
     stack.fake.wait_for("chat.postMessage", thread_ts=ts)
-    assert eventually_texts(stack, conversation_id(stack.team, "D0CAROL", ts), ["hi"]) == ["hi"]
+    assert stack.wait_for_turns(conversation_id(stack.team, "D0CAROL", ts), 1) == ["hi"]
 
 
 def test_a_pasted_secret_is_redacted_before_the_bot_and_the_user_is_told_to_revoke(stack: SlackStack) -> None:
@@ -334,8 +342,7 @@ def test_a_pasted_secret_is_redacted_before_the_bot_and_the_user_is_told_to_revo
     notices = stack.fake.wait_for("chat.postEphemeral", thread_ts=ts)
     assert notices[0].arguments["text"] == escape(NOTICE)
     stack.fake.wait_for("chat.postMessage", thread_ts=ts)
-    settled(stack, "chat.postMessage", ts)
-    [said] = user_texts(stack, conversation_id(stack.team, "D0DEMO", ts))
+    [said] = stack.wait_for_turns(conversation_id(stack.team, "D0DEMO", ts), 1)
     assert REDACTED in said and secret not in said
     assert secret not in json.dumps(stack.tracker_events(conversation_id(stack.team, "D0DEMO", ts)))
 
@@ -349,9 +356,8 @@ def test_a_channel_thread_is_its_openers_conversation_and_other_threads_are_not_
     )
     stack.send(mention, event_id="EvMENTION")
     stack.fake.wait_for("chat.postMessage", thread_ts=top)
-    settled(stack, "chat.postMessage", top)
     conversation = conversation_id(stack.team, "C0SUPPORT", top)
-    assert user_texts(stack, conversation) == ["hi"]  # the mention is taken out
+    assert stack.wait_for_turns(conversation, 1) == ["hi"]  # the mention is taken out
 
     # Someone else in the thread is told it is not theirs; nothing reaches the bot.
     reply = message_event(
@@ -372,10 +378,7 @@ def test_a_channel_thread_is_its_openers_conversation_and_other_threads_are_not_
         ),
         event_id="EvTHANKS",
     )
-    deadline = time.monotonic() + 30
-    while user_texts(stack, conversation) != ["hi", "thanks"] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert user_texts(stack, conversation) == ["hi", "thanks"]
+    assert stack.wait_for_turns(conversation, 2) == ["hi", "thanks"]
 
     # A thread KeyMedic is not part of is left alone, whoever is linked.
     other_top = new_ts()
@@ -390,7 +393,17 @@ def test_a_channel_thread_is_its_openers_conversation_and_other_threads_are_not_
         ),
         event_id="EvLUNCH",
     )
-    time.sleep(2)
+    # The opener's next word in KeyMedic's thread, sent once "lunch?" was acknowledged, is answered;
+    # "lunch?", handled first and with less to do, got nothing.
+    answered(
+        stack,
+        "one more thing",
+        channel="C0SUPPORT",
+        ts=new_ts(),
+        thread_ts=top,
+        channel_type="channel",
+        expected=["hi", "thanks", "one more thing"],
+    )
     assert stack.fake.calls_to("chat.postMessage", thread_ts=other_top) == []
     assert stack.fake.calls_to("chat.postEphemeral", thread_ts=other_top) == []
 
@@ -407,5 +420,5 @@ def test_a_message_over_the_size_limit_is_answered_to_its_sender_and_never_reach
     )
     [notice] = stack.fake.wait_for("chat.postEphemeral", thread_ts=ts)
     assert notice.arguments["text"] == escape(TOO_LONG)
-    assert settled(stack, "chat.postMessage", ts, quiet_s=1.0) == 0
-    assert user_texts(stack, conversation_id(stack.team, "D0DEMO", ts)) == []
+    # The next message in the thread is the first the bot hears there.
+    answered(stack, "hi", channel="D0DEMO", ts=new_ts(), thread_ts=ts, expected=["hi"])

@@ -22,7 +22,7 @@ from bot.store.crypto import KeyRing
 from bot.store.db import Database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.web.app import build_app
-from tests.integration.web.conftest import serve
+from tests.support.web import serve_web_app
 
 pytestmark = pytest.mark.integration
 
@@ -202,7 +202,7 @@ def test_the_link_endpoint_gives_a_signed_in_user_a_code_and_links_nothing_by_it
         uow.commit()
     settings = _app_settings(database_url, tmp_path, demo=False)
     app = build_app(settings, uow_factory=lambda: SqlAlchemyUnitOfWork(database, keys))  # type: ignore[arg-type]
-    with serve(app) as url, httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
+    with serve_web_app(app) as url, httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
         page = client.get("/slack/link", params={"token": token})
         assert page.status_code == 200 and "U3" in page.text and "<form" not in page.text  # nobody signed in
         assert "default-src 'none'" in page.headers["content-security-policy"]
@@ -251,7 +251,7 @@ def test_a_signed_in_user_lists_and_removes_their_slack_links(
     settings = _app_settings(database_url, tmp_path, demo=False)
     app = build_app(settings, uow_factory=lambda: SqlAlchemyUnitOfWork(database, keys))  # type: ignore[arg-type]
     as_alice = {"Authorization": f"Bearer {_token('alice')}"}
-    with serve(app) as url, httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
+    with serve_web_app(app) as url, httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
         assert client.get("/slack/links").status_code == 401
         listed = client.get("/slack/links", headers=as_alice).json()["links"]
         assert [link["slack_user"] for link in listed] == ["T1:U7", "T1:U8"]
@@ -281,7 +281,7 @@ def test_a_local_runs_demo_sign_in_shows_the_code_on_a_page(
         uow.commit()
     settings = _app_settings(database_url, tmp_path, demo=True)
     app = build_app(settings, uow_factory=lambda: SqlAlchemyUnitOfWork(database, keys))  # type: ignore[arg-type]
-    with serve(app) as url, httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
+    with serve_web_app(app) as url, httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
         page = client.get("/slack/link", params={"token": token})
         assert "Show my code to link it to demo" in page.text
         done = client.post("/slack/link", data={"token": token}, headers={"Accept": "text/html"})

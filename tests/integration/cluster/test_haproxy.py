@@ -19,7 +19,7 @@ from aiohttp import web
 from yarl import URL
 
 from bot.cluster.haproxy import COOKIE, UPSTREAM_HEADER, Frontend, Server, command, render
-from tests.helpers import free_port
+from bot.launcher import free_port
 from tests.integration.cluster.engineio_client import EngineIO
 
 pytestmark = pytest.mark.integration

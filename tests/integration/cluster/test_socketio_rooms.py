@@ -19,8 +19,8 @@ import socketio  # type: ignore[import-untyped]
 from aiohttp import web
 
 from bot.config import Settings, load_settings
+from bot.launcher import free_port
 from channels.socketio import share_rooms_through_redis
-from tests.helpers import free_port
 from tests.integration.cluster.engineio_client import EngineIO
 
 pytestmark = pytest.mark.integration

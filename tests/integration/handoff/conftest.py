@@ -25,6 +25,7 @@ from bot.store import services
 from bot.store.crypto import new_key_entry, parse_key_ring
 from bot.store.db import Database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests.support.web import serve
 
 START_TIMEOUT_S = 10.0
 KEY_ENTRY = new_key_entry("handoff")
@@ -108,45 +109,6 @@ def tickets(settings: Settings, uow_factory: Any) -> Tickets:
 
 
 # -- servers -------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def serve(app: web.Application) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
-    """Run `app` on a free port in a thread; yields its base URL and its loop once it accepts connections."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=1.0)
-        try:
-            await site.start()
-        except Exception as exc:  # reported below
-            state["error"] = exc
-            ready.set()
-            return
-        stop = asyncio.Event()
-        state["port"], state["stop"] = runner.addresses[0][1], stop
-        ready.set()
-        await stop.wait()
-        await runner.cleanup()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), name="test-server", daemon=True)
-    thread.start()
-    try:
-        if not ready.wait(START_TIMEOUT_S):
-            pytest.fail("the test server did not start")
-        if "error" in state:
-            pytest.fail(f"the test server failed to start: {state['error']}")
-        yield f"http://127.0.0.1:{state['port']}", loop
-    finally:
-        stop = state.get("stop")
-        if isinstance(stop, asyncio.Event):
-            loop.call_soon_threadsafe(stop.set)
-        thread.join(START_TIMEOUT_S)
-        loop.close()
 
 
 class WebhookReceiver:

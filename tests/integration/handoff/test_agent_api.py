@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,7 +15,8 @@ from bot.config import Settings
 from bot.handoff.services import removal_approved
 from bot.handoff.transcript import Redaction
 from bot.store import agents
-from bot.web.app import build_app, start
+from bot.web.app import build_app
+from tests.support.web import serve_web_app
 
 from .conftest import FakeRasa, Tickets
 
@@ -73,26 +72,8 @@ def agent_api(
         replace(settings, agent_token=TOKEN, rasa_url=fake_rasa.url, rasa_token="rasa-secret"),
         uow_factory=uow_factory,
     )
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def main() -> None:
-        runner, port = await start(app, "127.0.0.1", 0)
-        state["port"], state["stop"] = port, asyncio.Event()
-        ready.set()
-        await state["stop"].wait()
-        await runner.cleanup()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10), "the web app did not start"
-    try:
-        yield AgentApi(f"http://127.0.0.1:{state['port']}", tickets, fake_rasa, tokens)
-    finally:
-        loop.call_soon_threadsafe(state["stop"].set)
-        thread.join(10)
-        loop.close()
+    with serve_web_app(app) as url:
+        yield AgentApi(url, tickets, fake_rasa, tokens)
 
 
 async def test_every_agent_route_needs_the_bearer_token(agent_api: AgentApi) -> None:

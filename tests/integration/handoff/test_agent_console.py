@@ -7,7 +7,6 @@ would rightly refuse to send them to the plain-http test server.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
 from collections.abc import Iterator
@@ -22,7 +21,9 @@ from bot import csat
 from bot.config import Settings
 from bot.handoff.services import removal_approved, ticket_view
 from bot.store import agent_signin, agents
-from bot.web.app import build_app, start
+from bot.web.app import build_app
+from tests.support.clock import FakeWallClock
+from tests.support.web import serve_web_app
 
 from .conftest import FakeRasa, Tickets
 from .test_agent_api import placeholder_redact
@@ -33,20 +34,12 @@ SAM, KIM = "sam@support.example", "kim@support.example"
 PASSWORD = "correct horse battery staple"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Console:
     url: str
     tickets: Tickets
     rasa: FakeRasa
-    clock: Clock
+    clock: FakeWallClock
     uow_factory: Any
 
     def client(self) -> httpx.Client:
@@ -129,28 +122,10 @@ def console(
     monkeypatch.setattr(agent_signin, "_N", 2**10)
     for email, name in ((SAM, "Sam"), (KIM, "Kim")):
         agents.add_agent(uow_factory(), email=email, name=name)
-    clock = Clock()
+    clock = FakeWallClock(datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc))
     app = build_app(replace(settings, rasa_url=fake_rasa.url), uow_factory=uow_factory, clock=clock)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def main() -> None:
-        runner, port = await start(app, "127.0.0.1", 0)
-        state["port"], state["stop"] = port, asyncio.Event()
-        ready.set()
-        await state["stop"].wait()
-        await runner.cleanup()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10), "the web app did not start"
-    try:
-        yield Console(f"http://127.0.0.1:{state['port']}", tickets, fake_rasa, clock, uow_factory)
-    finally:
-        loop.call_soon_threadsafe(state["stop"].set)
-        thread.join(10)
-        loop.close()
+    with serve_web_app(app) as url:
+        yield Console(url, tickets, fake_rasa, clock, uow_factory)
 
 
 def signed_in(console: Console, client: httpx.Client, email: str) -> Agent:

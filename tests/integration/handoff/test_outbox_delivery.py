@@ -25,6 +25,7 @@ from bot.handoff.services import SUPPORT_REASONS, close_ticket
 from bot.handoff.webhook import WebhookSender
 from bot.store import orm
 from bot.store.model import OutboxMessage
+from tests.support.clock import FakeWallClock
 
 from .conftest import KEY_ENTRY, Tickets, WebhookReceiver, run_receiver
 
@@ -57,16 +58,6 @@ def wait_until(condition: Callable[[], bool], what: str, deadline_s: float = DEA
         if time.monotonic() > give_up:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-class Clock:
-    """A test's clock, starting a moment after the tickets it delivers were opened."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc) + timedelta(seconds=1)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 # -- the ticket writes its notification ----------------------------------------------------------------------
@@ -131,7 +122,8 @@ async def test_three_failures_then_one_delivery_with_backoff(
     tickets: Tickets, uow_factory: Any, receiver: WebhookReceiver
 ) -> None:
     ticket_id = await tickets.open("conv-1")
-    clock = Clock()
+    # A moment after the tickets it delivers were opened.
+    clock = FakeWallClock(datetime.now(timezone.utc) + timedelta(seconds=1))
     start = clock.now
     policy = RetryPolicy(base_s=30, cap_s=3600, lease_s=120)
     send = sender(receiver)
@@ -178,24 +170,32 @@ async def test_two_workers_at_once_deliver_each_ticket_exactly_once(
     policy = RetryPolicy(base_s=0.05, cap_s=0.2, lease_s=10)
     done = threading.Event()
     errors: list[BaseException] = []
+    passes = [0, 0]  # each worker's finished passes
 
-    def worker(receiver: WebhookReceiver) -> None:
+    def worker(n: int, receiver: WebhookReceiver) -> None:
         try:
             with sender(receiver) as send:
                 while not done.is_set():
                     deliver_due(uow_factory, send, reasons=SUPPORT_REASONS, policy=policy)
+                    passes[n] += 1
                     time.sleep(0.01)
         except BaseException as error:  # reported by the test
             errors.append(error)
 
     # Each answer takes a while, so two workers would overlap on a row if a claim let them.
     with run_receiver(WebhookReceiver(failures=3, delay_s=0.05)) as receiver:
-        workers = [threading.Thread(target=worker, args=(receiver,)) for _ in range(2)]
+        workers = [threading.Thread(target=worker, args=(n, receiver)) for n in range(2)]
         for thread in workers:
             thread.start()
         try:
             wait_until(lambda: all(m.status == "delivered" for m in rows(uow_factory)), "every delivery")
-            time.sleep(0.3)  # a duplicate would show up now
+            # A duplicate could only come from a pass: wait until each worker has finished the pass it was
+            # in and a whole one after it.
+            mark = list(passes)
+            wait_until(
+                lambda: all(now >= then + 2 for now, then in zip(passes, mark, strict=True)),
+                "two more passes",
+            )
         finally:
             done.set()
             for thread in workers:
@@ -212,11 +212,18 @@ async def test_two_workers_at_once_deliver_each_ticket_exactly_once(
 
 # -- a worker process stopped in the middle, then a fresh one ------------------------------------------------
 
+# Passes until killed; with the argument "until-delivered", stops after the pass that follows its first
+# delivery, so that once it has exited the test knows every pass it made is over.
 WORKER = """
-import time
+import sys, time
 from bot.jobs import run_outbox_delivery
+until_delivered = sys.argv[1:] == ["until-delivered"]
+delivered = False
 while True:
-    run_outbox_delivery()
+    report = run_outbox_delivery()
+    if delivered:
+        break
+    delivered = until_delivered and bool(report["delivered"])
     time.sleep(0.05)
 """
 
@@ -268,11 +275,11 @@ async def test_a_fresh_worker_finishes_what_a_stopped_one_left_half_way(
         [message] = rows(uow_factory)
         assert (message.status, message.attempts) == ("sending", 2)  # claimed, never settled
 
-        second = subprocess.Popen([sys.executable, "-c", WORKER], env=env, stderr=subprocess.DEVNULL)
+        second = subprocess.Popen(
+            [sys.executable, "-c", WORKER, "until-delivered"], env=env, stderr=subprocess.DEVNULL
+        )
         processes.append(second)
-        wait_until(lambda: rows(uow_factory)[0].status == "delivered", "the fresh worker's delivery")
-        time.sleep(0.3)
-        second.kill()
+        assert second.wait(DEADLINE_S) == 0, "the fresh worker did not deliver"
 
         [message] = rows(uow_factory)
         assert message.ticket_id == ticket_id and message.attempts == 4

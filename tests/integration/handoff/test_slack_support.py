@@ -4,7 +4,6 @@ signed Slack requests, and a stand-in for Rasa's HTTP API (the relay the console
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -21,7 +20,7 @@ from bot.handoff.outbox import RetryPolicy, deliver_due
 from bot.handoff.services import SUPPORT_REASONS, removal_approved, ticket_view
 from bot.handoff.slack_support import APPROVE, CLOSE, CONFIRM_APPROVE, RESUME, SlackSupportPoster
 from bot.store import agent_slack, agents
-from bot.web.app import build_app, start
+from bot.web.app import build_app
 from bot.web.console.pages import edits_phrase
 from bot.web.slack_support import ACTIONS_PATH, EVENTS_PATH, NOT_AN_AGENT
 from tests.support.slack import (
@@ -32,6 +31,7 @@ from tests.support.slack import (
     message_event,
     signed_headers,
 )
+from tests.support.web import serve_web_app
 
 from .conftest import FakeRasa, Tickets
 
@@ -133,26 +133,10 @@ def support(
             slack_api_url=slack.api_url,
         )
         app = build_app(configured, uow_factory=uow_factory)
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        state: dict[str, Any] = {}
-
-        async def main() -> None:
-            runner, port = await start(app, "127.0.0.1", 0)
-            state["port"], state["stop"] = port, asyncio.Event()
-            ready.set()
-            await state["stop"].wait()
-            await runner.cleanup()
-
-        thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-        thread.start()
-        assert ready.wait(10), "the web app did not start"
         try:
-            yield SupportChannel(f"http://127.0.0.1:{state['port']}", tickets, fake_rasa, slack, poster)
+            with serve_web_app(app) as url:
+                yield SupportChannel(url, tickets, fake_rasa, slack, poster)
         finally:
-            loop.call_soon_threadsafe(state["stop"].set)
-            thread.join(10)
-            loop.close()
             poster.close()
 
 

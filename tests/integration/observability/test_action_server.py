@@ -19,7 +19,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import PROJECT_ROOT
-from tests.helpers import free_port
+from bot.launcher import free_port
+from tests.support.action_server import running_action_servers
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,6 @@ def action_server(
 ) -> Iterator[tuple[str, Path]]:
     var_dir = tmp_path_factory.mktemp("actions-var")
     shutil.copyfile(sqlite_template, var_dir / "keymedic.db")
-    port = free_port()
     log = var_dir / "actions.log"
     env = {
         **{k: v for k, v in os.environ.items() if k != "SANIC_HOST"},  # the default address is under test
@@ -41,27 +41,8 @@ def action_server(
         "KEYMEDIC_LOG_LEVEL": "debug",
         "KEYMEDIC_ACTIONS_TOKEN": TOKEN,
     }
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "actions.server", "--port", str(port)],
-            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the action server did not start"
-            time.sleep(0.2)
-        yield url, log
-    finally:
-        process.terminate()
-        process.wait(10)
+    with running_action_servers(env, [log], timeout=60) as [server]:
+        yield server.url, log
 
 
 def call(url: str, action: str, sender: str, token: str | None = TOKEN) -> httpx.Response:

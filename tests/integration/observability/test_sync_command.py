@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.diagnosis.model import Credentials
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
 from bot.sandbox.server import serve_in_thread
 from bot.store import services
 from bot.store.crypto import new_key_entry, parse_key_ring
 from bot.store.db import Database, create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
 
 pytestmark = pytest.mark.integration
 

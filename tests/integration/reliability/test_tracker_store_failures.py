@@ -10,7 +10,6 @@ import itertools
 import sqlite3
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,12 @@ from rasa.core.agent import Agent
 from rasa.core.tracker_store import FailSafeTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
-from sqlalchemy.engine import make_url
 
-from bot.config import PROJECT_ROOT
 from bot.observability.metrics import TURNS_NOT_SAVED
 from bot.store.migrate import upgrade_tracker
 from rasa_plugins import startup, tracker_store
 from rasa_plugins.tracker_store import TrackerStoreUnavailable, WindowedSQLTrackerStore
-from tests.support.store import create_postgres_database, drop_postgres_database
+from tests.support.tracker import load_domain, postgres_tracker_database, tracker_store_kwargs
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +34,7 @@ SENDER = "reliability-user"
 
 @pytest.fixture(scope="module")
 def domain() -> Domain:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Slot auto-fill", category=UserWarning)
-        return Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    return load_domain()
 
 
 @pytest.fixture
@@ -190,20 +185,8 @@ def test_other_conversations_keep_being_served_while_a_save_waits_for_a_lock(
 
 @pytest.fixture
 def postgres() -> Iterator[dict[str, Any]]:
-    url = create_postgres_database(migrate_to=None)
-    upgrade_tracker(url)
-    parsed = make_url(url)
-    try:
-        yield {
-            "dialect": "postgresql",
-            "host": parsed.host,
-            "port": parsed.port,
-            "db": parsed.database,
-            "username": parsed.username,
-            "password": parsed.password,
-        }
-    finally:
-        drop_postgres_database(url)
+    with postgres_tracker_database() as url:
+        yield tracker_store_kwargs(url)
 
 
 def _drop_connections(database: str) -> int:
@@ -291,12 +274,5 @@ def test_replicas_starting_at_once_on_a_new_database_all_start(domain: Domain) -
     # database; when the store made its own table there, PostgreSQL answered the loser with a unique
     # violation on its catalogue, which stopped that replica (tests/e2e/test_cluster.py found it).
     for _ in range(3):
-        url = create_postgres_database(migrate_to=None)
-        upgrade_tracker(url)
-        parsed = make_url(url)
-        kwargs = {"dialect": "postgresql", "host": parsed.host, "port": parsed.port, "db": parsed.database,
-                  "username": parsed.username}  # fmt: skip
-        try:
-            assert _start_at_once(domain, kwargs, 4) == []
-        finally:
-            drop_postgres_database(url)
+        with postgres_tracker_database() as url:
+            assert _start_at_once(domain, tracker_store_kwargs(url), 4) == []

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from bot.store.crypto import new_key_entry, parse_key_ring
 from bot.store.db import Database
 from bot.store.model import CredentialStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -24,16 +24,18 @@ ROUNDS = 4
 CHILD = f"""
 import json, os, sys, time
 from bot.config import load_settings
-from bot.diagnosis.model import Credentials
+from bot.types.credentials import Credentials
 from bot.secret import Secret
 from bot.store import services
 from bot.store.crypto import load_key_ring
 from bot.store.db import create_database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests.support.waiting import eventually
 
 user_id, go, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 settings = load_settings()
 uow = SqlAlchemyUnitOfWork(create_database(settings.database_url), load_key_ring(settings))
+open(go + "." + name, "w").close()  # ready: imported and connected
 while not os.path.exists(go):
     time.sleep(0.001)
 results = []
@@ -72,7 +74,14 @@ def test_concurrent_updates_from_two_processes_leave_one_wallet_and_one_active_c
         )
         for name in ("a", "b")
     ]
-    time.sleep(1.0)  # both are importing and waiting on the go file by now (they spin until it exists)
+    # Both have imported and are spinning on the go file: they start their writes together.
+    eventually(
+        lambda: all(
+            Path(f"{go}.{name}").exists() or child.poll() is not None
+            for name, child in zip("ab", children, strict=True)
+        ),
+        "both writers to be ready",
+    )
     go.touch()
     outputs = [child.communicate(timeout=60) for child in children]
     for child, (_out, err) in zip(children, outputs, strict=True):

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 
-from bot.diagnosis.model import Credentials
 from bot.secret import Secret
 from bot.store import orm, services
 from bot.store.crypto import DecryptionError
 from bot.store.db import sqlite_file_of
 from bot.store.model import CredentialStatus, SyncStatus, utcnow
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.diagnosis.model import Credentials
 from bot.secret import Secret
 from bot.store import orm, services
 from bot.store.model import CredentialStatus, utcnow
 from bot.store.purge import purge_pending_credentials
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +98,7 @@ def test_the_command_and_the_worker_job_purge_the_configured_database(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uow: SqlAlchemyUnitOfWork
 ) -> None:
     from bot.cli import main
-    from bot.jobs import huey, purge_pending, run_purge_pending
+    from bot.jobs import huey, purge_pending
 
     # The worker's consumer schedules every registered periodic task.
     assert purge_pending.task_class in huey._registry._periodic_tasks
@@ -117,7 +117,7 @@ def test_the_command_and_the_worker_job_purge_the_configured_database(
         uow, wallet_id=wallet_id, credentials=pending_key(1), now=utcnow() - 2 * services.PENDING_TTL
     )
     assert main(["db", "purge-pending"]) == 0
-    assert run_purge_pending() == {"expired": 0, "rejected": 0}
+    assert purge_pending.call_local() == {"expired": 0, "rejected": 0}
     with uow:
         statuses = uow.session.execute(select(orm.credentials.c.status)).scalars().all()
     assert [CredentialStatus(s) for s in statuses] == [CredentialStatus.ACTIVE]

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
-from bot.diagnosis.model import Credentials
 from bot.secret import Secret
 from bot.store import services
 from bot.store.crypto import KeyRing, key_file_path, load_key_ring
 from bot.store.db import Database
 from bot.store.rotation import rotate_keys
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
+from bot.types.credentials import Credentials
 
 pytestmark = pytest.mark.integration
 

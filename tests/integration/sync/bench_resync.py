@@ -21,14 +21,17 @@ from pathlib import Path
 
 
 def one_case(backend: str, count: int) -> dict[str, object]:
-    from bot.diagnosis.model import Credentials
-    from bot.secret import Secret
     from bot.store import services
     from bot.store.crypto import new_key_entry, parse_key_ring
     from bot.store.db import create_database
     from bot.store.unit_of_work import SqlAlchemyUnitOfWork
     from bot.sync.runner import sync_wallet
-    from tests.support.store import create_postgres_database, drop_postgres_database, migrated_sqlite
+    from tests.support.store import (
+        create_postgres_database,
+        drop_postgres_database,
+        kraken_wallet,
+        migrated_sqlite,
+    )
     from tests.support.sync import FakeHistorySource, fake_sources, generate_history
 
     tmp = tempfile.TemporaryDirectory()
@@ -36,18 +39,7 @@ def one_case(backend: str, count: int) -> dict[str, object]:
     database = create_database(url)
     try:
         uow = SqlAlchemyUnitOfWork(database, parse_key_ring(new_key_entry("k1")))
-        with uow:
-            user = services.ensure_user(uow, "bench")
-            user_id = user.id
-            uow.commit()
-        assert user_id is not None
-        update = services.update_or_connect(
-            uow,
-            user_id=user_id,
-            exchange="kraken",
-            credentials=Credentials(api_key="BENCH-KEY-0000-abcd", api_secret=Secret("bench-secret-00000")),
-            diagnosis_passed=True,
-        )
+        update = kraken_wallet(uow, "bench", "BENCH-KEY-0000-abcd", "bench-secret-00000")
         source = FakeHistorySource(lambda: generate_history(count), page_size=500)
         started = time.perf_counter()
         first = asyncio.run(sync_wallet(uow, update.sync_run_id, sources=fake_sources(source)))

@@ -3,7 +3,7 @@ registered adapter (`bot.sync.source.ADAPTERS`), signed by the exchange client, 
 
 Twice, with the user's manual edits in between: the edits survive and nothing duplicates. A key revoked on
 the exchange fails the sync, leaves the wallet exactly as it was and records why, in a form a hand-off can
-recognise (`bot.sync.errors.key_rejection`).
+recognise (`bot.types.history.key_rejection`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot.diagnosis.model import Credentials
 from bot.jobs import run_resync
 from bot.sandbox.scenarios import SANDBOX_EXCHANGES, credentials_for
 from bot.sandbox.server import serve_in_thread
@@ -26,7 +24,9 @@ from bot.store.crypto import new_key_entry, parse_key_ring
 from bot.store.db import Database, create_database
 from bot.store.model import CredentialStatus, SyncStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
-from bot.sync.errors import key_rejection
+from bot.types.credentials import Credentials
+from bot.types.history import key_rejection
+from tests.support.sync import snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -74,29 +74,6 @@ def connect(uow: SqlAlchemyUnitOfWork, exchange: str) -> services.CredentialUpda
         credentials=sandbox_credentials(exchange, "valid"),
         diagnosis_passed=True,
     )
-
-
-def snapshot(uow: SqlAlchemyUnitOfWork, wallet_id: int) -> list[tuple[Any, ...]]:
-    """What the user sees: every transaction's source fields and its edit."""
-    with uow:
-        edits = {tx.id: edit for tx, edit in uow.transactions.edits_for_wallet(wallet_id)}
-        rows = []
-        for tx in uow.transactions.for_wallet(wallet_id):
-            edit = edits.get(tx.id)
-            rows.append(
-                (
-                    tx.id,
-                    tx.exchange_tx_id,
-                    tx.kind,
-                    tx.asset,
-                    tx.amount,
-                    tx.fee,
-                    tx.occurred_at,
-                    tx.raw,
-                    (edit.category, edit.note, edit.cost_basis) if edit else None,
-                )
-            )
-        return sorted(rows, key=lambda row: row[0])
 
 
 @pytest.mark.parametrize("exchange", SANDBOX_EXCHANGES)

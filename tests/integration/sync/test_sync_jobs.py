@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.diagnosis.model import Credentials
-from bot.secret import Secret
-from bot.store import services
 from bot.store.crypto import new_key_entry, parse_key_ring
 from bot.store.db import Database
 from bot.store.model import SyncStatus
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.sync import source as sync_source
+from tests.support.store import kraken_wallet
 from tests.support.sync import FakeHistorySource, generate_history
 
 pytestmark = pytest.mark.integration
@@ -47,18 +45,7 @@ def job_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def queued_run(database: Database) -> tuple[SqlAlchemyUnitOfWork, int, int]:
     uow = SqlAlchemyUnitOfWork(database, parse_key_ring(ENTRY))
-    with uow:
-        user = services.ensure_user(uow, "jobber")
-        user_id = user.id
-        uow.commit()
-    assert user_id is not None
-    update = services.update_or_connect(
-        uow,
-        user_id=user_id,
-        exchange="kraken",
-        credentials=Credentials(api_key="JOBKEY-00000000-abcd", api_secret=Secret("job-secret-123456789")),
-        diagnosis_passed=True,
-    )
+    update = kraken_wallet(uow, "jobber", "JOBKEY-00000000-abcd", "job-secret-123456789")
     return uow, update.wallet_id, update.sync_run_id
 
 

@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import func, select
 
 import bot.sync.runner as runner
-from bot.diagnosis.model import Credentials
 from bot.secret import Secret
 from bot.store import orm, services
 from bot.store.model import CredentialStatus, SyncStatus, utcnow
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.sync import source as sync_source
 from bot.sync.runner import sync_wallet
-from bot.sync.source import HistoryError, SourceTransaction
-from tests.support.sync import FakeHistorySource, fake_sources, generate_history
+from bot.types.credentials import Credentials
+from bot.types.history import HistoryError, SourceTransaction
+from tests.support.sync import FakeHistorySource, fake_sources, generate_history, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -45,30 +45,6 @@ async def sync(
     items = list(history)
     source = FakeHistorySource(items, page_size=kw.pop("page_size", 7), **kw)
     return await sync_wallet(uow, run_id, sources=fake_sources(source), batch_size=10)
-
-
-def snapshot(uow: SqlAlchemyUnitOfWork, wallet_id: int) -> list[tuple[Any, ...]]:
-    """Every transaction of the wallet with its edit: what a user sees."""
-    with uow:
-        edits = {tx.id: edit for tx, edit in uow.transactions.edits_for_wallet(wallet_id)}
-        rows = []
-        for tx in uow.transactions.for_wallet(wallet_id):
-            edit = edits.get(tx.id)
-            rows.append(
-                (
-                    tx.id,
-                    tx.origin.value,
-                    tx.exchange_tx_id,
-                    tx.kind,
-                    tx.asset,
-                    tx.amount,
-                    tx.fee,
-                    tx.occurred_at,
-                    tx.raw,
-                    (edit.category, edit.note, edit.cost_basis) if edit else None,
-                )
-            )
-        return sorted(rows, key=lambda row: row[0])
 
 
 def add_edits(uow: SqlAlchemyUnitOfWork, wallet_id: int) -> None:

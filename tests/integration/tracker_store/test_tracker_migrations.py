@@ -16,12 +16,11 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy.engine import make_url
 
-from bot.config import PROJECT_ROOT
 from bot.store.migrate import tracker_revision, upgrade_tracker
 from rasa_plugins.tracker_store import TrackerDatabaseNotMigrated, WindowedSQLTrackerStore
 from tests.support.store import create_postgres_database, drop_postgres_database
+from tests.support.tracker import load_domain, tracker_store_kwargs
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +30,7 @@ SNAPSHOTS = "keymedic_tracker_snapshots"
 
 @pytest.fixture(scope="module")
 def domain() -> Domain:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Slot auto-fill", category=UserWarning)
-        return Domain.load(str(PROJECT_ROOT / "domain.yml"))
-
-
-def _store_kwargs(url: str) -> dict[str, Any]:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return {"dialect": "sqlite", "db": parsed.database}
-    return {"dialect": "postgresql", "host": parsed.host, "port": parsed.port, "db": parsed.database,
-            "username": parsed.username, "password": parsed.password}  # fmt: skip
+    return load_domain()
 
 
 def _fresh_url(kind: str, tmp_path: Path, made: list[str]) -> str:
@@ -64,7 +53,7 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 def _rasas_store(domain: Domain, url: str) -> SQLTrackerStore:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy 2.0 deprecations inside Rasa
-        return SQLTrackerStore(domain=domain, **_store_kwargs(url))
+        return SQLTrackerStore(domain=domain, **tracker_store_kwargs(url))
 
 
 def _schema(url: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,12 +28,10 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy.engine import make_url
 
-from bot.config import PROJECT_ROOT
 from bot.store.migrate import upgrade_tracker
 from rasa_plugins.tracker_store import WindowedSQLTrackerStore
-from tests.support.store import create_postgres_database, drop_postgres_database
+from tests.support.tracker import load_domain, postgres_tracker_database, tracker_store_kwargs
 
 WINDOW = 5
 
@@ -43,10 +40,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def domain() -> Domain:
-    with warnings.catch_warnings():
-        # Rasa warns about slot auto-fill whenever it loads a 3.x domain; the Rasa server logs the same.
-        warnings.filterwarnings("ignore", message="Slot auto-fill", category=UserWarning)
-        return Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    return load_domain()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -54,20 +48,8 @@ def store_kwargs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dic
     if request.param == "sqlite":
         yield {"dialect": "sqlite", "db": str(tmp_path / "tracker.db")}
         return
-    url = create_postgres_database(migrate_to=None)
-    upgrade_tracker(url)  # `keymedic db upgrade` migrates the tracker database before Rasa starts
-    parsed = make_url(url)
-    try:
-        yield {
-            "dialect": "postgresql",
-            "host": parsed.host,
-            "port": parsed.port,
-            "db": parsed.database,
-            "username": parsed.username,
-            "password": parsed.password,
-        }
-    finally:
-        drop_postgres_database(url)
+    with postgres_tracker_database() as url:
+        yield tracker_store_kwargs(url)
 
 
 def _store(domain: Domain, kwargs: dict[str, Any], window: int = WINDOW) -> WindowedSQLTrackerStore:

@@ -7,12 +7,8 @@ is the test's, and its `identify` reads the `X-Test-User` header, standing in fo
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
@@ -22,22 +18,14 @@ from bot.store import services
 from bot.store.crypto import KeyRing
 from bot.store.db import Database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
-from bot.web.app import build_app, start
-
-START_TIMEOUT_S = 10.0
-
-
-@dataclass
-class Clock:
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-
-    def __call__(self) -> datetime:
-        return self.now
+from bot.web.app import build_app
+from tests.support.clock import FakeWallClock
+from tests.support.web import serve_web_app
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeWallClock:
+    return FakeWallClock()
 
 
 async def header_identity(request: web.Request) -> int | None:
@@ -46,52 +34,13 @@ async def header_identity(request: web.Request) -> int | None:
     return int(raw) if raw else None
 
 
-@contextmanager
-def serve(app: web.Application) -> Iterator[str]:
-    """Run `app` on a free port in a thread; yields its base URL once it accepts connections."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    state: dict[str, object] = {}
-
-    async def main() -> None:
-        try:
-            runner, port = await start(app, "127.0.0.1", 0)
-        except Exception as exc:  # reported below
-            state["error"] = exc
-            ready.set()
-            return
-        stop = asyncio.Event()
-        state["port"], state["stop"] = port, stop
-        ready.set()
-        await stop.wait()
-        await runner.cleanup()
-        await loop.shutdown_default_executor()
-
-    thread = threading.Thread(
-        target=loop.run_until_complete, args=(main(),), name="keymedic-web", daemon=True
-    )
-    thread.start()
-    try:
-        if not ready.wait(START_TIMEOUT_S):
-            pytest.fail("the web app did not start")
-        if "error" in state:
-            pytest.fail(f"the web app failed to start: {state['error']}")
-        yield f"http://127.0.0.1:{state['port']}"
-    finally:
-        stop = state.get("stop")
-        if isinstance(stop, asyncio.Event):
-            loop.call_soon_threadsafe(stop.set)
-        thread.join(START_TIMEOUT_S)
-        loop.close()
-
-
 @dataclass
 class World:
     """The served app and what the tests post into: a user with a Kraken and an OKX wallet, a second user."""
 
     url: str
     uow: SqlAlchemyUnitOfWork
-    clock: Clock
+    clock: FakeWallClock
     user_id: int
     other_user_id: int
     kraken_wallet: int
@@ -110,7 +59,9 @@ class World:
 
 
 @pytest.fixture
-def world(uow: SqlAlchemyUnitOfWork, database: Database, keys: KeyRing, clock: Clock) -> Iterator[World]:
+def world(
+    uow: SqlAlchemyUnitOfWork, database: Database, keys: KeyRing, clock: FakeWallClock
+) -> Iterator[World]:
     with uow:
         user = services.ensure_user(uow, "alice")
         other = services.ensure_user(uow, "mallory")
@@ -126,5 +77,5 @@ def world(uow: SqlAlchemyUnitOfWork, database: Database, keys: KeyRing, clock: C
         identify=header_identity,
         clock=clock,
     )
-    with serve(app) as url:
+    with serve_web_app(app) as url:
         yield World(url, uow, clock, *ids)

@@ -24,7 +24,7 @@ from bot.store.crypto import KeyRing
 from bot.store.db import Database
 from bot.store.unit_of_work import SqlAlchemyUnitOfWork
 from bot.web.app import build_app
-from tests.integration.web.conftest import serve
+from tests.support.web import serve_web_app
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def site(uow: SqlAlchemyUnitOfWork, database: Database, keys: KeyRing, database_
         widget_demo_signin=False,
     )
     app = build_app(settings, uow_factory=lambda: SqlAlchemyUnitOfWork(database, keys))
-    with serve(app) as url:
+    with serve_web_app(app) as url:
         yield Site(url, uow, database, *ids)
 
 

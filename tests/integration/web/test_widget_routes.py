@@ -20,7 +20,7 @@ from bot.web.app import build_app
 from bot.web.widget import routes
 from bot.web.widget.demo import DEMO_TOKEN_TTL_S, demo_signin_enabled
 from channels.identity import WidgetTokenVerifier, session_id_for
-from tests.integration.web.conftest import serve
+from tests.support.web import serve_web_app
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def _serve(settings: Settings, widget_dir: Path | None = None) -> AbstractContex
     app = build_app(settings, uow_factory=_no_database)
     if widget_dir is not None:
         app[routes._DIR] = widget_dir
-    return serve(app)
+    return serve_web_app(app)
 
 
 def test_a_local_run_mints_a_short_lived_token_the_channel_accepts_for_the_demo_user(

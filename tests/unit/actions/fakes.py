@@ -9,9 +9,9 @@ from typing import Any
 from rasa_sdk import Tracker
 
 from bot.assistant import KeyCheck, KeyUpdated, SyncReport, WalletView
-from bot.diagnosis.model import Diagnosis, Item, ItemOutcome, Status, Unavailable
 from bot.store.model import RemovalImpact
 from bot.store.services import NotFound
+from bot.types.diagnosis import Diagnosis, Item, ItemOutcome, Status, Unavailable
 
 
 def diagnosis(exchange: str = "kraken", **statuses: Status) -> Diagnosis:

@@ -6,8 +6,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.checklist import ASK_ACTIONS, ActionChecklistResult, ValidateChecklistForm
-from bot.diagnosis.model import Item
 from bot.store.services import DiagnosisNotPassed
+from bot.types.diagnosis import Item
 from tests.unit.actions.fakes import FakeDesk, tracker
 
 

@@ -7,19 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.key_update import ActionAskExchange, ValidateKeyUpdateForm
+from actions.key_update import ActionAskExchange
 from bot.assistant import SupportDesk
-from bot.config import PROJECT_ROOT
-
-DOMAIN: dict[str, Any] = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
-
-
-async def demo_wallets(desk: SupportDesk) -> dict[str, str]:
-    return {w.exchange: str(w.wallet_id) for w in await desk.wallets("rest", "demo")}
+from tests.unit.actions.validation import DOMAIN, demo_wallets, validate
 
 
 def said_in_form(
@@ -52,13 +45,6 @@ def said_in_form(
         active_loop={"name": "key_update_form"},
         latest_action_name="key_update_form",
     )
-
-
-async def validate(desk: SupportDesk, tracker: Tracker) -> tuple[dict[str, Any], list[str]]:
-    dispatcher = CollectingDispatcher()
-    events = await ValidateKeyUpdateForm(desk).run(dispatcher, tracker, DOMAIN)
-    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-    return slots, [str(m.get("text")) for m in dispatcher.messages]
 
 
 async def test_naming_another_wallet_with_a_correction_switches_the_form_to_it(desk: SupportDesk) -> None:

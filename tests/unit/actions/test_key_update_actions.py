@@ -18,8 +18,8 @@ from actions.key_update import (
 from actions.removal import ActionRemovalImpact
 from bot.assistant import WalletView
 from bot.diagnosis.errors import DiagnosisRateLimited
-from bot.diagnosis.model import Status
 from bot.store.services import DiagnosisNotPassed, PendingCredentialInvalid
+from bot.types.diagnosis import Status
 from tests.unit.actions.fakes import FakeDesk, FakeHandoff, diagnosis, tracker, unavailable
 
 KEY_SLOTS = {"exchange": "kraken", "wallet_id": "1", "credential_ref": "pc_ref"}

@@ -7,21 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import yaml
 from rasa_sdk import Tracker
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.key_update import ValidateKeyUpdateForm
 from bot.assistant import SupportDesk
-from bot.config import PROJECT_ROOT
+from tests.unit.actions.validation import demo_wallets, validate
 
-DOMAIN: dict[str, Any] = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
 # A reference as bot/store/services.py makes them ("pc_" + token_urlsafe(24)) that happens to end in "-".
 DASHED = "pc_UYgYpB8dPY0hxGZC2ZdRdE-6Now2WZk-"
-
-
-async def demo_wallets(desk: SupportDesk) -> dict[str, str]:
-    return {w.exchange: str(w.wallet_id) for w in await desk.wallets("rest", "demo")}
 
 
 def form_tracker(
@@ -57,14 +49,6 @@ def form_tracker(
         active_loop={"name": "key_update_form"},
         latest_action_name="key_update_form",
     )
-
-
-async def validate(desk: SupportDesk, tracker: Tracker) -> tuple[dict[str, Any], list[str]]:
-    """The slots the validation action sets, and the texts it says."""
-    dispatcher = CollectingDispatcher()
-    events = await ValidateKeyUpdateForm(desk).run(dispatcher, tracker, DOMAIN)
-    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-    return slots, [str(m.get("text")) for m in dispatcher.messages]
 
 
 def entity(name: str, value: str, text: str) -> dict[str, Any]:

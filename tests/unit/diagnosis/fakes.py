@@ -12,7 +12,8 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bot.diagnosis.model import Credentials
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item, Status
 
 # A secret that must never show up in an exception, a log line or the CLI's output.
 CANARY = "CANARYcanary1234567890CANARYcanary12345678"
@@ -186,3 +187,28 @@ VALID["binance_us"] = VALID["binance"]
 def fake(exchange: str, overrides: dict[str, Answer] | None = None) -> FakeExchange:
     """The valid exchange, with some API paths answering differently."""
     return FakeExchange({**VALID[exchange], **(overrides or {})})
+
+
+async def assert_answer_maps(
+    exchange: str, path: str, answer: Answer, expected: dict[Item, Status], refused: bool
+) -> None:
+    """Diagnose `exchange`'s test key with `path` answering `answer`: the expected items come out as
+    expected, every failing item has a fix, every unknown one says why, and (`refused`) an authentication
+    error is asked once and ends the probe, with the exchange's raw code on the items it decided."""
+    from bot.diagnosis import diagnose
+
+    exchange_fake = fake(exchange, {path: answer})
+    diagnosis = await diagnose(exchange, credentials(exchange), client=exchange_fake.client())
+
+    assert diagnosis.unavailable is None
+    for item, status in expected.items():
+        assert diagnosis.outcome(item).status is status, item
+    failing = {o.item for o in diagnosis.failing()}
+    assert failing == {item for item, status in expected.items() if status is Status.FAIL}
+    for outcome in diagnosis.failing():
+        assert outcome.fix, outcome.item
+    for outcome in diagnosis.unknown():
+        assert outcome.detail, outcome.item  # "can't tell" always says why
+    if refused:
+        assert exchange_fake.paths() == [path]
+        assert all(o.raw_code for o in diagnosis.items if o.item in expected and o.status is not Status.PASS)

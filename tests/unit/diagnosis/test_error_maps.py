@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from bot.diagnosis import diagnose
-from bot.diagnosis.model import Item, Status
-from tests.unit.diagnosis.fakes import credentials, fake, ok
+from bot.types.diagnosis import Item, Status
+from tests.unit.diagnosis.fakes import assert_answer_maps, credentials, fake, ok
 
 FAIL, UNKNOWN, PASS = Status.FAIL, Status.UNKNOWN, Status.PASS
 
@@ -295,20 +295,7 @@ CASES: list[tuple[str, str, Handler, dict[Item, Status], bool]] = [
 async def test_exchange_answer_maps_to_the_right_item(
     exchange: str, path: str, handler: Handler, expected: dict[Item, Status], refused: bool
 ) -> None:
-    exchange_fake = fake(exchange, {path: handler})
-    diagnosis = await diagnose(exchange, credentials(exchange), client=exchange_fake.client())
-
-    assert diagnosis.unavailable is None
-    for item, status in expected.items():
-        assert diagnosis.outcome(item).status is status, item
-    failing = {o.item for o in diagnosis.failing()}
-    assert failing == {item for item, status in expected.items() if status is FAIL}
-    for outcome in diagnosis.failing():
-        assert outcome.fix, outcome.item
-    if refused:
-        # An authentication error is asked once and ends the probe: no retry, no follow-up calls.
-        assert exchange_fake.paths() == [path]
-        assert all(o.raw_code for o in diagnosis.items if o.item in expected and o.status is not PASS)
+    await assert_answer_maps(exchange, path, handler, expected, refused)
 
 
 @pytest.mark.parametrize(

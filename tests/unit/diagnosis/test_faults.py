@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bot.diagnosis import diagnose
-from bot.diagnosis.model import Diagnosis, Item, Status
+from bot.types.diagnosis import Diagnosis, Item, Status
 from tests.unit.diagnosis.fakes import CREDENTIALS, VALID, FakeExchange, credentials, fake, ok
 
 EXCHANGES = sorted(CREDENTIALS)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,11 +17,10 @@ import pytest
 from bot.config import load_settings
 from bot.diagnosis import diagnose, limits
 from bot.diagnosis.flight import MemoryFlights, RedisFlights
-from bot.diagnosis.model import Item, Status
 from bot.diagnosis.service import reset_rate_limits
+from bot.types.diagnosis import Diagnosis, Item, Status
+from tests.support.redis import REDIS_URL, redis_namespace, redis_or_skip
 from tests.unit.diagnosis.fakes import CREDENTIALS, VALID, credentials, ok
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class SlowKraken:
@@ -58,20 +56,34 @@ def valid() -> dict[str, httpx.Response]:
     return {path: answer for path, answer in VALID["kraken"].items() if isinstance(answer, httpx.Response)}
 
 
-async def burst(n: int, make: Callable[[int], Awaitable[object]]) -> list[object]:
-    return await asyncio.gather(*(make(i) for i in range(n)))
+async def burst(exchange: SlowKraken, n: int) -> list[Diagnosis]:
+    """`n` users testing the same Kraken key at once, over one client on `exchange`."""
+    client = exchange.client()
+    return await asyncio.gather(
+        *(diagnose("kraken", credentials("kraken"), client=client, user_id=f"user:{i}") for i in range(n))
+    )
+
+
+async def requests_of_one_check(**changes: str) -> int:
+    """How many requests one check of a Kraken key (the default one, or with `changes`) makes on its own."""
+    alone = SlowKraken(valid())
+    await diagnose("kraken", credentials("kraken", **changes), client=alone.client())
+    return len(alone.requests)
+
+
+def hold_the_keys_lock(ttl_s: float) -> None:
+    """Take the default Kraken key's flight lock as a holder that never releases it."""
+    limiter = limits.limiter_for(load_settings())
+    assert limiter.try_lock(limiter.ticket("kraken", credentials("kraken")), ttl_s) is None
 
 
 async def test_a_burst_of_one_refused_key_reaches_the_exchange_once_and_hears_it_was_refused() -> None:
     exchange = SlowKraken(refusing("EAPI:Invalid key"))
-    client = exchange.client()
-    results = await burst(
-        5, lambda i: diagnose("kraken", credentials("kraken"), client=client, user_id=f"user:{i}")
-    )
+    results = await burst(exchange, 5)
     assert len(exchange.requests) == 1
-    assert all(r.outcome(Item.KEY_KNOWN).status is Status.FAIL for r in results)  # type: ignore[attr-defined]
+    assert all(r.outcome(Item.KEY_KNOWN).status is Status.FAIL for r in results)
     # The first heard it from the exchange, the others from the refusal memory ("already refused").
-    assert sorted(r.refused_before_s is None for r in results) == [False] * 4 + [True]  # type: ignore[attr-defined]
+    assert sorted(r.refused_before_s is None for r in results) == [False] * 4 + [True]
 
 
 async def test_a_burst_of_one_valid_credential_makes_one_check_and_shares_its_outcome() -> None:
@@ -80,12 +92,9 @@ async def test_a_burst_of_one_valid_credential_makes_one_check_and_shares_its_ou
     reset_rate_limits()
 
     exchange = SlowKraken(valid())
-    client = exchange.client()
-    results = await burst(
-        4, lambda i: diagnose("kraken", credentials("kraken"), client=client, user_id=f"user:{i}")
-    )
+    results = await burst(exchange, 4)
     assert len(exchange.requests) == len(one.requests)
-    assert all(r.to_dict()["items"] == alone.to_dict()["items"] for r in results)  # type: ignore[attr-defined]
+    assert all(r.to_dict()["items"] == alone.to_dict()["items"] for r in results)
 
 
 async def test_a_resubmission_after_the_check_ended_is_tested_afresh() -> None:
@@ -121,9 +130,7 @@ async def test_different_keys_do_not_wait_for_each_other() -> None:
 
 
 async def test_a_lock_whose_holder_died_is_freed_by_its_ttl() -> None:
-    limiter = limits.limiter_for(load_settings())
-    ticket = limiter.ticket("kraken", credentials("kraken"))
-    assert limiter.try_lock(ticket, 0.3) is None  # a holder that never releases
+    hold_the_keys_lock(0.3)
     exchange = SlowKraken(valid())
     started = time.monotonic()
     result = await diagnose("kraken", credentials("kraken"), client=exchange.client())
@@ -132,9 +139,7 @@ async def test_a_lock_whose_holder_died_is_freed_by_its_ttl() -> None:
 
 
 async def test_a_waiter_gives_up_after_the_locks_ttl_without_calling_the_exchange() -> None:
-    limiter = limits.limiter_for(load_settings())
-    ticket = limiter.ticket("kraken", credentials("kraken"))
-    assert limiter.try_lock(ticket, 60) is None
+    hold_the_keys_lock(60)
     exchange = SlowKraken(valid())
     result = await diagnose("kraken", credentials("kraken"), client=exchange.client(), deadline_s=0.05)
     assert exchange.requests == []
@@ -159,15 +164,9 @@ def test_memory_lock_only_the_owner_releases_and_the_ttl_frees_it() -> None:
 
 @pytest.fixture
 def redis_flights() -> Iterator[RedisFlights]:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
-    flights = RedisFlights(client, prefix=f"kmtest{uuid.uuid4().hex[:12]}:diagnosis-flight")
-    yield flights
-    flights.reset()
+    client = redis_or_skip()
+    with redis_namespace() as namespace:
+        yield RedisFlights(client, prefix=f"{namespace}:diagnosis-flight")
     client.close()
 
 
@@ -187,36 +186,25 @@ def test_redis_lock_only_the_owner_releases_and_the_ttl_frees_it(redis_flights: 
 async def test_with_redis_a_burst_makes_one_check_and_redis_never_holds_a_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
-    namespace = f"kmtest{uuid.uuid4().hex[:12]}"
-    monkeypatch.setenv("KEYMEDIC_REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("KEYMEDIC_REDIS_NAMESPACE", namespace)
-    monkeypatch.setenv("KEYMEDIC_ENCRYPTION_KEYS", "k1:" + base64.urlsafe_b64encode(b"f" * 32).decode())
-    try:
-        exchange = SlowKraken(valid())
-        http = exchange.client()
-        one = SlowKraken(valid())
-        await diagnose("kraken", credentials("kraken", api_key="Y" * 52 + "wxyz"), client=one.client())
-        results = await burst(
-            4, lambda i: diagnose("kraken", credentials("kraken"), client=http, user_id=f"user:{i}")
-        )
-        assert len(exchange.requests) == len(one.requests)
-        assert all(r.unavailable is None for r in results)  # type: ignore[attr-defined]
-        stored = b""
-        for key in client.scan_iter(match=f"{namespace}:*"):
-            stored += key + b"\n"
-            if client.type(key) == b"string":
-                stored += client.get(key) or b""
-        assert b"diagnosis-flight:outcome:" in stored
-        secret, api_key = CREDENTIALS["kraken"]["api_secret"], CREDENTIALS["kraken"]["api_key"]
-        assert secret.encode() not in stored and api_key.encode() not in stored
-    finally:
-        reset_rate_limits()
-        for key in client.scan_iter(match=f"{namespace}:*"):
-            client.delete(key)
-        client.close()
+    client = redis_or_skip()
+    with redis_namespace() as namespace:
+        monkeypatch.setenv("KEYMEDIC_REDIS_URL", REDIS_URL)
+        monkeypatch.setenv("KEYMEDIC_REDIS_NAMESPACE", namespace)
+        monkeypatch.setenv("KEYMEDIC_ENCRYPTION_KEYS", "k1:" + base64.urlsafe_b64encode(b"f" * 32).decode())
+        try:
+            one_check = await requests_of_one_check(api_key="Y" * 52 + "wxyz")
+            exchange = SlowKraken(valid())
+            results = await burst(exchange, 4)
+            assert len(exchange.requests) == one_check
+            assert all(r.unavailable is None for r in results)
+            stored = b""
+            for key in client.scan_iter(match=f"{namespace}:*"):
+                stored += key + b"\n"
+                if client.type(key) == b"string":
+                    stored += client.get(key) or b""
+        finally:
+            reset_rate_limits()
+            client.close()
+    assert b"diagnosis-flight:outcome:" in stored
+    secret, api_key = CREDENTIALS["kraken"]["api_secret"], CREDENTIALS["kraken"]["api_key"]
+    assert secret.encode() not in stored and api_key.encode() not in stored

@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from bot.diagnosis import diagnose
-from bot.diagnosis.model import Item, Status
+from bot.types.diagnosis import Item, Status
 from tests.unit.diagnosis.fakes import CREDENTIALS, FakeExchange, credentials, fake
 
 PEM = CREDENTIALS["coinbase"]["api_secret"]

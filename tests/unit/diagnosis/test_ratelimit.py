@@ -7,18 +7,11 @@ from dataclasses import replace
 from bot.config import load_settings
 from bot.diagnosis.limits import windows_for
 from bot.diagnosis.ratelimit import MemoryStore, Window, key_fingerprint
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_a_full_window_refuses_until_its_oldest_event_leaves_it() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     store = MemoryStore(clock=clock)
     window = [Window("user:1:kraken", 2, 600.0)]
     assert store.acquire(window) == 0
@@ -30,7 +23,7 @@ def test_a_full_window_refuses_until_its_oldest_event_leaves_it() -> None:
 
 
 def test_nothing_is_recorded_when_any_window_is_full() -> None:
-    store = MemoryStore(clock=FakeClock())
+    store = MemoryStore(clock=FakeClock(1000.0))
     key = Window("key:abc", 1, 600.0)
     assert store.acquire([key]) == 0
     assert store.acquire([Window("user:1", 5, 600.0), key]) > 0
@@ -39,7 +32,7 @@ def test_nothing_is_recorded_when_any_window_is_full() -> None:
 
 
 def test_the_memory_store_keeps_at_most_max_keys_and_drops_expired_ones_first() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     store = MemoryStore(max_keys=3, clock=clock)
     store.acquire([Window("old", 1, 10.0)])
     clock.now += 5

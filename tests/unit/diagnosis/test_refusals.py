@@ -13,8 +13,8 @@ import pytest
 
 from bot.config import load_settings
 from bot.diagnosis import diagnose, limits
-from bot.diagnosis.model import Item, Status
 from bot.diagnosis.refusals import MemorySignals, Refusals
+from bot.types.diagnosis import Item, Status
 from tests.unit.diagnosis.fakes import CREDENTIALS, credentials, fake, ok
 
 
@@ -106,7 +106,7 @@ async def test_a_burst_with_a_refused_key_reaches_the_exchange_at_most_the_budge
 def test_the_store_never_holds_the_key_or_secret() -> None:
     store = MemorySignals()
     refusals = Refusals(store, b"server-key")
-    from bot.diagnosis.model import Diagnosis, ItemOutcome
+    from bot.types.diagnosis import Diagnosis, ItemOutcome
 
     items = tuple(
         ItemOutcome(item, Status.FAIL if item is Item.KEY_KNOWN else Status.UNKNOWN) for item in Item

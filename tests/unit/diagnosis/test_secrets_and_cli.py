@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from bot.diagnosis import cli, diagnose
-from bot.diagnosis.model import Credentials
 from bot.secret import Secret
+from bot.types.credentials import Credentials
 from tests.unit.diagnosis.fakes import CREDENTIALS, fake, ok
 
 # A Binance-shaped secret (64 letters and digits) easy to grep for.

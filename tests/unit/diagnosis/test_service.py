@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot.diagnosis import DiagnosisRateLimited, UnsupportedExchange, diagnose
-from bot.diagnosis.model import Diagnosis, Item, ItemOutcome, Status, Unavailable
+from bot.types.diagnosis import Diagnosis, Item, ItemOutcome, Status, Unavailable
 from tests.unit.diagnosis.fakes import FakeExchange, credentials, fake
 
 
@@ -43,8 +43,11 @@ async def test_format_failures_do_not_count_towards_the_limit() -> None:
     exchange_fake = fake("kraken")
     bad = credentials("kraken", api_secret="not base64!")
     for _ in range(10):
-        await diagnose("kraken", bad, client=exchange_fake.client(), user_id="u1")
-    await diagnose("kraken", credentials("kraken"), client=exchange_fake.client(), user_id="u1")
+        refused = await diagnose("kraken", bad, client=exchange_fake.client(), user_id="u1")
+        assert refused.outcome(Item.FORMAT).status is Status.FAIL
+    assert exchange_fake.paths() == []  # a malformed key is never sent
+    diagnosis = await diagnose("kraken", credentials("kraken"), client=exchange_fake.client(), user_id="u1")
+    assert diagnosis.all_passed
 
 
 async def test_limit_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:

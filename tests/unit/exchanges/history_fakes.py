@@ -10,11 +10,12 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from bot.diagnosis.model import Credentials
 from bot.exchanges._history import HistoryReader
 from bot.exchanges._http import RetryPolicy
 from bot.sandbox.scenarios import credentials_for
-from bot.sync.source import SourceTransaction, WalletRef
+from bot.types.credentials import Credentials
+from bot.types.history import SourceTransaction, WalletRef
+from tests.support.clock import FakeClock
 
 BASE_URL = "https://api.example.test"
 
@@ -67,13 +68,29 @@ def params_of(request: httpx.Request) -> dict[str, Any]:
 
 
 def reader(
-    cls: type[HistoryReader], exchange: FakeExchange, sleep: FakeSleep | None = None, **kwargs: Any
+    cls: type[HistoryReader],
+    exchange: FakeExchange,
+    sleep: FakeSleep | None = None,
+    *,
+    deadline_clock: FakeClock | None = None,
+    per_call_s: float = 30.0,
+    **kwargs: Any,
 ) -> HistoryReader:
+    """An adapter on `exchange`, with the sync's retry policy on a fake sleep and a fake clock: no test waits,
+    and a per-call deadline runs out only when the test moves `deadline_clock` (`clock`, if given, is
+    the adapter's own wall clock)."""
+    policy = RetryPolicy(
+        max_attempts=5,
+        base_delay_s=1.0,
+        max_delay_s=30.0,
+        sleep=sleep or FakeSleep(),
+        clock=deadline_clock or FakeClock(),
+    )
     return cls(
         client=httpx.AsyncClient(transport=httpx.MockTransport(exchange)),
         base_url=BASE_URL,
-        policy=RetryPolicy(max_attempts=5, base_delay_s=1.0, max_delay_s=30.0, sleep=sleep or FakeSleep()),
-        per_call_s=30.0,
+        policy=policy,
+        per_call_s=per_call_s,
         **kwargs,
     )
 

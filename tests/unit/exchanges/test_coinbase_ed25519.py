@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from bot.diagnosis import diagnose
-from bot.diagnosis.model import Credentials, Item, Status
 from bot.exchanges import coinbase
 from bot.secret import Secret
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Item, Status
 from tests.unit.diagnosis.fakes import fake
 
 KEY_ID = "1f5b6c0e-1111-4222-8333-444455556666"

@@ -18,7 +18,7 @@ from bot.exchanges.binance_history import (
     candidate_symbols,
     windows,
 )
-from bot.sync.errors import KeyRejected
+from bot.types.history import KeyRejected
 from tests.unit.exchanges.history_fakes import FakeExchange, flat, ok, read_all, reader
 
 NOW = datetime(2018, 3, 1, tzinfo=timezone.utc).timestamp()  # a little over two 90-day windows after launch

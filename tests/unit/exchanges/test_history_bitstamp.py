@@ -10,7 +10,7 @@ import pytest
 
 import bot.exchanges.bitstamp_history as bitstamp_history
 from bot.exchanges.bitstamp_history import BitstampHistory, user_transactions
-from bot.sync.errors import KeyRejected
+from bot.types.history import KeyRejected
 from tests.unit.exchanges.history_fakes import FakeExchange, flat, ok, read_all, reader
 
 TRADE = {

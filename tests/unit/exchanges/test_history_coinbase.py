@@ -11,7 +11,7 @@ import pytest
 
 from bot.exchanges._base import UnexpectedResponse
 from bot.exchanges.coinbase_history import CoinbaseHistory
-from bot.sync.errors import KeyRejected
+from bot.types.history import KeyRejected
 from tests.unit.exchanges.history_fakes import FakeExchange, FakeSleep, flat, ok, read_all, reader
 
 

@@ -3,6 +3,7 @@ the sync's HTTP policy (a 429-like rate limit retried, an authentication error s
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -12,8 +13,9 @@ import pytest
 
 from bot.exchanges._base import ExchangeTimeout
 from bot.exchanges.kraken_history import KrakenHistory, kraken_asset
-from bot.sync.errors import KeyRejected, key_rejection
 from bot.sync.runner import describe_failure
+from bot.types.history import KeyRejected, key_rejection
+from tests.support.clock import FakeClock
 from tests.unit.exchanges.history_fakes import FakeExchange, FakeSleep, flat, ok, read_all, reader
 
 
@@ -121,44 +123,30 @@ async def test_a_key_revoked_mid_sync_stops_it_at_once_with_the_raw_code() -> No
 
 
 async def test_each_call_gets_its_own_deadline() -> None:
-    # Two pages, each answered just inside the per-call deadline: a job-wide deadline would have run out.
-    import asyncio
+    # Three pages, each answered 0.15 s after it was asked, on a fake clock: each is inside its 0.25 s, but a
+    # deadline for the whole job would have run out before the third was asked.
+    clock = FakeClock()
 
-    async def slow_but_in_time(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(0.15)
-        offset = int(dict(httpx.QueryParams(request.content.decode()))["ofs"])
-        numbers = [1] if offset == 0 else [0]
-        return ok({"error": [], "result": {"ledger": dict(entry(n) for n in numbers), "count": 2}})
+    def slow_but_in_time(request: httpx.Request, params: dict[str, Any]) -> httpx.Response:
+        clock.now += 0.15
+        offset = int(params["ofs"])
+        return ok({"error": [], "result": {"ledger": dict([entry(2 - offset)]), "count": 3}})
+
+    exchange = FakeExchange(slow_but_in_time)
+    history = reader(KrakenHistory, exchange, deadline_clock=clock, per_call_s=0.25)
+    assert len(flat(await read_all(history, "kraken"))) == 3
+    assert clock.now == pytest.approx(0.45)
+
+
+async def test_a_call_not_answered_within_its_deadline_times_out() -> None:
+    async def never_answers(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
 
     history = KrakenHistory(
-        client=httpx.AsyncClient(transport=httpx.MockTransport(slow_but_in_time)),
+        client=httpx.AsyncClient(transport=httpx.MockTransport(never_answers)),
         base_url="https://api.example.test",
-        per_call_s=0.25,
-    )
-    assert len(flat(await read_all(history, "kraken"))) == 2
-
-    async def too_slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(1.0)
-        return ok({})
-
-    history = KrakenHistory(
-        client=httpx.AsyncClient(transport=httpx.MockTransport(too_slow)),
-        base_url="https://api.example.test",
-        per_call_s=0.1,
+        per_call_s=0.05,
     )
     with pytest.raises(ExchangeTimeout):
         await read_all(history, "kraken")
-
-
-async def test_a_malformed_stored_key_fails_before_any_request() -> None:
-    from bot.diagnosis.model import Credentials
-    from bot.secret import Secret
-    from bot.sync.source import HistoryError, WalletRef
-
-    exchange = ledgers_of(3)
-    history = reader(KrakenHistory, exchange)
-    broken = Credentials(api_key="not-a-kraken-key", api_secret=Secret("not base64!"))
-    with pytest.raises(HistoryError, match="malformed") as caught:
-        async for _ in history.pages(WalletRef(1, "kraken", "main"), broken):
-            pass
-    assert exchange.requests == [] and "not base64" not in str(caught.value)

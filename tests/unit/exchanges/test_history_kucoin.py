@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from bot.exchanges.kucoin_history import KucoinHistory
-from bot.sync.errors import KeyRejected
+from bot.types.history import KeyRejected
 from tests.unit.exchanges.history_fakes import FakeExchange, flat, ok, read_all, reader
 
 

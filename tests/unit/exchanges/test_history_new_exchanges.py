@@ -10,7 +10,7 @@ import httpx
 
 from bot.exchanges import bitfinex_history, bybit_history, crypto_com_history, gate_io_history
 from bot.exchanges._history import HistoryReader
-from bot.sync.source import SourceTransaction, WalletRef
+from bot.types.history import SourceTransaction, WalletRef
 from tests.unit.diagnosis.fakes import credentials
 from tests.unit.exchanges.history_fakes import FakeExchange, FakeSleep, ok, reader
 

@@ -11,7 +11,7 @@ import pytest
 
 import bot.exchanges.okx_history as okx_history
 from bot.exchanges.okx_history import OkxHistory
-from bot.sync.errors import KeyRejected
+from bot.types.history import KeyRejected
 from tests.unit.exchanges.history_fakes import FakeExchange, FakeSleep, flat, ok, read_all, reader
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.diagnosis.model import Item
 from bot.exchange_ids import DISPLAY_NAMES, EXCHANGE_IDS
 from bot.exchanges import LIVE_CLIENTS, client_class
 from bot.knowledge import (
@@ -26,6 +25,7 @@ from bot.knowledge import (
     load_guides,
     new_key_steps,
 )
+from bot.types.diagnosis import Item
 
 GUIDES = load_guides()
 

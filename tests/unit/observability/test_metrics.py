@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.diagnosis.model import Diagnosis, Item, ItemOutcome, Status, Unavailable
 from bot.observability import metrics
 from bot.observability.metrics import REGISTRY
+from bot.types.diagnosis import Diagnosis, Item, ItemOutcome, Status, Unavailable
 
 
 def sample(name: str, **labels: str) -> float:

@@ -5,18 +5,11 @@ from __future__ import annotations
 import io
 
 from bot.observability.progress import Progress
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_plain_output_prints_each_tenth_of_a_known_total_once_and_a_final_line() -> None:
-    out, clock = io.StringIO(), Clock()
+    out, clock = io.StringIO(), FakeClock()
     progress = Progress("sync", total=1000, unit="rows", stream=out, tty=False, clock=clock)
     for done in range(0, 1001, 10):
         clock.now += 0.01
@@ -30,7 +23,7 @@ def test_plain_output_prints_each_tenth_of_a_known_total_once_and_a_final_line()
 
 
 def test_plain_output_without_a_total_prints_at_most_every_interval() -> None:
-    out, clock = io.StringIO(), Clock()
+    out, clock = io.StringIO(), FakeClock()
     progress = Progress("report", stream=out, tty=False, clock=clock, plain_every_s=10)
     for done in range(1, 301):
         clock.now = done * 0.1  # 30 s in all
@@ -39,7 +32,7 @@ def test_plain_output_without_a_total_prints_at_most_every_interval() -> None:
 
 
 def test_a_terminal_gets_one_line_redrawn_in_place_then_the_final_line() -> None:
-    out, clock = io.StringIO(), Clock()
+    out, clock = io.StringIO(), FakeClock()
     progress = Progress("train", stream=out, tty=True, clock=clock, redraw_s=0.5)
     for done in range(1, 51):
         clock.now = done * 0.25

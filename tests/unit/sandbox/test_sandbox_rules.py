@@ -13,17 +13,10 @@ from bot.sandbox.kraken import KrakenSandbox
 from bot.sandbox.kucoin import KucoinSandbox
 from bot.sandbox.okx import OkxSandbox
 from bot.sandbox.scenarios import credentials_for
+from tests.support.clock import FakeClock
 from tests.unit.sandbox import signers
 
 NOW = 1_700_000_000.0
-
-
-class FakeClock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _creds(exchange: str, scenario: str = "valid") -> dict[str, str]:
@@ -42,7 +35,7 @@ def _kraken(
 
 
 def test_kraken_accepts_increasing_nonces_and_refuses_a_reused_or_lower_one() -> None:
-    sandbox = KrakenSandbox(clock=FakeClock())
+    sandbox = KrakenSandbox(clock=FakeClock(NOW))
     assert _kraken(sandbox, 1000).json()["error"] == []
     assert _kraken(sandbox, 1001).json()["error"] == []
     assert _kraken(sandbox, 1001).json() == {"error": ["EAPI:Invalid nonce"], "result": {}}
@@ -50,26 +43,26 @@ def test_kraken_accepts_increasing_nonces_and_refuses_a_reused_or_lower_one() ->
 
 
 def test_kraken_wrong_secret_does_not_use_up_the_nonce() -> None:
-    sandbox = KrakenSandbox(clock=FakeClock())
+    sandbox = KrakenSandbox(clock=FakeClock(NOW))
     assert _kraken(sandbox, 5000, "wrong_secret").json()["error"] == ["EAPI:Invalid signature"]
     assert _kraken(sandbox, 5000).json()["error"] == []
 
 
 def test_kraken_nonce_memory_is_per_key() -> None:
-    sandbox = KrakenSandbox(clock=FakeClock())
+    sandbox = KrakenSandbox(clock=FakeClock(NOW))
     assert _kraken(sandbox, 5000).json()["error"] == []
     assert _kraken(sandbox, 10, "empty_account").json()["error"] == []
 
 
 def test_kraken_errors_are_http_200_with_an_error_list() -> None:
-    sandbox = KrakenSandbox(clock=FakeClock())
+    sandbox = KrakenSandbox(clock=FakeClock(NOW))
     response = _kraken(sandbox, 1, "unknown_key")
     assert (response.status, response.json()) == (200, {"error": ["EAPI:Invalid key"], "result": {}})
 
 
 def test_kraken_signature_covers_the_path() -> None:
     creds = _creds("kraken")
-    sandbox = KrakenSandbox(clock=FakeClock())
+    sandbox = KrakenSandbox(clock=FakeClock(NOW))
     headers, body = signers.kraken(creds["api_key"], creds["api_secret"], "/0/private/Ledgers", 7)
     response = sandbox.handle(
         SandboxRequest("POST", "/0/private/Balance", headers=headers, body=body.encode())
@@ -102,7 +95,7 @@ def _binance(
     ],
 )
 def test_binance_timestamp_window(offset_ms: int, recv_window: int | None, code: int | None) -> None:
-    clock = FakeClock()
+    clock = FakeClock(NOW)
     response = _binance(clock, int(NOW * 1000) + offset_ms, recv_window=recv_window)
     if code is None:
         assert response.status == 200, response.body
@@ -111,7 +104,7 @@ def test_binance_timestamp_window(offset_ms: int, recv_window: int | None, code:
 
 
 def test_binance_wrong_secret_is_1022_and_bad_key_shape_is_2014() -> None:
-    clock = FakeClock()
+    clock = FakeClock(NOW)
     response = _binance(clock, int(NOW * 1000), "wrong_secret")
     assert (response.status, response.json()["code"]) == (400, -1022)
     headers, query = signers.binance("short-key", "x", "", int(NOW * 1000))
@@ -123,7 +116,7 @@ def test_binance_wrong_secret_is_1022_and_bad_key_shape_is_2014() -> None:
 
 def test_binance_my_trades_needs_a_symbol() -> None:
     creds = _creds("binance")
-    sandbox = BinanceSandbox(clock=FakeClock())
+    sandbox = BinanceSandbox(clock=FakeClock(NOW))
     headers, query = signers.binance(creds["api_key"], creds["api_secret"], "", int(NOW * 1000))
     response = sandbox.handle(SandboxRequest("GET", "/api/v3/myTrades", raw_query=query, headers=headers))
     assert response.json()["code"] == -1102
@@ -153,18 +146,18 @@ def _kucoin(
 
 @pytest.mark.parametrize(("offset_ms", "ok"), [(-5000, True), (5000, True), (-5001, False), (5001, False)])
 def test_kucoin_timestamp_window_is_five_seconds(offset_ms: int, ok: bool) -> None:
-    response = _kucoin(FakeClock(), int(NOW * 1000) + offset_ms)
+    response = _kucoin(FakeClock(NOW), int(NOW * 1000) + offset_ms)
     assert response.json()["code"] == ("200000" if ok else "400002")
 
 
 @pytest.mark.parametrize("version", ["1", "2", "3"])
 def test_kucoin_passphrase_is_hmacd_from_version_2(version: str) -> None:
-    assert _kucoin(FakeClock(), int(NOW * 1000), version=version).json()["code"] == "200000"
+    assert _kucoin(FakeClock(NOW), int(NOW * 1000), version=version).json()["code"] == "200000"
 
 
 @pytest.mark.parametrize(("scenario", "code"), [("wrong_passphrase", "400004"), ("wrong_secret", "400005")])
 def test_kucoin_wrong_passphrase_and_secret(scenario: str, code: str) -> None:
-    response = _kucoin(FakeClock(), int(NOW * 1000), scenario)
+    response = _kucoin(FakeClock(NOW), int(NOW * 1000), scenario)
     assert (response.status, response.json()["code"]) == (401, code)
 
 
@@ -185,15 +178,15 @@ def _okx(
 
 @pytest.mark.parametrize(("offset_s", "code"), [(-29.9, "0"), (29.9, "0"), (-30.5, "50102"), (31, "50102")])
 def test_okx_timestamp_window_is_thirty_seconds(offset_s: float, code: str) -> None:
-    assert _okx(FakeClock(), NOW + offset_s).json()["code"] == code
+    assert _okx(FakeClock(NOW), NOW + offset_s).json()["code"] == code
 
 
 def test_okx_demo_trading_header_is_the_wrong_environment() -> None:
-    assert _okx(FakeClock(), NOW, {"x-simulated-trading": "1"}).json()["code"] == "50101"
+    assert _okx(FakeClock(NOW), NOW, {"x-simulated-trading": "1"}).json()["code"] == "50101"
 
 
 def test_okx_unix_timestamp_is_invalid() -> None:
-    assert _okx(FakeClock(), NOW, {"OK-ACCESS-TIMESTAMP": str(int(NOW))}).json()["code"] == "50112"
+    assert _okx(FakeClock(NOW), NOW, {"OK-ACCESS-TIMESTAMP": str(int(NOW))}).json()["code"] == "50112"
 
 
 # --- Gemini -----------------------------------------------------------------------------------------------
@@ -208,14 +201,14 @@ def _gemini(
 
 
 def test_gemini_session_nonce_must_increase() -> None:
-    sandbox = GeminiSandbox(clock=FakeClock())
+    sandbox = GeminiSandbox(clock=FakeClock(NOW))
     assert _gemini(sandbox, 10).status == 200
     response = _gemini(sandbox, 10)
     assert (response.status, response.json()["reason"]) == (400, "InvalidNonce")
 
 
 def test_gemini_payload_request_must_name_the_endpoint() -> None:
-    response = _gemini(GeminiSandbox(clock=FakeClock()), 1, "/v1/roles", signed_path="/v1/balances")
+    response = _gemini(GeminiSandbox(clock=FakeClock(NOW)), 1, "/v1/roles", signed_path="/v1/balances")
     assert response.json()["reason"] == "EndpointMismatch"
 
 
@@ -236,7 +229,7 @@ def _bitstamp(
 
 
 def test_bitstamp_nonce_is_single_use_within_150_seconds() -> None:
-    clock = FakeClock()
+    clock = FakeClock(NOW)
     sandbox = BitstampSandbox(clock=clock)
     nonce = "f93c979d-b00d-43a9-9b9c-fd4cd9547fa6"
     assert _bitstamp(sandbox, int(clock.now * 1000), nonce).status == 200
@@ -250,12 +243,12 @@ def test_bitstamp_nonce_is_single_use_within_150_seconds() -> None:
 
 @pytest.mark.parametrize(("offset_s", "ok"), [(-149, True), (149, True), (-151, False), (151, False)])
 def test_bitstamp_timestamp_window_is_150_seconds(offset_s: int, ok: bool) -> None:
-    response = _bitstamp(BitstampSandbox(clock=FakeClock()), int((NOW + offset_s) * 1000))
+    response = _bitstamp(BitstampSandbox(clock=FakeClock(NOW)), int((NOW + offset_s) * 1000))
     assert response.status == (200 if ok else 403)
 
 
 def test_bitstamp_empty_body_is_signed_without_content_type_and_answers_with_a_server_signature() -> None:
-    response = _bitstamp(BitstampSandbox(clock=FakeClock()), int(NOW * 1000), body="")
+    response = _bitstamp(BitstampSandbox(clock=FakeClock(NOW)), int(NOW * 1000), body="")
     assert response.status == 200
     assert dict(response.headers)["X-Server-Auth-Signature"]
 
@@ -286,7 +279,7 @@ def test_coinbase_legacy_hmac_headers_get_401() -> None:
         "CB-ACCESS-SIGN": "00",
         "CB-ACCESS-TIMESTAMP": str(int(NOW)),
     }
-    response = CoinbaseSandbox(clock=FakeClock()).handle(
+    response = CoinbaseSandbox(clock=FakeClock(NOW)).handle(
         SandboxRequest("GET", "/api/v3/brokerage/accounts", headers=legacy)
     )
     assert (response.status, response.content_type) == (401, "text/plain")
@@ -305,7 +298,7 @@ def _okx_scenario(scenario: str, slow_latency_s: float) -> SandboxResponse:
     headers = signers.okx(
         creds["api_key"], creds["api_secret"], creds["passphrase"], "GET", "/api/v5/account/config", NOW
     )
-    sandbox = OkxSandbox(clock=FakeClock(), slow_latency_s=slow_latency_s)
+    sandbox = OkxSandbox(clock=FakeClock(NOW), slow_latency_s=slow_latency_s)
     return sandbox.handle(SandboxRequest("GET", "/api/v5/account/config", headers=headers))
 
 

@@ -6,11 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from bot.diagnosis.model import Credentials
 from bot.secret import Secret
 from bot.store.model import RemovalImpact
 from bot.store.orm import canonical_decimal, canonical_json
 from bot.sync.runner import describe_failure
+from bot.types.credentials import Credentials
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.diagnosis.model import Credentials, Diagnosis, Item, ItemOutcome, Status
 from bot.secret import Secret
 from bot.store import services
 from bot.store.model import CredentialStatus, Wallet
+from bot.types.credentials import Credentials
+from bot.types.diagnosis import Diagnosis, Item, ItemOutcome, Status
 from tests.unit.store.store_fakes import FakeUnitOfWork
 
 NEW = Credentials(api_key="NEWKEY-0000000000-wxyz", api_secret=Secret("a-new-secret-0123456789"))

@@ -109,7 +109,8 @@ def test_a_token_expires_after_its_lifetime(uow: FakeIntakeUnitOfWork) -> None:
     wallet_id = uow.add_user_wallet(user_id=USER, exchange="kraken")
     token = issue(uow, wallet_id)
 
-    intake.inspect_intake_token(uow, token, now=NOW + timedelta(minutes=10) - timedelta(seconds=1))
+    last_moment = NOW + timedelta(minutes=10) - timedelta(seconds=1)
+    assert intake.inspect_intake_token(uow, token, now=last_moment).wallet_id == wallet_id
     for late in (NOW + timedelta(minutes=10), NOW + timedelta(hours=3)):
         with pytest.raises(intake.TokenExpired) as expired:
             intake.redeem_intake_token(uow, token, user_id=USER, wallet_id=wallet_id, now=late)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.diagnosis.confirmation import CONFIRMABLE, NEVER_CONFIRMABLE, open_items_to_confirm, settled_by
-from bot.diagnosis.model import Diagnosis, Item, ItemOutcome, Status, Unavailable
+from bot.types.confirmation import CONFIRMABLE, NEVER_CONFIRMABLE, open_items_to_confirm, settled_by
+from bot.types.diagnosis import Diagnosis, Item, ItemOutcome, Status, Unavailable
 
 
 def outcome(unavailable: Unavailable | None = None, **statuses: Status) -> dict[str, Any]:

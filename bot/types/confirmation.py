@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from bot.diagnosis.model import Item, Status
+from bot.types.diagnosis import Item, Status
 
 __all__ = ["CONFIRMABLE", "NEVER_CONFIRMABLE", "open_items_to_confirm", "settled_by"]
 
