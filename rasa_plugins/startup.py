@@ -12,6 +12,9 @@ Rasa 3.6 has no hook for what these do, so each replaces a function on one of Ra
 - `fast_load`: `RasaModel.load`, each TensorFlow model's weights built without a throw-away training step;
 - `standby`: `rasa.core.run.load_agent_on_start`, which in a standby Rasa (started by `keymedic run` to take
   over when the serving one dies) waits, model loaded and port unbound, until it is promoted;
+- `parse_cache`: `MessageProcessor._parse_message_with_graph`, a text parsed before answered from a cache;
+- `past_states`: `DialogueStateTracker.past_states`, a tracker's states built once per events, not per policy;
+- `tracker_state`: `DialogueStateTracker.current_state`, the form's trigger message copied without `asdict`;
 - `tracker_store`: `FailSafeTrackerStore.save`, `.retrieve`, `.retrieve_full_tracker`, so that a turn the
   windowed store could not save fails loudly instead of being answered from memory and forgotten.
 
@@ -35,7 +38,10 @@ from rasa_plugins import (
     event_types,
     fast_load,
     graph_runner,
+    parse_cache,
+    past_states,
     standby,
+    tracker_state,
     tracker_store,
 )
 from rasa_plugins.patching import RASA_VERSION, Patch, RasaChanged
@@ -51,6 +57,9 @@ PATCHES: tuple[Patch, ...] = (
     *event_types.PATCHES,
     *graph_runner.PATCHES,
     *fast_load.PATCHES,
+    *parse_cache.PATCHES,
+    *past_states.PATCHES,
+    *tracker_state.PATCHES,
     *tracker_store.PATCHES,
     *standby.PATCHES,
 )

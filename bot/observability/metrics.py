@@ -43,6 +43,7 @@ __all__ = [
     "EXCHANGE_ERRORS",
     "TICKETS_OPENED",
     "TURNS_NOT_SAVED",
+    "PARSE_CACHE_LOOKUPS",
     "closed",
     "observe_action",
     "record_diagnosis",
@@ -106,6 +107,14 @@ EXCHANGE_ERRORS: Final = Counter(
 TURNS_NOT_SAVED: Final = Counter(
     "keymedic_turns_not_saved_total",
     "Turns whose events the tracker store could not save after every retry; the user was told to resend.",
+    registry=REGISTRY,
+)
+# Counted in the Rasa server's process too (rasa_plugins/parse_cache.py): texts answered from the parse cache
+# (`hit`) or parsed by the pipeline (`miss`).
+PARSE_CACHE_LOOKUPS: Final = Counter(
+    "keymedic_parse_cache_lookups_total",
+    "Messages whose parse was looked up in the Rasa server's parse cache, by result: hit or miss.",
+    ["result"],
     registry=REGISTRY,
 )
 TICKETS_OPENED: Final = Counter(

@@ -1,29 +1,38 @@
-"""The two prediction speed-ups change no answer, checked on the trained model at every decision point of the
-conversation tests and the held-out stories (rasa_plugins/ted_cache.py, rasa_plugins/graph_runner.py).
+"""The turn's speed-ups change no answer, checked on the trained model at every decision point of the
+conversation tests and the held-out stories (rasa_plugins/ted_cache.py, graph_runner.py, parse_cache.py,
+past_states.py, tracker_state.py).
 
 - The cached TED returns, for every state it has already seen, exactly the confidences its network computes
   for the tracker at hand.
 - The planned graph runner parses and predicts exactly as Rasa's dask runner does.
+- The parse cache answers, for every user text of the tests, the parse the pipeline computes, from the cache.
+- The kept past states are the ones Rasa builds, at every step of every story, and every policy predicts the
+  same with them.
+- The tracker state sent to the action server is the one Rasa's `current_state` gives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
 from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.engine.constants import PLACEHOLDER_TRACKER
 from rasa.engine.runner.dask import DaskGraphRunner
-from rasa.shared.core.events import ActionExecuted
-from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.nlu.classifiers.diet_classifier import DIETClassifier
+from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 
 from bot.training import ensure_model
-from rasa_plugins import graph_runner
+from rasa_plugins import graph_runner, parse_cache, past_states, tracker_state
+from rasa_plugins.patching import Patch
 from rasa_plugins.ted_cache import CachedTEDPolicy, state_key
 
 pytestmark = [
@@ -61,6 +70,35 @@ def _ted(agent: Agent) -> tuple[str, CachedTEDPolicy]:
         if isinstance(node._component, CachedTEDPolicy):
             return name, node._component
     raise AssertionError("the model has no CachedTEDPolicy: config.yml must name rasa_plugins.ted_cache")
+
+
+def _stories(agent: Agent) -> Iterator[tuple[str, list[Any]]]:
+    reader = YAMLStoryReader(agent.domain)
+    for path in STORY_FILES:
+        for step in reader.read_from_file(path):
+            yield step.block_name, step.explicit_events(agent.domain)
+
+
+def _user_texts(agent: Agent) -> list[str]:
+    texts = {
+        event.text
+        for _, events in _stories(agent)
+        for event in events
+        if isinstance(event, UserUttered) and event.text
+    }
+    return sorted(texts | set(PARSED))
+
+
+@contextlib.contextmanager
+def _unpatched(patch: Patch) -> Iterator[None]:
+    """Rasa's own function in `patch`'s place for the block, then the patch again if it was applied."""
+    was_applied = patch.applied()
+    setattr(patch.owner, patch.name, patch.original())
+    try:
+        yield
+    finally:
+        if was_applied:
+            patch.apply()
 
 
 def _decision_points(agent: Agent) -> Iterator[DialogueStateTracker]:
@@ -139,3 +177,111 @@ def test_the_planned_runner_parses_and_predicts_as_dask_does(agent: Agent, dask_
     assert patch.applied()
     by_plan = (_parse_all(agent), predictions())
     assert by_plan == by_dask
+
+
+def test_the_parse_cache_answers_what_the_pipeline_parses_for_every_text_of_the_tests(agent: Agent) -> None:
+    processor = agent.processor
+    assert processor is not None
+    (patch,) = parse_cache.PATCHES
+    patch.apply()
+    texts = _user_texts(agent)
+    assert len(texts) > 150
+    processor.__dict__.pop("_keymedic_parse_cache", None)  # a fresh cache for this processor
+    cache = parse_cache.cache_of(processor)
+    assert cache is not None, "KeyMedic's pipeline must be one the parse cache may serve"
+
+    def parse(text: str) -> dict[str, Any]:
+        return asyncio.run(processor.parse_message(UserMessage(text, sender_id="parse-cache")))
+
+    with _unpatched(patch):
+        by_pipeline = [parse(text) for text in texts]
+    first = [parse(text) for text in texts]
+    hits_before = cache.hits
+    second = [parse(text) for text in texts]
+    assert first == by_pipeline
+    assert second == by_pipeline
+    assert cache.hits - hits_before == len(texts)
+    # An answer is the caller's own: changing it changes neither the cache nor the next answer.
+    second[0]["intent"]["name"] = "changed"
+    second[0]["intent_ranking"].clear()
+    assert parse(texts[0]) == by_pipeline[0]
+
+
+def test_the_parse_cache_stays_off_for_a_component_it_does_not_know_and_at_size_0(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor = agent.processor
+    assert processor is not None
+    known = parse_cache.CONTEXT_FREE
+    assert parse_cache.context_free(processor)
+    monkeypatch.delitem(processor.__dict__, "_keymedic_parse_cache", raising=False)
+    monkeypatch.setattr(parse_cache, "CONTEXT_FREE", known - {DIETClassifier})
+    assert not parse_cache.context_free(processor)
+    assert parse_cache.cache_of(processor) is None
+    # Turned off by its size, too.
+    processor.__dict__.pop("_keymedic_parse_cache")
+    monkeypatch.setattr(parse_cache, "CONTEXT_FREE", known)
+    monkeypatch.setenv("KEYMEDIC_PARSE_CACHE", "0")
+    assert parse_cache.cache_of(processor) is None
+
+
+def test_kept_past_states_are_rasas_at_every_step_of_every_story(agent: Agent) -> None:
+    (patch,) = past_states.PATCHES
+    patch.apply()
+    original = patch.original()
+    rule_only = agent.processor.graph_runner.run(  # type: ignore[union-attr]
+        inputs={PLACEHOLDER_TRACKER: DialogueStateTracker("x", [])}, targets=["rule_only_data_provider"]
+    )["rule_only_data_provider"]
+    arguments = [(False, False, None), (False, True, rule_only), (True, False, None)]
+    steps = 0
+    for name, events in _stories(agent):
+        # One tracker that grows event by event, as the processor's does: the kept states must follow it.
+        tracker = DialogueStateTracker(name, agent.domain.slots)
+        for event in events:
+            tracker.update(event, agent.domain)
+            for omit, ignore, rule_only_data in arguments:
+                expected = original(tracker, agent.domain, omit, ignore, rule_only_data)
+                assert tracker.past_states(agent.domain, omit, ignore, rule_only_data) == expected, name
+                again = tracker.past_states(agent.domain, omit, ignore, rule_only_data)
+                assert again == expected, name
+                again.clear()  # the caller's list: the kept one is untouched
+            steps += 1
+    assert steps > 1000
+
+
+def test_every_policy_predicts_the_same_with_the_kept_past_states(agent: Agent) -> None:
+    (patch,) = past_states.PATCHES
+    trackers = list(_decision_points(agent))[::3]
+    target = agent.processor.model_metadata.core_target  # type: ignore[union-attr]
+    runner = agent.processor.graph_runner  # type: ignore[union-attr]
+    policies = [name for name in runner._graph_schema.nodes if name.startswith("run_") and "Policy" in name]
+    assert len(policies) >= 3
+
+    def predictions() -> list[Any]:
+        out = []
+        for tracker in trackers:
+            results = runner.run(inputs={PLACEHOLDER_TRACKER: tracker}, targets=[*policies, target])
+            out.append(
+                [(p.probabilities, p.policy_name, p.events, p.hide_rule_turn) for p in results.values()]
+            )
+        return out
+
+    with _unpatched(patch):
+        by_rasa = predictions()
+    patch.apply()
+    assert predictions() == by_rasa
+
+
+def test_the_tracker_state_for_the_action_server_is_rasas(agent: Agent) -> None:
+    (patch,) = tracker_state.PATCHES
+    patch.apply()
+    with_loop = [tracker for tracker in _decision_points(agent) if tracker.active_loop]
+    assert len(with_loop) > 100
+    for tracker in with_loop:
+        ours = tracker.current_state(EventVerbosity.ALL)
+        assert ours == patch.original()(tracker, EventVerbosity.ALL)
+        # A copy, as dataclasses.asdict makes: the tracker's trigger message is not the one handed out.
+        trigger = ours["active_loop"]["trigger_message"]
+        if trigger:
+            trigger["intent"] = {"name": "changed"}
+            assert tracker.active_loop.trigger_message["intent"] != {"name": "changed"}  # type: ignore[union-attr]
