@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.handoff.outbox import RetryPolicy, deliver_due
 from bot.handoff.services import SUPPORT_REASONS, removal_approved, ticket_view
 from bot.handoff.slack_support import APPROVE, CLOSE, CONFIRM_APPROVE, RESUME, SlackSupportPoster
+from bot.handoff.transcript import AGENT_METADATA_KEY
 from bot.store import agent_slack, agents
 from bot.web.app import build_app
 from bot.web.console.pages import edits_phrase
@@ -99,12 +100,13 @@ class SupportChannel:
         return [c.arguments["text"] for c in self.slack.calls_to("chat.postMessage", thread_ts=thread_ts)]
 
     def agent_messages(self) -> list[dict[str, Any]]:
+        """The agents' replies relayed into the conversation (not the bot's own rating question)."""
         return [
             event
             for request in self.rasa.requests
             if request["method"] == "POST" and isinstance(request["json"], list)  # not a trigger_intent
             for event in request["json"]
-            if event.get("event") == "bot"
+            if event.get("event") == "bot" and AGENT_METADATA_KEY in (event.get("metadata") or {})
         ]
 
 
