@@ -97,12 +97,7 @@ class Standby:
         """Whether the running standby has loaded and is waiting to be promoted (its log says so)."""
         if self.process is None or self.log_path is None:
             return False
-        try:
-            with open(self.log_path, "rb") as log:
-                log.seek(self.log_offset)
-                return standby_contract.READY_LINE in log.read().decode("utf-8", "replace")
-        except OSError:
-            return False
+        return _logged_since(self.log_path, self.log_offset, standby_contract.READY_LINE)
 
 
 @dataclass
@@ -167,13 +162,18 @@ def _is_ready(service: Service) -> bool:
     if service.ready_line is not None:
         if service.log_path is None:
             return False
-        try:
-            with open(service.log_path, "rb") as log:
-                log.seek(service.log_offset)
-                return service.ready_line in log.read().decode("utf-8", "replace")
-        except OSError:
-            return False
+        return _logged_since(service.log_path, service.log_offset, service.ready_line)
     return True
+
+
+def _logged_since(log_path: Path, offset: int, line: str) -> bool:
+    """Whether `line` was written to the log after `offset` (where this process's run of it began)."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(offset)
+            return line in log.read().decode("utf-8", "replace")
+    except OSError:
+        return False
 
 
 def local_agent_token(settings: Settings) -> str:

@@ -23,6 +23,8 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -30,7 +32,7 @@ import httpx
 
 from bot.config import PROJECT_ROOT
 from bot.demo import prepare_database
-from bot.launcher import child_environment, isolated_environment, isolated_settings, local_services
+from bot.launcher import Service, child_environment, isolated_environment, isolated_settings, local_services
 from bot.observability.health import rasa_model_loaded
 from bot.standby import PROMOTE_DIR_ENV, READY_LINE, promote_file
 from bot.training import ensure_model
@@ -93,14 +95,22 @@ def _answered(url: str) -> bool:
         return False
 
 
-def one_start(standby: bool) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="rasa-start-") as folder:
+@contextmanager
+def _throwaway_rasa(prefix: str) -> Iterator[tuple[Path, dict[str, str], Service]]:
+    """A state folder of its own (database prepared, logs folder made), the environment and the Rasa service
+    `keymedic run` would start there; the folder is removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         var_dir = Path(folder)
         settings = isolated_settings(var_dir)
         env = child_environment(settings, isolated_environment(var_dir))
         prepare_database(settings)
         [rasa] = [s for s in local_services(settings, ensure_model()) if s.name == "rasa"]
         (var_dir / "logs").mkdir(parents=True, exist_ok=True)
+        yield var_dir, env, rasa
+
+
+def one_start(standby: bool) -> dict[str, float]:
+    with _throwaway_rasa("rasa-start-") as (var_dir, env, rasa):
         log_path = var_dir / "logs" / "rasa.log"
         extra = dict(rasa.extra_env)
         promote_dir = var_dir / "run"
@@ -170,13 +180,7 @@ def _turn_s(url: str) -> float:
 
 def contention() -> dict[str, float]:
     """Median and maximum turn times of a serving Rasa, alone and while a standby loads beside it."""
-    with tempfile.TemporaryDirectory(prefix="rasa-contention-") as folder:
-        var_dir = Path(folder)
-        settings = isolated_settings(var_dir)
-        env = child_environment(settings, isolated_environment(var_dir))
-        prepare_database(settings)
-        [rasa] = [s for s in local_services(settings, ensure_model()) if s.name == "rasa"]
-        (var_dir / "logs").mkdir(parents=True, exist_ok=True)
+    with _throwaway_rasa("rasa-contention-") as (var_dir, env, rasa):
         promote_dir = var_dir / "run"
         promote_dir.mkdir(parents=True, exist_ok=True)
         processes: list[subprocess.Popen[bytes]] = []
