@@ -20,33 +20,9 @@ from typing import Any
 import httpx
 
 from scripts.bench.plan import Level
+from scripts.bench.wording import Wording
 
-__all__ = ["SCRIPTS", "PhaseResult", "run_level", "run_long_conversation", "transcript"]
-
-# Same number of turns for both bots, each in its own intents (DESIGN §3 for KeyMedic; Rasa's starter
-# project's data/nlu.yml for the starter bot). Every message follows a rule or story of its bot, so a
-# conversation stays on its happy path instead of measuring fallbacks. The starter's NLU is trained on a
-# handful of examples per intent ("I'm feeling sad" comes out as mood_great), so its script uses their
-# wording: greet, then "sad path 1" of its stories.yml, then bot_challenge, mood_great and goodbye. Each run
-# stores one transcript per bot in the JSON (`details.<bot>.transcript`) to check this.
-SCRIPTS: dict[str, tuple[str, ...]] = {
-    "keymedic": (
-        "hi",
-        "my kraken wallet stopped syncing",
-        "do I need a passphrase",
-        "what permissions should the key have",
-        "thanks",
-        "no that's all",
-    ),
-    "starter": (
-        "hi",
-        "I am sad",
-        "yes",
-        "are you a bot?",
-        "I am great",
-        "bye",
-    ),
-}
+__all__ = ["PhaseResult", "run_level", "run_long_conversation", "transcript"]
 
 WEBHOOK = "/webhooks/rest/webhook"
 
@@ -90,7 +66,7 @@ async def _turn(client: httpx.AsyncClient, sender: str, message: str, timeout_s:
 
 async def run_level(
     base_url: str,
-    script: Sequence[str],
+    wording: Wording,
     level: Level,
     *,
     tag: str,
@@ -108,7 +84,7 @@ async def run_level(
         nonlocal errors, truncated
         for conversation in range(level.conversations):
             sender = f"bench-{tag}-{run_id}-{index}-{conversation}"
-            for message in script:
+            for message in wording.next_script():
                 if time.monotonic() > deadline:
                     truncated = True
                     return
@@ -126,9 +102,10 @@ async def run_level(
 
 
 async def run_long_conversation(
-    base_url: str, script: Sequence[str], turns: int, *, tag: str, deadline_s: float, timeout_s: float
+    base_url: str, wording: Wording, turns: int, *, tag: str, deadline_s: float, timeout_s: float
 ) -> list[float | None]:
-    """One conversation of `turns` turns (the script repeated); the latency of each turn, None if it failed.
+    """One conversation of `turns` turns (the script repeated, each time in a new conversation's words); the
+    latency of each turn, None if it failed.
 
     The list is shorter than `turns` when the deadline stopped it.
     """
@@ -136,7 +113,7 @@ async def run_long_conversation(
     deadline = time.monotonic() + deadline_s
     latencies: list[float | None] = []
     async with _client(1, base_url) as client:
-        for message in itertools.islice(itertools.cycle(script), turns):
+        for message in itertools.islice(wording.stream(), turns):
             if time.monotonic() > deadline:
                 break
             latencies.append(await _turn(client, sender, message, timeout_s))

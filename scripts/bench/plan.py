@@ -34,6 +34,18 @@ class Sizes:
     long_timeout_s: float = 900.0
 
     @property
+    def warmup_level(self) -> Level:
+        """The warm-up: its conversations at once, at most 10 (each one conversation long)."""
+        return Level(concurrency=min(self.warmup_conversations, 10), conversations=1)
+
+    def conversations(self, script_turns: int) -> int:
+        """How many conversations a run sends one bot whose script has `script_turns` turns: the transcript,
+        the warm-up, every level, and the long conversation's repetitions of the script."""
+        levels = sum(level.concurrency * level.conversations for level in self.levels)
+        long_repetitions = -(-self.long_turns // script_turns)
+        return 1 + self.warmup_level.concurrency + levels + long_repetitions
+
+    @property
     def throughput_level(self) -> Level:
         """Throughput is measured at the highest concurrency."""
         return max(self.levels, key=lambda level: level.concurrency)

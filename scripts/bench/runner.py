@@ -27,6 +27,7 @@ from scripts.bench.machine import load_average
 from scripts.bench.memory import PeakTracker
 from scripts.bench.plan import Level, Sizes
 from scripts.bench.training import Training, ensure_starter, keymedic_training
+from scripts.bench.wording import WORDINGS, Wording
 
 __all__ = ["Options", "BotResults", "RunResults", "run"]
 
@@ -89,11 +90,11 @@ def _describe(bot: str, what: str, result: PhaseResult) -> str:
     )
 
 
-def _run_level(stack: servers.Stack, level: Level, sizes: Sizes, tag: str) -> PhaseResult:
+def _run_level(stack: servers.Stack, wording: Wording, level: Level, sizes: Sizes, tag: str) -> PhaseResult:
     return asyncio.run(
         load.run_level(
             stack.rasa_url,
-            load.SCRIPTS[stack.bot],
+            wording,
             level,
             tag=tag,
             deadline_s=sizes.phase_timeout_s,
@@ -102,11 +103,11 @@ def _run_level(stack: servers.Stack, level: Level, sizes: Sizes, tag: str) -> Ph
     )
 
 
-def _run_long(stack: servers.Stack, sizes: Sizes) -> list[float | None]:
+def _run_long(stack: servers.Stack, wording: Wording, sizes: Sizes) -> list[float | None]:
     return asyncio.run(
         load.run_long_conversation(
             stack.rasa_url,
-            load.SCRIPTS[stack.bot],
+            wording,
             sizes.long_turns,
             tag="long",
             deadline_s=sizes.long_timeout_s,
@@ -126,29 +127,34 @@ def _measure(stacks: Mapping[str, servers.Stack], options: Options, results: Run
     def sample() -> None:
         results.memory.sample(roots)
 
-    warmup = Level(concurrency=min(sizes.warmup_conversations, 10), conversations=1)
+    # One numbering of conversations per bot for the whole run, so no phase repeats another's wording.
+    wordings = {bot: Wording(WORDINGS[bot]) for bot in BOTS}
+    warmup = sizes.warmup_level
     for bot in BOTS:
         stack = stacks[bot]
         results.bots[bot].transcript = asyncio.run(
             load.transcript(
-                stack.rasa_url, load.SCRIPTS[bot], tag="transcript", timeout_s=sizes.request_timeout_s
+                stack.rasa_url,
+                wordings[bot].next_script(),
+                tag="transcript",
+                timeout_s=sizes.request_timeout_s,
             )
         )
-        result = _run_level(stacks[bot], warmup, sizes, "warmup")
+        result = _run_level(stacks[bot], wordings[bot], warmup, sizes, "warmup")
         results.bots[bot].warmup = result
         _say(_describe(bot, "warm-up (excluded)", result))
     sample()
 
     for index, level in enumerate(sizes.levels):
         for bot in BOTS if index % 2 == 0 else tuple(reversed(BOTS)):
-            result = _run_level(stacks[bot], level, sizes, f"c{level.concurrency}")
+            result = _run_level(stacks[bot], wordings[bot], level, sizes, f"c{level.concurrency}")
             results.bots[bot].levels[level.concurrency] = result
             _say(_describe(bot, f"{level.concurrency} concurrent x {level.conversations}", result))
             sample()
 
     for bot in BOTS if len(sizes.levels) % 2 == 0 else tuple(reversed(BOTS)):
         started = time.monotonic()
-        latencies = _run_long(stacks[bot], sizes)
+        latencies = _run_long(stacks[bot], wordings[bot], sizes)
         results.bots[bot].long = latencies
         results.bots[bot].long_wall_s = time.monotonic() - started
         failed = sum(1 for value in latencies if value is None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -241,7 +242,10 @@ def test_a_name_is_registered_once(monkeypatch: pytest.MonkeyPatch) -> None:
         registry.measurement("resync")(lambda context: [])
 
 
-def test_the_shipped_plugin_package_registers_nothing_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shipped_plugin_package_registers_every_extra_it_holds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "_REGISTRY", {})
+    # Imported modules would not run their decorators again: forget them for this test (restored after it).
+    for name in [name for name in sys.modules if name.startswith(f"{registry.PLUGIN_PACKAGE}.")]:
+        monkeypatch.delitem(sys.modules, name)
     registry.load_measurements()
-    assert registry.registered() == {}
+    assert set(registry.registered()) == {"diagnosis", "resync", "intake", "soak"}
