@@ -1,6 +1,6 @@
 """The turn's speed-ups change no answer, checked on the trained model at every decision point of the
 conversation tests and the held-out stories (rasa_plugins/ted_cache.py, graph_runner.py, parse_cache.py,
-past_states.py, tracker_state.py).
+past_states.py, tracker_state.py, rule_match.py).
 
 - The cached TED returns, for every state it has already seen, exactly the confidences its network computes
   for the tracker at hand.
@@ -9,6 +9,7 @@ past_states.py, tracker_state.py).
 - The kept past states are the ones Rasa builds, at every step of every story, and every policy predicts the
   same with them.
 - The tracker state sent to the action server is the one Rasa's `current_state` gives.
+- The compiled rule match finds Rasa's rule keys, in Rasa's order, and RulePolicy predicts the same with it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
+from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.engine.constants import PLACEHOLDER_TRACKER
 from rasa.engine.runner.dask import DaskGraphRunner
@@ -31,7 +33,7 @@ from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 
 from bot.training import ensure_model
-from rasa_plugins import graph_runner, parse_cache, past_states, tracker_state
+from rasa_plugins import graph_runner, parse_cache, past_states, rule_match, tracker_state
 from rasa_plugins.patching import Patch
 from rasa_plugins.ted_cache import CachedTEDPolicy, state_key
 
@@ -285,3 +287,50 @@ def test_the_tracker_state_for_the_action_server_is_rasas(agent: Agent) -> None:
         if trigger:
             trigger["intent"] = {"name": "changed"}
             assert tracker.active_loop.trigger_message["intent"] != {"name": "changed"}  # type: ignore[union-attr]
+
+
+def _rule_policy(agent: Agent) -> RulePolicy:
+    runner = agent.processor.graph_runner  # type: ignore[union-attr]
+    for node in runner._instantiated_nodes.values():
+        if isinstance(node._component, RulePolicy):
+            return node._component
+    raise AssertionError("the model has no RulePolicy")
+
+
+def test_the_compiled_rule_match_keeps_rasas_keys_in_rasas_order_at_every_decision(agent: Agent) -> None:
+    (patch,) = rule_match.PATCHES
+    patch.apply()
+    policy = _rule_policy(agent)
+    rule_only = policy._get_rule_only_data()
+    lookups = [policy.lookup[RULES], policy.lookup[RULES_FOR_LOOP_UNHAPPY_PATH]]
+    checked = matched = 0
+    for tracker in _decision_points(agent):
+        for use_text in (False, True):
+            states = policy._prediction_states(tracker, agent.domain, use_text, rule_only_data=rule_only)
+            for lookup in lookups:
+                ours = policy._get_possible_keys(lookup, states)
+                # The order too: Rasa takes the first of the longest keys it meets.
+                assert list(ours) == list(patch.original()(policy, lookup, states)), tracker.sender_id
+                checked += 1
+                matched += bool(ours)
+    assert checked > 2000 and matched > 500
+
+
+def test_the_rule_policy_predicts_the_same_with_the_compiled_rule_match(agent: Agent) -> None:
+    (patch,) = rule_match.PATCHES
+    policy = _rule_policy(agent)
+    trackers = list(_decision_points(agent))
+
+    def predictions() -> list[Any]:
+        out = []
+        for tracker in trackers:
+            prediction = policy.predict_action_probabilities(
+                tracker, agent.domain, rule_only_data=policy._get_rule_only_data()
+            )
+            out.append((prediction.probabilities, prediction.events, prediction.action_metadata))
+        return out
+
+    with _unpatched(patch):
+        by_rasa = predictions()
+    patch.apply()
+    assert predictions() == by_rasa
