@@ -281,6 +281,33 @@ def _tune_sqlite(engine: sa.engine.Engine) -> None:
         cursor.close()
 
 
+def _before_every_id(event_id: int | None) -> int:
+    """`event_id`, or 0 for "no bound": the ids of Rasa's events table start at 1 (an autoincrement primary
+    key on SQLite and PostgreSQL), so `id > 0` and `id >= 0` hold for every event."""
+    return 0 if event_id is None else event_id
+
+
+class _WindowQueries:
+    """The three reads of a window as plain SQL, built once: the session's start, the snapshot at the cut,
+    and the events from there on. Run on the session's connection, they skip the ORM's query building and
+    execution, which were most of a retrieve's time under load (py-spy; docs/bench.md, "Issue 14, round 2");
+    the same indexes serve them (`keymedic_events_by_sender_and_type`, the snapshots' primary key, the
+    events' primary key and `ix_events_sender_id`)."""
+
+    def __init__(self, events_table: str, window_turns: int) -> None:
+        self.session_start = sa.text(
+            f"SELECT max(id) FROM {events_table} WHERE sender_id = :sender_id AND type_name = :type_name"
+        )
+        self.cut = sa.text(
+            f"SELECT event_id, state FROM {snapshots.name} "
+            "WHERE sender_id = :sender_id AND event_id > :after_id "
+            f"ORDER BY event_id DESC LIMIT 1 OFFSET {max(window_turns - 1, 0)}"
+        )
+        self.events = sa.text(
+            f"SELECT data FROM {events_table} WHERE sender_id = :sender_id AND id >= :from_id ORDER BY id"
+        )
+
+
 class TrackerStoreUnavailable(Exception):
     """The tracker store failed every try within the turn: the turn is not stored; the user must be told."""
 
@@ -303,6 +330,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if on_sqlite:
             self.engine = _tuned_sqlite_engine(engine)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+        self._queries = _WindowQueries(self.SQLEvent.__table__.name, self.window_turns)
         if not sa.inspect(self.engine).has_table(snapshots.name):
             raise TrackerDatabaseNotMigrated(
                 f"the tracker database has no {snapshots.name} table: run `keymedic db upgrade` (it migrates "
@@ -338,27 +366,21 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
 
     # -- reading ------------------------------------------------------------------------------------------
 
-    def _session_start_id(self, session: Any, sender_id: str) -> int | None:
-        found = (
-            session.query(sa.func.max(self.SQLEvent.id))
-            .filter(
-                self.SQLEvent.sender_id == sender_id,
-                self.SQLEvent.type_name == SessionStarted.type_name,
-            )
-            .scalar()
-        )
+    def _session_start_id(self, connection: Any, sender_id: str) -> int | None:
+        found = connection.execute(
+            self._queries.session_start, {"sender_id": sender_id, "type_name": SessionStarted.type_name}
+        ).scalar()
         return int(found) if found is not None else None
 
-    def _cut(self, session: Any, sender_id: str, start_id: int | None) -> tuple[int, dict[str, Any]] | None:
+    def _cut(
+        self, connection: Any, sender_id: str, start_id: int | None
+    ) -> tuple[int, dict[str, Any]] | None:
         """The snapshot `window_turns` turns back in this session, or None when there are not that many."""
         if self.window_turns == 0:
             return None
-        query = session.query(snapshots.c.event_id, snapshots.c.state).filter(
-            snapshots.c.sender_id == sender_id
-        )
-        if start_id is not None:
-            query = query.filter(snapshots.c.event_id > start_id)
-        row = query.order_by(snapshots.c.event_id.desc()).offset(self.window_turns - 1).limit(1).first()
+        row = connection.execute(
+            self._queries.cut, {"sender_id": sender_id, "after_id": _before_every_id(start_id)}
+        ).first()
         return None if row is None else (int(row.event_id), fast_json.loads(row.state))
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
@@ -367,13 +389,14 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
 
     def _retrieve_window(self, sender_id: str) -> DialogueStateTracker | None:
         with self.session_scope() as session:
-            start_id = self._session_start_id(session, sender_id)
-            cut = self._cut(session, sender_id, start_id)
+            connection = session.connection()
+            start_id = self._session_start_id(connection, sender_id)
+            cut = self._cut(connection, sender_id, start_id)
             lower = cut[0] if cut is not None else start_id
-            query = session.query(self.SQLEvent.data).filter(self.SQLEvent.sender_id == sender_id)
-            if lower is not None:
-                query = query.filter(self.SQLEvent.id >= lower)
-            events = [fast_json.loads(row.data) for row in query.order_by(self.SQLEvent.id)]
+            rows = connection.execute(
+                self._queries.events, {"sender_id": sender_id, "from_id": _before_every_id(lower)}
+            )
+            events = [fast_json.loads(row.data) for row in rows]
         if not self.domain or not events:
             return None
         prefix: list[dict[str, Any]] = []
