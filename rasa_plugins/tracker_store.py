@@ -288,13 +288,17 @@ def _before_every_id(event_id: int | None) -> int:
 
 
 class _WindowQueries:
-    """The three reads of a window as plain SQL, built once: the session's start, the snapshot at the cut,
-    and the events from there on. Run on the session's connection, they skip the ORM's query building and
-    execution, which were most of a retrieve's time under load (py-spy; docs/bench.md, "Issue 14, round 2");
-    the same indexes serve them (`keymedic_events_by_sender_and_type`, the snapshots' primary key, the
-    events' primary key and `ix_events_sender_id`)."""
+    """The statements of a turn, built once. The three reads of a window as plain SQL: the session's start,
+    the snapshot at the cut, and the events from there on; and the two inserts of a save. Run on the session's
+    connection, they skip the ORM's query building and execution, which were most of a retrieve's time under
+    load (py-spy; docs/bench.md, "Issue 14, round 2"); the same indexes serve the reads
+    (`keymedic_events_by_sender_and_type`, the snapshots' primary key, the events' primary key and
+    `ix_events_sender_id`)."""
 
-    def __init__(self, events_table: str, window_turns: int) -> None:
+    def __init__(self, events: sa.Table, window_turns: int) -> None:
+        events_table = events.name
+        self.insert_event = events.insert()
+        self.insert_snapshot = snapshots.insert()
         self.session_start = sa.text(
             f"SELECT max(id) FROM {events_table} WHERE sender_id = :sender_id AND type_name = :type_name"
         )
@@ -330,7 +334,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if on_sqlite:
             self.engine = _tuned_sqlite_engine(engine)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-        self._queries = _WindowQueries(self.SQLEvent.__table__.name, self.window_turns)
+        self._queries = _WindowQueries(self.SQLEvent.__table__, self.window_turns)
         if not sa.inspect(self.engine).has_table(snapshots.name):
             raise TrackerDatabaseNotMigrated(
                 f"the tracker database has no {snapshots.name} table: run `keymedic db upgrade` (it migrates "
@@ -437,7 +441,6 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             raise
 
     def _save_new_events(self, tracker: DialogueStateTracker) -> None:
-        table = self.SQLEvent.__table__
         with self.session_scope() as session:
             rows = [
                 _event_row(tracker.sender_id, event) for event in self._additional_events(session, tracker)
@@ -446,17 +449,20 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
                 # One executemany for all but the last event, then the last alone for its id (the snapshot's
                 # key): two statements a turn instead of the ORM's one INSERT per event. Ids rise in
                 # insertion order on SQLite and PostgreSQL, which is the order `retrieve` reads them back in.
+                # Statements built once, run on the session's connection (no ORM execution per statement).
+                connection = session.connection()
                 if len(rows) > 1:
-                    session.execute(table.insert(), rows[:-1])
-                last_id = session.execute(table.insert().values(rows[-1])).inserted_primary_key[0]
+                    connection.execute(self._queries.insert_event, rows[:-1])
+                last_id = connection.execute(self._queries.insert_event, rows[-1]).inserted_primary_key[0]
                 last = tracker.events[-1]
                 if isinstance(last, ActionExecuted) and last.action_name == ACTION_LISTEN_NAME:
-                    session.execute(
-                        snapshots.insert().values(
-                            sender_id=tracker.sender_id,
-                            event_id=last_id,
-                            state=fast_json.dumps(tracker_state(tracker)),
-                        )
+                    connection.execute(
+                        self._queries.insert_snapshot,
+                        {
+                            "sender_id": tracker.sender_id,
+                            "event_id": last_id,
+                            "state": fast_json.dumps(tracker_state(tracker)),
+                        },
                     )
             session.commit()
         setattr(tracker, _STORED, len(tracker.events))
