@@ -17,6 +17,14 @@ slots' initial values, its sender, its event limit), the domain and the argument
 current slots or flags. Rasa only adds events at the end of a tracker (`update`) or starts it over (`_reset`,
 then replays), so the number of events and the last event object (kept, so that its identity cannot be reused)
 tell whether they changed.
+
+Both kinds of states from one replay (session 7): per prediction, RulePolicy asks for the states with
+`ignore_rule_only_turns=False`, MemoizationPolicy and TED with `True`, on the same events; each is a walk
+over the same replayed prior trackers (`generate_all_prior_trackers`) and the same `get_active_state` of
+each, which was most of their cost. So a miss builds both in one walk (`_both_kinds`): each prior
+tracker's state is read once, the rule kind keeps it cleaned, and the ML kind takes a copy through Rasa's
+steps (`Domain.states_for_tracker_history`, whose body `_both_kinds` follows step for step; `RELIED_ON`
+holds its hash, and a test compares both kinds with Rasa's at every step of every test story).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rasa.shared.core.constants import PREVIOUS_ACTION
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -31,7 +40,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa_plugins import patching
 from rasa_plugins.plain_copy import plain_copy
 
-__all__ = ["PATCHES", "past_states"]
+__all__ = ["PATCHES", "RELIED_ON", "past_states"]
 
 _ORIGINAL = DialogueStateTracker.past_states
 _MEMO_ATTRIBUTE = "_keymedic_past_states"
@@ -56,6 +65,40 @@ def _frozen(rule_only_data: dict[str, Any] | None) -> Any:
     return tuple(sorted((key, tuple(value)) for key, value in rule_only_data.items()))
 
 
+def _both_kinds(
+    tracker: DialogueStateTracker,
+    domain: Domain,
+    omit_unset_slots: bool,
+    rule_only_data: dict[str, Any] | None,
+) -> tuple[list[State], list[State]]:
+    """`domain.states_for_tracker_history(tracker, omit_unset_slots, ignore, rule_only_data)` for `ignore`
+    False and True, from one replay of the tracker's events."""
+    with_rule_turns: list[State] = []
+    without: list[State] = []
+    last_ml_action_sub_state = None
+    turn_was_hidden = False
+    for prior, hide_rule_turn in tracker.generate_all_prior_trackers():
+        state = domain.get_active_state(prior, omit_unset_slots=omit_unset_slots)
+        with_rule_turns.append(domain._clean_state(state))
+        # From here on, Rasa's steps for ignore_rule_only_turns=True.
+        if not turn_was_hidden:
+            last_ml_action_sub_state = domain._get_prev_action_sub_state(prior)
+        if not prior.followup_action and not prior.latest_action_name == prior.active_loop_name:
+            turn_was_hidden = hide_rule_turn
+        if turn_was_hidden:
+            continue
+        # Rasa reads a fresh state here; an equal one whose sub-states the steps below may change freely
+        # (they pop slots and replace the user and previous-action parts), leaving the rule kind's alone.
+        ml_state = {kind: dict(sub) if isinstance(sub, dict) else sub for kind, sub in state.items()}
+        domain._remove_rule_only_features(ml_state, rule_only_data)
+        if without:
+            domain._substitute_rule_only_user_input(ml_state, without[-1])
+        if last_ml_action_sub_state:
+            ml_state[PREVIOUS_ACTION] = last_ml_action_sub_state
+        without.append(domain._clean_state(ml_state))
+    return with_rule_turns, without
+
+
 def past_states(
     self: DialogueStateTracker,
     domain: Domain,
@@ -75,14 +118,27 @@ def past_states(
     ):
         memo = _Memo(domain=domain, event_count=len(events), last_event=last_event)
         self.__dict__[_MEMO_ATTRIBUTE] = memo
-    arguments = (omit_unset_slots, ignore_rule_only_turns, _frozen(rule_only_data))
+    frozen = _frozen(rule_only_data)
+    arguments = (omit_unset_slots, ignore_rule_only_turns, frozen)
     built = memo.states.get(arguments)
     if built is None:
-        built = _ORIGINAL(self, domain, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
-        memo.states[arguments] = plain_copy(built)
-        return built
+        with_rule_turns, without = _both_kinds(self, domain, omit_unset_slots, rule_only_data)
+        memo.states[(omit_unset_slots, False, frozen)] = with_rule_turns
+        memo.states[(omit_unset_slots, True, frozen)] = without
+        built = without if ignore_rule_only_turns else with_rule_turns
     return plain_copy(built)
 
+
+# Rasa's functions `_both_kinds` follows step for step (source SHA-256; tests/unit/test_rasa_plugins.py).
+RELIED_ON: dict[tuple[type, str], str] = {
+    (
+        Domain,
+        "states_for_tracker_history",
+    ): "035111ce73ac90ba50e143abf556f924af07d9f452893f5a96a62895d44df8b7",
+    (DialogueStateTracker, "generate_all_prior_trackers"): (
+        "a1f6954347b52649a7b1054741338997d2369197d91acb2eab7f6b11d3855ed1"
+    ),
+}
 
 PATCHES = (
     patching.Patch(

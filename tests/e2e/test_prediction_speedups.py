@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.engine.constants import PLACEHOLDER_TRACKER
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.nlu.classifiers.diet_classifier import DIETClassifier
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
@@ -227,6 +229,22 @@ def test_the_parse_cache_stays_off_for_a_component_it_does_not_know_and_at_size_
     assert parse_cache.cache_of(processor) is None
 
 
+def _as_run_by_rules(events: list[Any]) -> list[Any]:
+    """The story's events with every other action but `action_listen` marked as a hidden rule turn, as the
+    processor marks an action a rule-only prediction chose (story files never do), so that the states
+    without rule turns skip turns and substitute the user part as they do in a live conversation."""
+    marked = []
+    actions = 0
+    for event in events:
+        if isinstance(event, ActionExecuted) and event.action_name != ACTION_LISTEN_NAME:
+            actions += 1
+            if actions % 2:
+                event = copy.copy(event)
+                event.hide_rule_turn = True
+        marked.append(event)
+    return marked
+
+
 def test_kept_past_states_are_rasas_at_every_step_of_every_story(agent: Agent) -> None:
     (patch,) = past_states.PATCHES
     patch.apply()
@@ -234,21 +252,39 @@ def test_kept_past_states_are_rasas_at_every_step_of_every_story(agent: Agent) -
     rule_only = agent.processor.graph_runner.run(  # type: ignore[union-attr]
         inputs={PLACEHOLDER_TRACKER: DialogueStateTracker("x", [])}, targets=["rule_only_data_provider"]
     )["rule_only_data_provider"]
-    arguments = [(False, False, None), (False, True, rule_only), (True, False, None)]
-    steps = 0
-    for name, events in _stories(agent):
-        # One tracker that grows event by event, as the processor's does: the kept states must follow it.
-        tracker = DialogueStateTracker(name, agent.domain.slots)
-        for event in events:
-            tracker.update(event, agent.domain)
-            for omit, ignore, rule_only_data in arguments:
-                expected = original(tracker, agent.domain, omit, ignore, rule_only_data)
-                assert tracker.past_states(agent.domain, omit, ignore, rule_only_data) == expected, name
-                again = tracker.past_states(agent.domain, omit, ignore, rule_only_data)
-                assert again == expected, name
-                again.clear()  # the caller's list: the kept one is untouched
-            steps += 1
-    assert steps > 1000
+    # Rule-only slots and loops as a model whose rules name some that its stories do not would have them
+    # (this model has none), so that removing them from the states without rule turns is exercised too.
+    some_rule_only = {
+        "rule_only_slots": ["key_status", "checklist_outcome"],
+        "rule_only_loops": ["key_update_form"],
+    }
+    # Both kinds (ignore_rule_only_turns False and True) come from one replay: each asked first, and with
+    # and without the rule-only data.
+    arguments = [
+        (False, False, None),
+        (False, True, rule_only),
+        (False, False, rule_only),
+        (True, True, None),
+        (True, False, None),
+        (False, True, some_rule_only),
+        (False, False, some_rule_only),  # from the same replay as the line above: untouched by its removals
+    ]
+    steps = hidden = 0
+    for name, story_events in _stories(agent):
+        for events in (story_events, _as_run_by_rules(story_events)):
+            # One tracker that grows event by event, as the processor's does: the kept states must follow it.
+            tracker = DialogueStateTracker(name, agent.domain.slots)
+            for event in events:
+                tracker.update(event, agent.domain)
+                hidden += bool(getattr(event, "hide_rule_turn", False))
+                for omit, ignore, rule_only_data in arguments:
+                    expected = original(tracker, agent.domain, omit, ignore, rule_only_data)
+                    assert tracker.past_states(agent.domain, omit, ignore, rule_only_data) == expected, name
+                    again = tracker.past_states(agent.domain, omit, ignore, rule_only_data)
+                    assert again == expected, name
+                    again.clear()  # the caller's list: the kept one is untouched
+                steps += 1
+    assert steps > 2000 and hidden > 500
 
 
 def test_every_policy_predicts_the_same_with_the_kept_past_states(agent: Agent) -> None:

@@ -13,7 +13,7 @@ from importlib.metadata import version
 import pytest
 
 import rasa_plugins
-from rasa_plugins import startup, tracker_store
+from rasa_plugins import past_states, startup, tracker_store
 from rasa_plugins.patching import RASA_VERSION, Patch, RasaChanged, source_sha256
 
 
@@ -34,6 +34,15 @@ def test_each_replaced_rasa_function_is_unchanged_since_its_replacement_was_writ
 def test_each_rasa_function_the_windowed_store_overrides_is_unchanged(owner: type, name: str) -> None:
     assert source_sha256(owner.__dict__[name]) == tracker_store.RELIED_ON[(owner, name)], (
         f"Rasa's {owner.__name__}.{name} changed: check rasa_plugins/tracker_store.py against it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"), sorted(past_states.RELIED_ON, key=str), ids=lambda v: getattr(v, "__name__", v)
+)
+def test_each_rasa_function_the_kept_past_states_follow_is_unchanged(owner: type, name: str) -> None:
+    assert source_sha256(owner.__dict__[name]) == past_states.RELIED_ON[(owner, name)], (
+        f"Rasa's {owner.__name__}.{name} changed: check rasa_plugins/past_states.py `_both_kinds` against it"
     )
 
 
