@@ -1,6 +1,6 @@
 """The turn's speed-ups change no answer, checked on the trained model at every decision point of the
 conversation tests and the held-out stories (rasa_plugins/ted_cache.py, graph_runner.py, parse_cache.py,
-past_states.py, tracker_state.py, rule_match.py).
+past_states.py, tracker_state.py, rule_match.py, combined_features.py).
 
 - The cached TED returns, for every state it has already seen, exactly the confidences its network computes
   for the tracker at hand.
@@ -10,6 +10,7 @@ past_states.py, tracker_state.py, rule_match.py).
   same with them.
 - The tracker state sent to the action server is the one Rasa's `current_state` gives.
 - The compiled rule match finds Rasa's rule keys, in Rasa's order, and RulePolicy predicts the same with it.
+- The message's combined features, built once for both classifiers, parse every text as Rasa does.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 
 from bot.training import ensure_model
-from rasa_plugins import graph_runner, parse_cache, past_states, rule_match, tracker_state
+from rasa_plugins import combined_features, graph_runner, parse_cache, past_states, rule_match, tracker_state
 from rasa_plugins.patching import Patch
 from rasa_plugins.ted_cache import CachedTEDPolicy, state_key
 
@@ -370,3 +371,21 @@ def test_the_rule_policy_predicts_the_same_with_the_compiled_rule_match(agent: A
         by_rasa = predictions()
     patch.apply()
     assert predictions() == by_rasa
+
+
+def test_the_combined_features_built_once_parse_every_text_of_the_tests_as_rasa_does(agent: Agent) -> None:
+    processor = agent.processor
+    assert processor is not None
+    (cache_patch,) = parse_cache.PATCHES
+    (patch,) = combined_features.PATCHES
+    texts = _user_texts(agent)
+
+    def parse(text: str) -> dict[str, Any]:
+        return asyncio.run(processor.parse_message(UserMessage(text, sender_id="combined-features")))
+
+    with _unpatched(cache_patch):  # every text through the pipeline, both times
+        with _unpatched(patch):
+            by_rasa = [parse(text) for text in texts]
+        patch.apply()
+        ours = [parse(text) for text in texts]
+    assert ours == by_rasa
