@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,14 @@ def _unpatched(patch: Patch) -> Iterator[None]:
     finally:
         if was_applied:
             patch.apply()
+
+
+def _assert_same_with_and_without(patch: Patch, compute: Callable[[], Any]) -> None:
+    """`compute()` gives the same with Rasa's function in the patch's place as with the patch."""
+    with _unpatched(patch):
+        by_rasa = compute()
+    patch.apply()
+    assert compute() == by_rasa
 
 
 def _decision_points(agent: Agent) -> Iterator[DialogueStateTracker]:
@@ -305,10 +313,7 @@ def test_every_policy_predicts_the_same_with_the_kept_past_states(agent: Agent) 
             )
         return out
 
-    with _unpatched(patch):
-        by_rasa = predictions()
-    patch.apply()
-    assert predictions() == by_rasa
+    _assert_same_with_and_without(patch, predictions)
 
 
 def test_the_tracker_state_for_the_action_server_is_rasas(agent: Agent) -> None:
@@ -367,10 +372,7 @@ def test_the_rule_policy_predicts_the_same_with_the_compiled_rule_match(agent: A
             out.append((prediction.probabilities, prediction.events, prediction.action_metadata))
         return out
 
-    with _unpatched(patch):
-        by_rasa = predictions()
-    patch.apply()
-    assert predictions() == by_rasa
+    _assert_same_with_and_without(patch, predictions)
 
 
 def test_the_combined_features_built_once_parse_every_text_of_the_tests_as_rasa_does(agent: Agent) -> None:
@@ -384,8 +386,4 @@ def test_the_combined_features_built_once_parse_every_text_of_the_tests_as_rasa_
         return asyncio.run(processor.parse_message(UserMessage(text, sender_id="combined-features")))
 
     with _unpatched(cache_patch):  # every text through the pipeline, both times
-        with _unpatched(patch):
-            by_rasa = [parse(text) for text in texts]
-        patch.apply()
-        ours = [parse(text) for text in texts]
-    assert ours == by_rasa
+        _assert_same_with_and_without(patch, lambda: [parse(text) for text in texts])
