@@ -42,7 +42,6 @@ from rasa_plugins.plain_copy import plain_copy
 
 __all__ = ["PATCHES", "RELIED_ON", "past_states"]
 
-_ORIGINAL = DialogueStateTracker.past_states
 _MEMO_ATTRIBUTE = "_keymedic_past_states"
 
 _Arguments = tuple[bool, bool, Any]

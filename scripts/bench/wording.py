@@ -79,9 +79,9 @@ class Wording:
         while True:
             yield from self.next_script()
 
-    def distinct_texts(self, conversations: int) -> set[str]:
-        """Every text the first `conversations` conversations send (what a test should check)."""
-        return {text for number in range(conversations) for text in self.script(number)}
+    def texts_of_turn(self, position: int, conversations: int) -> list[str]:
+        """What turn `position` of the first `conversations` conversations sends, in their order."""
+        return [self.script(number)[position] for number in range(conversations)]
 
 
 _OPENINGS = ("", "hi, ", "hey, ", "hello, ", "so ", "help, ", "ugh, ", "hi there, ")

@@ -32,7 +32,7 @@ def test_every_turn_of_a_default_run_parses_as_its_intent(rasa_stack: RasaStack)
     conversations = DEFAULT.conversations(len(wording.KEYMEDIC))
     report: list[str] = []
     for position, turn in enumerate(script.turns):
-        texts = sorted({script.script(number)[position] for number in range(conversations)})
+        texts = sorted(set(script.texts_of_turn(position, conversations)))
         misread: list[str] = []
         for text in texts:
             parsed = rasa_stack.parse(text)

@@ -18,7 +18,7 @@ def test_no_described_turn_repeats_within_a_default_run_and_short_answers_do() -
     script = Wording(wording.KEYMEDIC)
     conversations = DEFAULT.conversations(len(wording.KEYMEDIC))
     for position, turn in enumerate(script.turns):
-        texts = [script.script(number)[position] for number in range(conversations)]
+        texts = script.texts_of_turn(position, conversations)
         if len(turn.wordings) > 100:
             assert len(set(texts)) == conversations, turn.intent
         else:
